@@ -1,0 +1,251 @@
+"""Lookahead optimizer.
+
+Zhang, Lucas, Hinton, Ba. *Lookahead Optimizer: k steps forward, 1 step back.* NeurIPS 2019,
+https://arxiv.org/abs/1907.08610
+
+Any inner optimizer ``A`` moves the *fast* weights; every ``k`` inner steps the *slow* weights take one
+step of size ``alpha`` toward them and the fast weights restart from the slow ones (Algorithm 1)::
+
+    phi_0 = theta_0                                   # slow weights: the weights at the first step
+    every k inner steps:
+        phi   <- phi + alpha * (theta - phi)          # torch._foreach_lerp_(slow, fast, alpha)
+        theta <- phi                                  # torch._foreach_copy_(fast, slow)
+
+The wrapper is a real :class:`torch.optim.Optimizer` that shares its ``param_groups`` list with the
+inner optimizer, so LR schedulers, ``GradScaler`` and step hooks act on the inner optimizer unchanged.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch.optim import Optimizer
+
+PULLBACK_MODES = ("none", "reset", "pullback")
+# The inner state buffer that holds momentum: SGD/RMSprop's `momentum_buffer`, Adam/AdamW's `exp_avg`.
+MOMENTUM_KEYS = ("momentum_buffer", "exp_avg")
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+# Lookahead's per-parameter entries inside the (merged, torch.optim-format) state dict carry this prefix.
+_PREFIX = "lookahead_"
+
+
+def _check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"Lookahead k must be a positive int (number of inner steps per sync), got {k!r}")
+    return k
+
+
+def _check_alpha(alpha: Any) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha <= 1.0:
+        raise ValueError(f"Lookahead alpha must be a number in (0, 1], got {alpha!r}")
+    return float(alpha)
+
+
+class Lookahead(Optimizer):
+    """Wrap ``optimizer`` with Lookahead (Zhang et al., 2019, Algorithm 1).
+
+    Args:
+        optimizer: any ``torch.optim.Optimizer`` (SGD, Adam, AdamW, RMSprop, ... foreach or fused).
+        k: inner steps per slow-weight update (per-param-group ``"k"`` overrides it).
+        alpha: slow-weight step size in (0, 1]; 1 reproduces the inner optimizer exactly
+            (per-param-group ``"alpha"`` overrides it).
+        pullback_momentum: what happens to the inner momentum at each sync:
+            ``"none"`` keeps it (the paper's main experiments); ``"reset"`` zeroes it;
+            ``"pullback"`` interpolates it like the weights, ``m <- alpha * m + (1 - alpha) * m_prev``,
+            where ``m_prev`` is a copy of the buffer saved at the previous sync (zeros at first).
+            The buffer is SGD/RMSprop's ``momentum_buffer`` or Adam/AdamW's ``exp_avg``. Adam's second
+            moment ``exp_avg_sq`` is never touched: it estimates the gradient scale, not a direction,
+            and rescaling it would change the effective learning rate.
+        fp32_slow_weights: keep the slow copy of fp16/bf16 parameters in float32 so that small
+            interpolations are not rounded away (parameters of other dtypes keep their dtype).
+
+    The slow weights are taken lazily, at the first ``step()`` that sees a parameter, so that an
+    optimizer built before ``DistributedDataParallel`` broadcasts rank 0's weights starts from the
+    broadcast weights on every rank. A step skipped by ``GradScaler`` (inf/nan gradients) never
+    reaches ``step()`` and so does not count toward ``k``.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        k: int = 5,
+        alpha: float = 0.5,
+        pullback_momentum: str = "none",
+        fp32_slow_weights: bool = True,
+    ) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"Lookahead wraps a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        if isinstance(optimizer, Lookahead):
+            raise TypeError("Lookahead cannot wrap another Lookahead")
+        if pullback_momentum not in PULLBACK_MODES:
+            raise ValueError(f"pullback_momentum must be one of {PULLBACK_MODES}, got {pullback_momentum!r}")
+        self.optimizer = optimizer
+        self.pullback_momentum = pullback_momentum
+        self.fp32_slow_weights = bool(fp32_slow_weights)
+        self._cache: dict[int, tuple[list[torch.Tensor], ...]] = {}
+        self._needs_init = True
+        defaults = {**optimizer.defaults, "k": _check_k(k), "alpha": _check_alpha(alpha)}
+        # Runs Optimizer.__init__ (hooks, profiling names); add_param_group below only tags the groups.
+        super().__init__(optimizer.param_groups, defaults)
+        self.param_groups = optimizer.param_groups  # ONE list, shared with the inner optimizer
+        # Lookahead's own per-parameter state: {"slow": tensor[, "momentum_prev": tensor]}.
+        self.state: defaultdict[torch.Tensor, dict[str, torch.Tensor]] = defaultdict(dict)
+
+    # -- param groups -------------------------------------------------------------------------------
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group to the inner optimizer; its params get slow weights at their first step."""
+        if not any(param_group is g for g in self.optimizer.param_groups):
+            self.optimizer.add_param_group(param_group)
+        param_group["k"] = _check_k(param_group.get("k", self.defaults["k"]))
+        param_group["alpha"] = _check_alpha(param_group.get("alpha", self.defaults["alpha"]))
+        param_group.setdefault("lookahead_step", 0)
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        self._cache.clear()
+        self._needs_init = True
+
+    def _slow_dtype(self, p: torch.Tensor) -> torch.dtype:
+        return torch.float32 if self.fp32_slow_weights and p.dtype in _LOW_PRECISION else p.dtype
+
+    @torch.no_grad()
+    def _init_slow_weights(self) -> None:
+        """phi_0 = theta_0 for every parameter that has no slow copy yet."""
+        for p in itertools.chain.from_iterable(g["params"] for g in self.param_groups):
+            state = self.state[p]
+            if "slow" not in state:
+                state["slow"] = p.detach().to(dtype=self._slow_dtype(p), copy=True)
+            if self.pullback_momentum == "pullback" and "momentum_prev" not in state:
+                state["momentum_prev"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        self._needs_init = False
+
+    def _group_tensors(self, index: int) -> tuple[list[torch.Tensor], ...]:
+        """(fast, slow, momentum, momentum_prev) lists of one group, built once and cached."""
+        if index not in self._cache:
+            params = self.param_groups[index]["params"]
+            slow = [self.state[p]["slow"] for p in params]
+            momentum, momentum_prev = [], []
+            if self.pullback_momentum != "none":
+                for p in params:
+                    inner = self.optimizer.state.get(p, {})
+                    buf = next((inner[key] for key in MOMENTUM_KEYS if inner.get(key) is not None), None)
+                    if buf is not None:
+                        momentum.append(buf)
+                        if self.pullback_momentum == "pullback":
+                            momentum_prev.append(self.state[p]["momentum_prev"])
+            # The momentum buffers exist only after the first inner step: cache only complete lists.
+            entry = (list(params), slow, momentum, momentum_prev)
+            if self.pullback_momentum == "none" or len(momentum) == len(params):
+                self._cache[index] = entry
+            return entry
+        return self._cache[index]
+
+    # -- the update -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _sync(self, index: int) -> None:
+        group = self.param_groups[index]
+        fast, slow, momentum, momentum_prev = self._group_tensors(index)
+        alpha = group["alpha"]
+        if any(f.dtype != s.dtype for f, s in zip(fast, slow)):
+            # fp32 slow copies of low-precision params: interpolate in fp32 (allocates every k steps only).
+            torch._foreach_lerp_(slow, [f.to(s.dtype) for f, s in zip(fast, slow)], alpha)
+        else:
+            torch._foreach_lerp_(slow, fast, alpha)  # phi <- phi + alpha * (theta - phi)
+        torch._foreach_copy_(fast, slow)  # theta <- phi
+        if self.pullback_momentum == "reset":
+            torch._foreach_zero_(momentum)
+        elif self.pullback_momentum == "pullback" and momentum:
+            torch._foreach_lerp_(momentum, momentum_prev, 1.0 - alpha)  # alpha*m + (1-alpha)*m_prev
+            torch._foreach_copy_(momentum_prev, momentum)  # a copy, never an alias of the live buffer
+
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        """One inner step; every ``k``-th step of a group also updates its slow weights."""
+        if self._needs_init:
+            self._init_slow_weights()
+        loss = self.optimizer.step(closure) if closure is not None else self.optimizer.step()
+        for index, group in enumerate(self.param_groups):
+            group["lookahead_step"] += 1
+            if group["lookahead_step"] % group["k"] == 0:
+                self._sync(index)
+        return loss
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    @contextmanager
+    def slow_weights(self) -> Iterator[None]:
+        """Put the slow weights into the parameters; restore the exact fast weights on exit.
+
+        >>> with opt.slow_weights():
+        ...     evaluate(model)
+        """
+        if self._needs_init:
+            self._init_slow_weights()
+        with torch.no_grad():
+            params = [p for g in self.param_groups for p in g["params"]]
+            backup = [p.detach().clone() for p in params]
+            torch._foreach_copy_(params, [self.state[p]["slow"] for p in params])
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                torch._foreach_copy_(params, backup)
+
+    # -- checkpointing --------------------------------------------------------------------------------
+    def _params(self) -> list[torch.Tensor]:
+        return [p for g in self.param_groups for p in g["params"]]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The inner optimizer's state dict, with ``lookahead_*`` entries added per parameter index.
+
+        Groups carry ``k``, ``alpha`` and the step counter ``lookahead_step``; the format is
+        torch.optim's own, so tools that reshard optimizer state per parameter handle it too.
+        """
+        state_dict = self.optimizer.state_dict()
+        merged = dict(state_dict["state"])
+        for index, p in enumerate(self._params()):
+            if self.state.get(p):
+                extra = {_PREFIX + name: value for name, value in self.state[p].items()}
+                merged[index] = {**merged.get(index, {}), **extra}
+        return {**state_dict, "state": merged, "pullback_momentum": self.pullback_momentum}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a Lookahead checkpoint, or a plain inner-optimizer one (slow weights are then
+        taken from the current parameters at the next step)."""
+        inner_state: dict[Any, dict[str, Any]] = {}
+        lookahead_state: dict[int, dict[str, torch.Tensor]] = {}
+        for index, entry in state_dict["state"].items():
+            inner_state[index] = {n: v for n, v in entry.items() if not n.startswith(_PREFIX)}
+            ours = {n[len(_PREFIX) :]: v for n, v in entry.items() if n.startswith(_PREFIX)}
+            if ours:
+                lookahead_state[int(index)] = ours
+            if not inner_state[index]:
+                del inner_state[index]
+        current = [(g["k"], g["alpha"]) for g in self.param_groups]
+        self.optimizer.load_state_dict({"state": inner_state, "param_groups": state_dict["param_groups"]})
+        self.param_groups = self.optimizer.param_groups  # load_state_dict built a new list: share it again
+        for group, (k, alpha) in zip(self.param_groups, current):
+            group["k"] = _check_k(group.get("k", k))
+            group["alpha"] = _check_alpha(group.get("alpha", alpha))
+            group.setdefault("lookahead_step", 0)
+        params = self._params()
+        self.state = defaultdict(dict)
+        for index, entry in lookahead_state.items():
+            p = params[index]
+            self.state[p] = {n: v.to(device=p.device) for n, v in entry.items()}
+        self._invalidate()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Optimizer.__getstate__ keeps only defaults/state/param_groups; we need the inner optimizer too.
+        return {**self.__dict__, "_cache": {}}
+
+    def __repr__(self) -> str:
+        return (
+            f"Lookahead(k={self.defaults['k']}, alpha={self.defaults['alpha']}, "
+            f"pullback_momentum={self.pullback_momentum!r}, optimizer={self.optimizer!r})"
+        )
