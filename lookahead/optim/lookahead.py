@@ -51,9 +51,10 @@ class Lookahead(Optimizer):
 
     Args:
         optimizer: any ``torch.optim.Optimizer`` (SGD, Adam, AdamW, RMSprop, ... foreach or fused).
-        k: inner steps per slow-weight update (per-param-group ``"k"`` overrides it).
+        k: inner steps per slow-weight update (a param group's ``"lookahead_k"`` overrides it).
         alpha: slow-weight step size in (0, 1]; 1 reproduces the inner optimizer exactly
-            (per-param-group ``"alpha"`` overrides it).
+            (a param group's ``"lookahead_alpha"`` overrides it; the keys are prefixed because
+            RMSprop already uses ``"alpha"`` for its smoothing constant).
         pullback_momentum: what happens to the inner momentum at each sync:
             ``"none"`` keeps it (the paper's main experiments); ``"reset"`` zeroes it;
             ``"pullback"`` interpolates it like the weights, ``m <- alpha * m + (1 - alpha) * m_prev``,
@@ -89,7 +90,7 @@ class Lookahead(Optimizer):
         self.fp32_slow_weights = bool(fp32_slow_weights)
         self._cache: dict[int, tuple[list[torch.Tensor], ...]] = {}
         self._needs_init = True
-        defaults = {**optimizer.defaults, "k": _check_k(k), "alpha": _check_alpha(alpha)}
+        defaults = {**optimizer.defaults, "lookahead_k": _check_k(k), "lookahead_alpha": _check_alpha(alpha)}
         # Runs Optimizer.__init__ (hooks, profiling names); add_param_group below only tags the groups.
         super().__init__(optimizer.param_groups, defaults)
         self.param_groups = optimizer.param_groups  # ONE list, shared with the inner optimizer
@@ -101,8 +102,9 @@ class Lookahead(Optimizer):
         """Add a group to the inner optimizer; its params get slow weights at their first step."""
         if not any(param_group is g for g in self.optimizer.param_groups):
             self.optimizer.add_param_group(param_group)
-        param_group["k"] = _check_k(param_group.get("k", self.defaults["k"]))
-        param_group["alpha"] = _check_alpha(param_group.get("alpha", self.defaults["alpha"]))
+        param_group["lookahead_k"] = _check_k(param_group.get("lookahead_k", self.defaults["lookahead_k"]))
+        alpha = param_group.get("lookahead_alpha", self.defaults["lookahead_alpha"])
+        param_group["lookahead_alpha"] = _check_alpha(alpha)
         param_group.setdefault("lookahead_step", 0)
         self._invalidate()
 
@@ -150,7 +152,7 @@ class Lookahead(Optimizer):
     def _sync(self, index: int) -> None:
         group = self.param_groups[index]
         fast, slow, momentum, momentum_prev = self._group_tensors(index)
-        alpha = group["alpha"]
+        alpha = group["lookahead_alpha"]
         if any(f.dtype != s.dtype for f, s in zip(fast, slow)):
             # fp32 slow copies of low-precision params: interpolate in fp32 (allocates every k steps only).
             torch._foreach_lerp_(slow, [f.to(s.dtype) for f, s in zip(fast, slow)], alpha)
@@ -170,7 +172,7 @@ class Lookahead(Optimizer):
         loss = self.optimizer.step(closure) if closure is not None else self.optimizer.step()
         for index, group in enumerate(self.param_groups):
             group["lookahead_step"] += 1
-            if group["lookahead_step"] % group["k"] == 0:
+            if group["lookahead_step"] % group["lookahead_k"] == 0:
                 self._sync(index)
         return loss
 
@@ -203,7 +205,7 @@ class Lookahead(Optimizer):
     def state_dict(self) -> dict[str, Any]:
         """The inner optimizer's state dict, with ``lookahead_*`` entries added per parameter index.
 
-        Groups carry ``k``, ``alpha`` and the step counter ``lookahead_step``; the format is
+        Groups carry ``lookahead_k``, ``lookahead_alpha`` and the step counter ``lookahead_step``; the format is
         torch.optim's own, so tools that reshard optimizer state per parameter handle it too.
         """
         state_dict = self.optimizer.state_dict()
@@ -226,12 +228,12 @@ class Lookahead(Optimizer):
                 lookahead_state[int(index)] = ours
             if not inner_state[index]:
                 del inner_state[index]
-        current = [(g["k"], g["alpha"]) for g in self.param_groups]
+        current = [(g["lookahead_k"], g["lookahead_alpha"]) for g in self.param_groups]
         self.optimizer.load_state_dict({"state": inner_state, "param_groups": state_dict["param_groups"]})
         self.param_groups = self.optimizer.param_groups  # load_state_dict built a new list: share it again
         for group, (k, alpha) in zip(self.param_groups, current):
-            group["k"] = _check_k(group.get("k", k))
-            group["alpha"] = _check_alpha(group.get("alpha", alpha))
+            group["lookahead_k"] = _check_k(group.get("lookahead_k", k))
+            group["lookahead_alpha"] = _check_alpha(group.get("lookahead_alpha", alpha))
             group.setdefault("lookahead_step", 0)
         params = self._params()
         self.state = defaultdict(dict)
@@ -246,6 +248,6 @@ class Lookahead(Optimizer):
 
     def __repr__(self) -> str:
         return (
-            f"Lookahead(k={self.defaults['k']}, alpha={self.defaults['alpha']}, "
+            f"Lookahead(k={self.defaults['lookahead_k']}, alpha={self.defaults['lookahead_alpha']}, "
             f"pullback_momentum={self.pullback_momentum!r}, optimizer={self.optimizer!r})"
         )

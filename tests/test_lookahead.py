@@ -1,0 +1,445 @@
+"""Lookahead against a hand-written reference of Algorithm 1, and as a drop-in torch.optim optimizer."""
+
+from __future__ import annotations
+
+import copy
+import io
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from lookahead import Lookahead
+
+INNER = {
+    "sgd": lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, weight_decay=1e-3),
+    "sgd_foreach": lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, foreach=True),
+    "sgd_plain": lambda ps: torch.optim.SGD(ps, lr=0.1),
+    "adam": lambda ps: torch.optim.Adam(ps, lr=1e-2),
+    "adam_foreach": lambda ps: torch.optim.Adam(ps, lr=1e-2, foreach=True),
+    "adam_fused": lambda ps: torch.optim.Adam(ps, lr=1e-2, fused=True),
+    "adamw": lambda ps: torch.optim.AdamW(ps, lr=1e-2, weight_decay=0.1),
+    "rmsprop": lambda ps: torch.optim.RMSprop(ps, lr=1e-3, momentum=0.5),
+}
+
+
+def make_model(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
+
+
+def batches(n: int, seed: int = 1) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.randn(16, 6, generator=g), torch.randint(0, 3, (16,), generator=g)) for _ in range(n)]
+
+
+def train(model: nn.Module, opt: torch.optim.Optimizer, data) -> None:
+    for x, y in data:
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+
+def reference_lookahead(model, inner, data, ks, alphas):
+    """Algorithm 1 written out per parameter, one group at a time; returns the slow weights."""
+    groups = inner.param_groups
+    slow = [[p.detach().clone() for p in g["params"]] for g in groups]
+    for t, (x, y) in enumerate(data, start=1):
+        inner.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        inner.step()
+        for gi, g in enumerate(groups):
+            if t % ks[gi] == 0:
+                with torch.no_grad():
+                    for s, p in zip(g["params"], slow[gi]):
+                        p.add_(alphas[gi] * (s - p))  # phi <- phi + alpha (theta - phi)
+                        s.copy_(p)  # theta <- phi
+    return slow
+
+
+def two_groups(model: nn.Module, ks, alphas):
+    first, second = model[0], model[2]
+    return [
+        {"params": list(first.parameters()), "lookahead_k": ks[0], "lookahead_alpha": alphas[0]},
+        {"params": list(second.parameters()), "lookahead_k": ks[1], "lookahead_alpha": alphas[1]},
+    ]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    k=st.integers(1, 7),
+    k2=st.integers(1, 7),
+    alpha=st.floats(0.05, 1.0),
+    alpha2=st.floats(0.05, 1.0),
+    inner=st.sampled_from(sorted(INNER)),
+    grouped=st.booleans(),
+    steps=st.integers(1, 17),
+)
+def test_matches_algorithm_1(k, k2, alpha, alpha2, inner, grouped, steps):
+    data = batches(steps)
+    ref_model, la_model = make_model(), make_model()
+    if grouped:
+        ks, alphas = (k, k2), (alpha, alpha2)
+        ref_opt = INNER[inner](two_groups(ref_model, ks, alphas))
+        opt = Lookahead(INNER[inner](two_groups(la_model, ks, alphas)), k=3, alpha=0.3)
+    else:
+        ks, alphas = (k,), (alpha,)
+        ref_opt = INNER[inner](ref_model.parameters())
+        opt = Lookahead(INNER[inner](la_model.parameters()), k=k, alpha=alpha)
+    slow_ref = reference_lookahead(ref_model, ref_opt, data, ks, alphas)
+    train(la_model, opt, data)
+    for gi, group in enumerate(opt.param_groups):
+        assert group["lookahead_step"] == steps
+        for p, p_ref, s_ref in zip(group["params"], ref_opt.param_groups[gi]["params"], slow_ref[gi]):
+            torch.testing.assert_close(p, p_ref, rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(opt.state[p]["slow"], s_ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("inner", sorted(INNER))
+def test_alpha_one_is_the_inner_optimizer_exactly(inner):
+    data = batches(12)
+    a, b = make_model(), make_model()
+    train(a, INNER[inner](a.parameters()), data)
+    train(b, Lookahead(INNER[inner](b.parameters()), k=5, alpha=1.0), data)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+
+
+def test_sync_schedule_is_every_kth_step():
+    model = make_model()
+    opt = Lookahead(torch.optim.SGD(model.parameters(), lr=0.1), k=3, alpha=0.5)
+    initial = [p.detach().clone() for p in model.parameters()]
+    for t, (x, y) in enumerate(batches(6), start=1):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        slow = [opt.state[p]["slow"] for p in model.parameters()]
+        if t < 3:  # phi_0 = theta_0 until the first sync
+            assert all(torch.equal(s, i) for s, i in zip(slow, initial))
+        if t % 3 == 0:  # at a sync the fast weights restart from the slow ones
+            assert all(torch.equal(s, p) for s, p in zip(slow, model.parameters()))
+        else:
+            assert not all(torch.equal(s, p) for s, p in zip(slow, model.parameters()))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"k": 0}, "k must be a positive int"),
+        ({"k": -2}, "k must be a positive int"),
+        ({"k": 2.5}, "k must be a positive int"),
+        ({"k": True}, "k must be a positive int"),
+        ({"alpha": 0.0}, r"alpha must be a number in \(0, 1\]"),
+        ({"alpha": 1.5}, r"alpha must be a number in \(0, 1\]"),
+        ({"alpha": float("nan")}, r"alpha must be a number in \(0, 1\]"),
+        ({"pullback_momentum": "sideways"}, "pullback_momentum must be one of"),
+    ],
+)
+def test_bad_arguments_raise_value_error(kwargs, message):
+    model = make_model()
+    with pytest.raises(ValueError, match=message):
+        Lookahead(torch.optim.SGD(model.parameters(), lr=0.1), **kwargs)
+
+
+def test_rmsprop_alpha_is_not_lookahead_alpha():
+    model = make_model()
+    opt = Lookahead(torch.optim.RMSprop(model.parameters(), alpha=0.99), alpha=0.5)
+    assert opt.param_groups[0]["alpha"] == 0.99 and opt.param_groups[0]["lookahead_alpha"] == 0.5
+
+
+def test_bad_group_override_raises():
+    model = make_model()
+    with pytest.raises(ValueError, match="k must be a positive int"):
+        Lookahead(torch.optim.SGD([{"params": model.parameters(), "lookahead_k": 0}], lr=0.1))
+    opt = Lookahead(torch.optim.SGD(model[0].parameters(), lr=0.1))
+    with pytest.raises(ValueError, match="alpha must be"):
+        opt.add_param_group({"params": model[2].parameters(), "lookahead_alpha": 2})
+
+
+def test_is_a_real_optimizer_with_shared_groups_hooks_and_closure():
+    model = make_model()
+    inner = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = Lookahead(inner, k=2, alpha=0.5)
+    assert isinstance(opt, torch.optim.Optimizer)
+    assert opt.param_groups is inner.param_groups
+    assert opt.defaults["betas"] == (0.9, 0.999) and opt.defaults["lookahead_k"] == 2
+    calls = []
+    opt.register_step_pre_hook(lambda o, args, kwargs: calls.append("pre"))
+    opt.register_step_post_hook(lambda o, args, kwargs: calls.append("post"))
+    x, y = batches(1)[0]
+
+    def closure():
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+
+    loss = opt.step(closure)
+    assert calls == ["pre", "post"]
+    assert torch.is_tensor(loss) and loss.item() > 0
+    opt.zero_grad(set_to_none=False)
+    assert all(p.grad is not None and not p.grad.any() for p in model.parameters())
+    opt.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+
+
+SCHEDULERS = {
+    "step": lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.5),
+    "multistep": lambda o: torch.optim.lr_scheduler.MultiStepLR(o, milestones=[2, 5], gamma=0.2),
+    "cosine": lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=10),
+    "onecycle": lambda o: torch.optim.lr_scheduler.OneCycleLR(
+        o, max_lr=0.1, total_steps=30, cycle_momentum=True
+    ),
+    "lambda": lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda e: 1 / (1 + e)),
+    "plateau": lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(o, patience=0, factor=0.5),
+}
+
+
+def _run_with_scheduler(opt, sched, model, data):
+    lrs = []
+    for x, y in data:
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        sched.step(1.0) if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau) else sched.step()
+        lrs.append((opt.param_groups[0]["lr"], opt.param_groups[0]["momentum"]))
+    return lrs
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULERS))
+def test_schedulers_drive_the_inner_optimizer_before_and_after_loading(name):
+    data = batches(12)
+    a, b = make_model(), make_model()
+    plain = torch.optim.SGD(a.parameters(), lr=0.1, momentum=0.9)
+    inner = torch.optim.SGD(b.parameters(), lr=0.1, momentum=0.9)
+    opt = Lookahead(inner, k=4, alpha=1.0)
+    expected = _run_with_scheduler(plain, SCHEDULERS[name](plain), a, data)
+    got = _run_with_scheduler(opt, SCHEDULERS[name](opt), b, data)
+    assert got == expected
+    assert inner.param_groups[0]["lr"] == expected[-1][0]
+    assert len({lr for lr, _ in got}) > 1  # the schedule really moved the LR
+
+    # Resume both into fresh objects: the scheduler still drives the (new) inner groups.
+    c = make_model()
+    inner2 = torch.optim.SGD(c.parameters(), lr=0.1, momentum=0.9)
+    opt2 = Lookahead(inner2, k=4, alpha=1.0)
+    sched2 = SCHEDULERS[name](opt2)
+    opt2.load_state_dict(opt.state_dict())
+    sched2.load_state_dict(SCHEDULERS[name](opt).state_dict())
+    assert opt2.param_groups is inner2.param_groups
+    before = inner2.param_groups[0]["lr"]
+    _run_with_scheduler(opt2, sched2, c, batches(3))
+    if name != "plateau":
+        assert inner2.param_groups[0]["lr"] != before
+
+
+def _roundtrip(state_dict):
+    buffer = io.BytesIO()
+    torch.save(state_dict, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
+@pytest.mark.parametrize("inner", ["sgd", "adam", "adamw", "rmsprop"])
+@pytest.mark.parametrize("pullback", ["none", "reset", "pullback"])
+@pytest.mark.parametrize("split", [1, 7, 10])  # first step, mid-cycle, at a sync
+def test_checkpoint_resumes_bit_for_bit(inner, pullback, split):
+    data = batches(17)
+    ref = make_model()
+    ref_opt = Lookahead(INNER[inner](ref.parameters()), k=5, alpha=0.6, pullback_momentum=pullback)
+    train(ref, ref_opt, data)
+
+    first = make_model()
+    first_opt = Lookahead(INNER[inner](first.parameters()), k=5, alpha=0.6, pullback_momentum=pullback)
+    train(first, first_opt, data[:split])
+    checkpoint = _roundtrip({"model": first.state_dict(), "opt": first_opt.state_dict()})
+
+    resumed = make_model(seed=123)  # different init: everything must come from the checkpoint
+    resumed_opt = Lookahead(INNER[inner](resumed.parameters()), k=5, alpha=0.6, pullback_momentum=pullback)
+    resumed.load_state_dict(checkpoint["model"])
+    resumed_opt.load_state_dict(checkpoint["opt"])
+    train(resumed, resumed_opt, data[split:])
+    for p, q in zip(ref.parameters(), resumed.parameters()):
+        assert torch.equal(p, q)
+        assert torch.equal(ref_opt.state[p]["slow"], resumed_opt.state[q]["slow"])
+
+
+def test_state_dict_is_keyed_by_parameter_index():
+    model = make_model()
+    opt = Lookahead(torch.optim.Adam(model.parameters()), k=2, pullback_momentum="pullback")
+    train(model, opt, batches(3))
+    sd = opt.state_dict()
+    assert sorted(sd["state"]) == [0, 1, 2, 3]
+    assert {"step", "exp_avg", "exp_avg_sq", "lookahead_slow", "lookahead_momentum_prev"} <= set(
+        sd["state"][0]
+    )
+    assert sd["param_groups"][0]["lookahead_step"] == 3 and sd["param_groups"][0]["params"] == [0, 1, 2, 3]
+    # state_dict() must not leak Lookahead entries into the live inner state
+    assert "lookahead_slow" not in opt.optimizer.state[next(model.parameters())]
+
+
+def test_loads_a_plain_inner_optimizer_checkpoint():
+    data = batches(8)
+    model = make_model()
+    plain = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    train(model, plain, data[:4])
+    checkpoint = _roundtrip({"model": model.state_dict(), "opt": plain.state_dict()})
+
+    fresh = make_model(seed=5)
+    opt = Lookahead(torch.optim.SGD(fresh.parameters(), lr=0.1, momentum=0.9), k=2, alpha=0.5)
+    fresh.load_state_dict(checkpoint["model"])
+    opt.load_state_dict(checkpoint["opt"])
+    assert opt.param_groups[0]["lookahead_k"] == 2 and opt.param_groups[0]["lookahead_step"] == 0
+    start = [p.detach().clone() for p in fresh.parameters()]
+    assert torch.equal(
+        opt.optimizer.state[next(fresh.parameters())]["momentum_buffer"],
+        plain.state[next(model.parameters())]["momentum_buffer"],
+    )
+    x, y = data[4]
+    opt.zero_grad()
+    nn.functional.cross_entropy(fresh(x), y).backward()
+    opt.step()
+    # slow weights were taken from the restored weights at the first step
+    assert all(torch.equal(opt.state[p]["slow"], s) for p, s in zip(fresh.parameters(), start))
+
+
+def test_add_param_group_gets_slow_weights_and_is_interpolated():
+    model = make_model()
+    opt = Lookahead(torch.optim.SGD(model[0].parameters(), lr=0.1), k=2, alpha=0.5)
+    train(model, opt, batches(3))
+    opt.add_param_group({"params": list(model[2].parameters()), "lookahead_alpha": 0.25})
+    group = opt.param_groups[1]
+    assert (
+        opt.optimizer.param_groups[1] is group
+        and group["lookahead_k"] == 2
+        and group["lookahead_alpha"] == 0.25
+    )
+    start = [p.detach().clone() for p in model[2].parameters()]
+    train(model, opt, batches(2, seed=9))  # group 1 syncs after its 2nd step
+    for p, s0 in zip(model[2].parameters(), start):
+        slow = opt.state[p]["slow"]
+        assert torch.equal(slow, p)
+        # slow = s0 + 0.25 (fast_2 - s0) and fast restarted from it: p - s0 is 1/4 of the fast displacement
+        assert not torch.equal(slow, s0)
+
+
+def test_reset_zeroes_momentum_at_each_sync():
+    model = make_model()
+    opt = Lookahead(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), k=3, pullback_momentum="reset")
+    data = batches(3)
+    train(model, opt, data[:2])
+    assert all(opt.optimizer.state[p]["momentum_buffer"].abs().sum() > 0 for p in model.parameters())
+    train(model, opt, data[2:])
+    assert all(not opt.optimizer.state[p]["momentum_buffer"].any() for p in model.parameters())
+
+
+@pytest.mark.parametrize(
+    "inner, key", [("sgd", "momentum_buffer"), ("adam", "exp_avg"), ("adamw", "exp_avg")]
+)
+def test_pullback_interpolates_a_copy_of_the_momentum(inner, key):
+    model = make_model()
+    alpha = 0.3
+    opt = Lookahead(INNER[inner](model.parameters()), k=2, alpha=alpha, pullback_momentum="pullback")
+    ref_model = make_model()
+    ref = INNER[inner](ref_model.parameters())
+    data = batches(4)
+    p0, r0 = next(model.parameters()), next(ref_model.parameters())
+
+    train(model, opt, data[:2])  # first sync: m_prev starts at zero
+    train(ref_model, ref, data[:2])
+    m_before = ref.state[r0][key].clone()
+    if inner == "adam":
+        sq_ref = ref.state[r0]["exp_avg_sq"].clone()
+        assert torch.equal(opt.optimizer.state[p0]["exp_avg_sq"], sq_ref)  # second moment untouched
+    torch.testing.assert_close(opt.optimizer.state[p0][key], alpha * m_before)
+    prev = opt.state[p0]["momentum_prev"]
+    assert torch.equal(prev, opt.optimizer.state[p0][key])
+    assert prev.data_ptr() != opt.optimizer.state[p0][key].data_ptr()  # a copy, not an alias
+
+    saved = prev.clone()
+    captured = []  # the inner optimizer's own momentum right after its step, before the sync
+    opt.optimizer.register_step_post_hook(lambda o, a, kw: captured.append(o.state[p0][key].clone()))
+    train(model, opt, data[2:3])
+    assert torch.equal(opt.state[p0]["momentum_prev"], saved)  # untouched between syncs
+    train(model, opt, data[3:4])  # second sync
+    torch.testing.assert_close(opt.optimizer.state[p0][key], alpha * captured[-1] + (1 - alpha) * saved)
+    assert torch.equal(opt.state[p0]["momentum_prev"], opt.optimizer.state[p0][key])
+
+
+def test_slow_weights_context_restores_fast_weights_even_on_error():
+    model = make_model()
+    opt = Lookahead(torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9), k=4, alpha=0.5)
+    train(model, opt, batches(6))
+    fast = [p.detach().clone() for p in model.parameters()]
+    slow = [opt.state[p]["slow"].clone() for p in model.parameters()]
+    assert not all(torch.equal(f, s) for f, s in zip(fast, slow))
+    with opt.slow_weights():
+        assert all(torch.equal(p, s) for p, s in zip(model.parameters(), slow))
+    assert all(torch.equal(p, f) for p, f in zip(model.parameters(), fast))
+    with pytest.raises(RuntimeError, match="boom"), opt.slow_weights():
+        raise RuntimeError("boom")
+    assert all(torch.equal(p, f) for p, f in zip(model.parameters(), fast))
+
+
+def test_grad_scaler_skipped_steps_do_not_count():
+    model = make_model()
+    opt = Lookahead(torch.optim.SGD(model.parameters(), lr=0.1), k=2, alpha=0.5)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**4)
+    x, y = batches(1)[0]
+    for poison in (False, True, True, False):
+        opt.zero_grad()
+        scaler.scale(nn.functional.cross_entropy(model(x), y)).backward()
+        if poison:
+            model[0].weight.grad[0, 0] = float("inf")
+        scaler.step(opt)
+        scaler.update()
+    assert opt.param_groups[0]["lookahead_step"] == 2
+    assert all(torch.equal(opt.state[p]["slow"], p) for p in model.parameters())  # synced after 2 real steps
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_params_keep_fp32_slow_weights_that_move(dtype):
+    def run(fp32: bool) -> torch.Tensor:
+        w = nn.Parameter(torch.ones(4, dtype=dtype))
+        opt = Lookahead(torch.optim.SGD([w], lr=1.0), k=1, alpha=0.2, fp32_slow_weights=fp32)
+        step = float(torch.finfo(dtype).eps)  # one ulp below 2 == the grid spacing around 1
+        for _ in range(3):
+            w.grad = torch.full_like(w, step)
+            opt.step()
+        return opt.state[w]["slow"]
+
+    slow32, slow_low = run(True), run(False)
+    assert slow32.dtype == torch.float32 and slow_low.dtype == dtype
+    assert (slow32 < 1).all()  # 0.2 * ulp moves accumulate in fp32
+    assert (slow_low == 1).all()  # ... and are rounded away in low precision
+
+
+def test_sync_is_vectorised_over_the_group(monkeypatch):
+    model = make_model()
+    opt = Lookahead(torch.optim.SGD(model.parameters(), lr=0.1), k=2)
+    calls = {"lerp": 0, "copy": 0}
+    lerp, copy_ = torch._foreach_lerp_, torch._foreach_copy_
+
+    def counting(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(torch, "_foreach_lerp_", counting("lerp", lerp))
+    monkeypatch.setattr(torch, "_foreach_copy_", counting("copy", copy_))
+    train(model, opt, batches(4))
+    assert calls == {"lerp": 2, "copy": 2}  # one fused call per sync for all 4 tensors
+
+
+def test_deepcopy_keeps_the_inner_optimizer_and_shared_groups():
+    model = make_model()
+    opt = Lookahead(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), k=2)
+    train(model, opt, batches(3))
+    clone = copy.deepcopy(opt)
+    assert clone.param_groups is clone.optimizer.param_groups
+    assert clone.param_groups[0]["lookahead_step"] == 3
