@@ -34,6 +34,9 @@ lint: $(STAMP)  ## ruff check + format check
 	$(PY) -m ruff format --check .
 
 # ---- optimizer (issue 2) ------------------------------------------------------------------------
+.PHONY: bench-optimizer
+bench-optimizer: $(STAMP)  ## step-time ratio Lookahead/inner and extra memory (ResNet-18, Transformer; ~2 min)
+	$(PY) scripts/bench_optimizer.py
 
 # ---- suite: training, datasets, report (issue 3) ------------------------------------------------
 

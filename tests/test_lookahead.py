@@ -443,3 +443,15 @@ def test_deepcopy_keeps_the_inner_optimizer_and_shared_groups():
     clone = copy.deepcopy(opt)
     assert clone.param_groups is clone.optimizer.param_groups
     assert clone.param_groups[0]["lookahead_step"] == 3
+
+
+def test_fused_sync_matches_the_foreach_sync():
+    data = batches(11)
+    a, b = make_model(), make_model()
+    eager = Lookahead(torch.optim.SGD(a.parameters(), lr=0.1, momentum=0.9), k=3, alpha=0.7)
+    fused = Lookahead(torch.optim.SGD(b.parameters(), lr=0.1, momentum=0.9), k=3, alpha=0.7, fused=True)
+    train(a, eager, data)
+    train(b, fused, data)
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(eager.state[p]["slow"], fused.state[q]["slow"], rtol=1e-6, atol=1e-7)
