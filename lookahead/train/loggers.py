@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 import sys
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,7 @@ class WandbLogger:
         import wandb
 
         id_file = run_path / "wandb_id"
-        run_id = id_file.read_text().strip() if id_file.exists() else wandb.util.generate_id()
+        run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:12]
         id_file.write_text(run_id)
         self.run = wandb.init(
             project=cfg.logger.project,

@@ -1,0 +1,85 @@
+"""Every experiment preset composes, instantiates, and trains for a few steps on tiny data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from lookahead import Lookahead
+from lookahead.optim.polyak import PolyakAverage
+from lookahead.train.build import build_averaging, build_optimizer, validate
+from lookahead.train.trainer import train
+from tests.conftest import PRESETS, compose_config, tiny_overrides
+
+PAPER_TABLE1 = {  # (optimizer target, lr, momentum, weight decay, lookahead k/alpha or None, polyak)
+    "sgd": ("torch.optim.SGD", 0.05, 0.9, 1e-3, None, False),
+    "polyak": ("torch.optim.SGD", 0.3, 0.9, 1e-3, None, True),
+    "adam": ("torch.optim.AdamW", 3e-4, None, 1.0, None, False),
+    "lookahead": ("torch.optim.SGD", 0.1, 0.9, 1e-3, (5, 0.8), False),
+}
+
+
+def test_every_dataset_method_pair_has_a_preset():
+    for dataset in ("cifar10", "cifar100", "mnist1d"):
+        for method in ("sgd", "adam", "polyak", "lookahead", "lookahead_adam"):
+            assert f"{dataset}_{method}" in PRESETS
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preset_composes_and_instantiates(preset):
+    cfg = compose_config([f"experiment={preset}"])
+    dataset, method = preset.split("_", 1)
+    assert cfg.method == method and cfg.dataset.name == dataset and cfg.experiment_name == preset
+    validate(cfg)
+    model = instantiate(cfg.model, num_classes=10)
+    opt = build_optimizer(cfg, model)
+    assert isinstance(opt, Lookahead) == method.startswith("lookahead")
+    assert isinstance(build_averaging(cfg, model, 10), PolyakAverage) == (method == "polyak")
+    OmegaConf.to_yaml(cfg, resolve=True)  # every interpolation resolves
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "cifar100"])
+@pytest.mark.parametrize("method", sorted(PAPER_TABLE1))
+def test_cifar_presets_carry_the_papers_settings(dataset, method):
+    target, lr, momentum, wd, la, polyak = PAPER_TABLE1[method]
+    cfg = compose_config([f"experiment={dataset}_{method}"])
+    assert cfg.optimizer._target_ == target and cfg.optimizer.lr == lr and cfg.optimizer.weight_decay == wd
+    if momentum is not None:
+        assert cfg.optimizer.momentum == momentum
+    assert (cfg.lookahead.k, cfg.lookahead.alpha) == la if la else not cfg.lookahead.enabled
+    assert cfg.averaging.enabled == polyak
+    assert cfg.model._target_.endswith("resnet18_cifar") and cfg.trainer.batch_size == 128
+    assert cfg.trainer.max_epochs == 200 and list(cfg.schedule.milestones) == [60, 120, 160]
+    assert cfg.schedule.gamma == 0.2
+
+
+def test_command_line_style_overrides_reach_the_config():
+    cfg = compose_config(
+        ["experiment=cifar10_lookahead", "lookahead.k=10", "optimizer.lr=0.2", "trainer.max_epochs=3"]
+    )
+    assert (cfg.lookahead.k, cfg.optimizer.lr, cfg.trainer.max_epochs) == (10, 0.2, 3)
+    opt = build_optimizer(cfg, torch.nn.Linear(2, 2))
+    assert opt.param_groups[0]["lookahead_k"] == 10 and opt.param_groups[0]["lr"] == 0.2
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_smoke_run_every_preset(preset, data_root, tmp_path):
+    dataset = preset.split("_")[0]
+    overrides = tiny_overrides(data_root, tmp_path, dataset)
+    cfg = compose_config(
+        [f"experiment={preset}", *overrides, "trainer.max_epochs=2", "trainer.limit_train_batches=3"]
+    )
+    summary = train(cfg, tmp_path / "run")
+    assert summary["status"] == "completed" and summary["epochs_completed"] == 2 and summary["steps"] == 6
+    assert 0.0 <= summary["final"]["test_accuracy"] <= 1.0
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2] and [r["step"] for r in records] == [3, 6]
+    on_disk = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert on_disk["method"] == preset.split("_", 1)[1] and on_disk["dataset"] == dataset
+    assert on_disk["git_sha"] and on_disk["versions"]["torch"] == torch.__version__
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").exists()
+    assert OmegaConf.load(tmp_path / "run" / "config.yaml").experiment_name == preset
