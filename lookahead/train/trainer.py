@@ -40,18 +40,31 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _config_without(cfg: DictConfig, *keys: str) -> str:
-    """The resolved config as YAML, minus fields that may change between attempts of the same run."""
+# Fields that may differ between attempts of the same run (they are not part of its directory name).
+NOT_IDENTITY = ("logger", "overrides", "device", "paths", "trainer.progress")
+
+
+def _identity(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config minus the fields that may change when a run is resumed."""
     data = OmegaConf.to_container(cfg, resolve=True)
-    for key in keys:
-        data.pop(key, None)
-    return OmegaConf.to_yaml(data)
+    for key in NOT_IDENTITY:
+        *parents, leaf = key.split(".")
+        node = data
+        for parent in parents:
+            node = node.get(parent, {})
+        node.pop(leaf, None)
+    return data
 
 
 def train(cfg: DictConfig, run_path: str | Path) -> dict[str, Any]:
     """Run (or resume) the training run configured by ``cfg`` in ``run_path``; return its summary."""
     validate(cfg)
     with RunDir(run_path) as run:
+        if run.config.exists() and _identity(OmegaConf.load(run.config)) != _identity(cfg):
+            raise RunDirError(
+                f"{run.path} holds a run with a different config (see its config.yaml); "
+                f"choose another directory"
+            )
         previous = read_json(run.summary)
         if previous and previous.get("status") == "completed":
             print(
@@ -59,13 +72,6 @@ def train(cfg: DictConfig, run_path: str | Path) -> dict[str, Any]:
                 f"{previous['final'].get('test_accuracy')}); delete the directory to run it again"
             )
             return previous
-        # The logger is not part of the run's identity (a run may be resumed with W&B switched on).
-        identity = _config_without(cfg, "logger")
-        if run.config.exists() and _config_without(OmegaConf.load(run.config), "logger") != identity:
-            raise RunDirError(
-                f"{run.path} holds a run with a different config (see its config.yaml); "
-                f"choose another directory"
-            )
         if not run.config.exists():
             run.config.write_text(OmegaConf.to_yaml(cfg, resolve=True))
         return _train(cfg, run)

@@ -1,0 +1,208 @@
+"""The shared trainer end to end: resume after SIGKILL, divergence, W&B offline, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lookahead.train.run_dir import RunDir, RunDirError
+from lookahead.train.trainer import train
+from tests.conftest import ROOT, compose_config, run_cli, tiny_overrides
+from tests.wandb_records import read_records
+
+
+def only_run_dir(runs: Path) -> Path:
+    (summary,) = runs.rglob("summary.json")
+    return summary.parent
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(data_root, tmp_path):
+    # A wider MLP so that the run lasts long enough to be killed mid-way.
+    args = [
+        "experiment=mnist1d_lookahead",
+        "model=mnist1d_mlp",
+        "model.hidden=512",
+        "trainer.max_epochs=4",
+        "trainer.checkpoint_every_steps=5",
+        "trainer.batch_size=32",
+    ]
+    reference = run_cli([*args, *tiny_overrides(data_root, tmp_path / "ref")], cwd=tmp_path)
+    assert reference.returncode == 0, reference.stderr
+    expected = json.loads((only_run_dir(tmp_path / "ref") / "summary.json").read_text())
+
+    command = [
+        sys.executable,
+        str(ROOT / "experiments" / "train.py"),
+        *args,
+        *tiny_overrides(data_root, tmp_path / "killed"),
+    ]
+    proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not list((tmp_path / "killed").rglob("checkpoints/last.pt")) and time.time() < deadline:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)  # no chance to clean up: mid-epoch, maybe mid-write
+    proc.wait()
+    run_dir = only_run_dir(tmp_path / "killed")
+    interrupted = json.loads((run_dir / "summary.json").read_text())
+    assert interrupted["status"] == "running" and interrupted["epochs_completed"] < 4
+
+    resumed = run_cli([*args, *tiny_overrides(data_root, tmp_path / "killed")], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stdout
+    final = json.loads((run_dir / "summary.json").read_text())
+    assert final["status"] == "completed"
+    assert final["final"] == expected["final"]  # exactly, not approximately
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2, 3, 4]
+
+
+def test_running_a_completed_run_again_changes_nothing(data_root, tmp_path):
+    args = ["experiment=mnist1d_sgd", "trainer.max_epochs=1", *tiny_overrides(data_root, tmp_path)]
+    assert run_cli(args, cwd=tmp_path).returncode == 0
+    run_dir = only_run_dir(tmp_path)
+    before = {p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    again = run_cli(args, cwd=tmp_path)
+    assert again.returncode == 0 and "already completed" in again.stdout
+    assert {p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
+
+
+def test_divergence_is_recorded_and_exits_cleanly(data_root, tmp_path):
+    result = run_cli(
+        [
+            "experiment=mnist1d_sgd",
+            "optimizer.lr=1e6",
+            "trainer.max_epochs=3",
+            "trainer.log_every_steps=1",
+            *tiny_overrides(data_root, tmp_path),
+        ],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr  # a sweep goes on with the next job
+    summary = json.loads((only_run_dir(tmp_path) / "summary.json").read_text())
+    assert summary["status"] == "diverged" and summary["epochs_completed"] == 0
+    assert "diverged" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("lookahead.k=0", "lookahead.k must be a positive int, got 0"),
+        ("lookahead.alpha=1.5", "lookahead.alpha must be in (0, 1], got 1.5"),
+        ("optimizer.lr=-0.1", "optimizer.lr must be >= 0, got -0.1"),
+        ("trainer.eval_weights=median", "trainer.eval_weights must be slow, fast or both, got 'median'"),
+    ],
+)
+def test_bad_values_give_one_clear_line(override, message, data_root, tmp_path):
+    result = run_cli(
+        ["experiment=mnist1d_lookahead", override, *tiny_overrides(data_root, tmp_path)], cwd=tmp_path
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: {message}"
+    assert not list(tmp_path.rglob("metrics.jsonl"))
+
+
+def test_unknown_group_option_is_one_message(tmp_path):
+    result = run_cli(["optimizer=adagrad_typo"], cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Could not find 'optimizer/adagrad_typo'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_cifar_says_where_to_put_it(tmp_path):
+    result = run_cli(
+        ["experiment=cifar10_sgd", f"paths.data={tmp_path / 'nothing'}", f"paths.runs={tmp_path}"],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: cifar10 not found") and "cifar-10-batches-py" in line
+    assert str(tmp_path / "nothing" / "cifar") in line
+
+
+def test_corrupt_checkpoint_is_reported_and_kept(data_root, tmp_path):
+    args = ["experiment=mnist1d_sgd", "trainer.max_epochs=2", *tiny_overrides(data_root, tmp_path)]
+    cfg = compose_config(args)
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(Exception, match="corrupt or unreadable"):
+        train(cfg, run_dir)
+    assert (run_dir / "checkpoints" / "last.pt").read_bytes() == b"not a checkpoint"
+
+    # and through the command line: one line, exit 1, the file untouched
+    assert run_cli(args, cwd=tmp_path).returncode == 0
+    ckpt = next(tmp_path.rglob("seed1/checkpoints/last.pt"))
+    summary = json.loads((ckpt.parents[1] / "summary.json").read_text())
+    summary["status"] = "interrupted"  # pretend it stopped early, then corrupt its checkpoint
+    (ckpt.parents[1] / "summary.json").write_text(json.dumps(summary))
+    ckpt.write_bytes(b"garbage")
+    result = run_cli(args, cwd=tmp_path)
+    assert (
+        result.returncode == 1
+        and result.stderr.startswith("error: checkpoint")
+        and "corrupt" in result.stderr
+    )
+    assert ckpt.read_bytes() == b"garbage"
+
+
+def test_a_run_directory_is_never_shared(tmp_path):
+    with RunDir(tmp_path / "run"), pytest.raises(RunDirError, match="in use by another process"):
+        RunDir(tmp_path / "run")
+
+
+def test_a_directory_with_another_config_is_refused(data_root, tmp_path):
+    base = ["experiment=mnist1d_sgd", "trainer.max_epochs=1", *tiny_overrides(data_root, tmp_path)]
+    train(compose_config(base), tmp_path / "run")
+    with pytest.raises(RunDirError, match="different config"):
+        train(compose_config([*base, "optimizer.lr=0.5"]), tmp_path / "run")
+
+
+def test_eval_weights_both_records_slow_and_fast(data_root, tmp_path):
+    cfg = compose_config(
+        [
+            "experiment=mnist1d_lookahead",
+            "trainer.max_epochs=1",
+            "trainer.eval_weights=both",
+            "lookahead.k=7",
+            *tiny_overrides(data_root, tmp_path),
+        ]
+    )
+    train(cfg, tmp_path / "run")
+    (record,) = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert {"test_accuracy", "test_accuracy_fast", "test_loss", "test_loss_fast"} <= set(record)
+    assert record["step"] % 7 != 0  # mid-cycle: slow and fast weights differ
+    assert record["test_loss"] != record["test_loss_fast"]
+
+
+def test_wandb_offline_logs_config_metrics_and_summary(data_root, tmp_path):
+    args = [
+        "experiment=mnist1d_lookahead",
+        "trainer.max_epochs=2",
+        "logger=wandb",
+        "logger.mode=offline",
+        *tiny_overrides(data_root, tmp_path),
+    ]
+    result = run_cli(args, cwd=tmp_path, env={"WANDB_MODE": "offline"})
+    assert result.returncode == 0, result.stderr
+    (run_file,) = tmp_path.rglob("offline-run-*/run-*.wandb")
+    records = read_records(run_file)
+    kinds = [r.WhichOneof("record_type") for r in records]
+    run = next(r.run for r in records if r.HasField("run"))
+    assert run.run_group == "mnist1d_lookahead/dataset.num_samples=600,trainer.max_epochs=2"  # seeds share it
+    config = {c.key: json.loads(c.value_json) for c in run.config.update}
+    assert config["lookahead"]["k"] == 5 and config["method"] == "lookahead"
+    assert kinds.count("history") == 2
+    summary = {
+        u.key: json.loads(u.value_json) for r in records if r.HasField("summary") for u in r.summary.update
+    }
+    on_disk = json.loads((only_run_dir(tmp_path) / "summary.json").read_text())
+    assert summary["status"] == "completed"
+    assert summary["final/test_accuracy"] == on_disk["final"]["test_accuracy"]
+    assert next(r.exit for r in records if r.HasField("exit")).exit_code == 0
