@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import uuid
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 

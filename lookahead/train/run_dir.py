@@ -102,7 +102,11 @@ def environment(device: torch.device) -> dict[str, Any]:
         versions["torchvision"] = torchvision.__version__
     except ImportError:
         pass
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or platform.machine()
+    )
     return {
         "git_sha": git_sha(),
         "versions": versions,
