@@ -1,0 +1,77 @@
+"""The tensor data path: CIFAR through torchvision's classes, batched augmentation, seeded order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lookahead.data import DataError, TensorLoader
+from lookahead.data.batches import _generator, random_crop_flip
+from lookahead.data.cifar import load_cifar
+from lookahead.data.mnist1d import load_mnist1d
+from tests.conftest import write_cifar
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar100"])
+def test_cifar_loads_the_pickles_through_torchvision(tmp_path, name):
+    expected = write_cifar(tmp_path, name, n_train=20, n_test=6, seed=3)
+    data = load_cifar(name, tmp_path)
+    assert data.train_x.dtype == torch.uint8 and data.train_x.shape == (20, 3, 32, 32)
+    # torchvision reads the rows as CHW and transposes to HWC; we hand back CHW: the bytes on disk.
+    assert np.array_equal(data.train_x.numpy(), expected["train_x"])
+    assert np.array_equal(data.test_y.numpy(), expected["test_y"])
+    assert data.num_classes == (10 if name == "cifar10" else 100)
+    x = data.eval_transform(data.test_x[:2])
+    mean = torch.tensor((0.4914, 0.4822, 0.4465) if name == "cifar10" else (0.5071, 0.4865, 0.4409))
+    torch.testing.assert_close(
+        x[0, :, 0, 0],
+        (data.test_x[0, :, 0, 0] / 255 - mean)
+        / x.new_tensor((0.2470, 0.2435, 0.2616) if name == "cifar10" else (0.2673, 0.2564, 0.2762)),
+    )
+
+
+def test_missing_cifar_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="cifar-100-python"):
+        load_cifar("cifar100", tmp_path / "nope")
+
+
+def reference_crop_flip(x: torch.Tensor, dy: int, dx: int, flip: bool, padding: int = 4) -> torch.Tensor:
+    padded = torch.nn.functional.pad(x, (padding,) * 4)
+    crop = padded[:, dy : dy + x.shape[1], dx : dx + x.shape[2]]
+    return crop.flip(-1) if flip else crop
+
+
+def test_random_crop_flip_equals_per_image_crop_then_flip():
+    x = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)
+    out = random_crop_flip(x, _generator(torch.device("cpu"), 5))
+    g = _generator(torch.device("cpu"), 5)  # replay the draws
+    dy, dx = torch.randint(0, 9, (64,), generator=g), torch.randint(0, 9, (64,), generator=g)
+    flip = torch.rand(64, generator=g) < 0.5
+    assert flip.any() and (~flip).any() and len(set(dy.tolist())) > 3
+    for i in range(64):
+        assert torch.equal(out[i], reference_crop_flip(x[i], int(dy[i]), int(dx[i]), bool(flip[i])))
+
+
+def test_loader_order_is_a_function_of_seed_and_epoch():
+    x, y = torch.arange(10).float().unsqueeze(1), torch.arange(10)
+    loader = TensorLoader(x, y, batch_size=3, shuffle=True, seed=1)
+    assert len(loader) == 4
+    epoch0 = [b for _, b in loader.epoch(0)]
+    assert sorted(torch.cat(epoch0).tolist()) == list(range(10))
+    assert [b.tolist() for _, b in loader.epoch(0)] == [b.tolist() for b in epoch0]
+    assert [b.tolist() for _, b in loader.epoch(1)] != [b.tolist() for b in epoch0]
+    # resuming mid-epoch yields exactly the remaining batches
+    assert [b.tolist() for _, b in loader.epoch(0, start_batch=2)] == [b.tolist() for b in epoch0[2:]]
+    other = TensorLoader(x, y, batch_size=3, shuffle=True, seed=2)
+    assert [b.tolist() for _, b in other.epoch(0)] != [b.tolist() for b in epoch0]
+
+
+def test_mnist1d_is_generated_once_and_cached(tmp_path):
+    first = load_mnist1d(tmp_path, num_samples=200)
+    (cache,) = tmp_path.glob("mnist1d_*.pkl")
+    mtime = cache.stat().st_mtime_ns
+    second = load_mnist1d(tmp_path, num_samples=200)
+    assert cache.stat().st_mtime_ns == mtime
+    assert first.train_x.shape == (160, 1, 40) and first.test_x.shape == (40, 1, 40)
+    assert torch.equal(first.train_x, second.train_x) and set(first.train_y.tolist()) <= set(range(10))
