@@ -107,7 +107,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--k", type=int, default=5)
-    parser.add_argument("--blocks", type=int, default=30, help="timed blocks of k steps per candidate")
+    parser.add_argument("--blocks", type=int, default=20, help="timed blocks of k steps per candidate")
     parser.add_argument("--models", default="resnet18,transformer")
     parser.add_argument("--inners", default="sgd,adam")
     args = parser.parse_args()
