@@ -60,6 +60,9 @@ $(CIFAR_TARGETS): $(STAMP)
 	$(TRAIN) --multirun experiment=$(subst -,_,$@) seed=$(SEEDS)
 cifar10-lookahead: ## CIFAR-10 ResNet-18, Lookahead(SGD), Table 1 settings (also cifar10-sgd/-adam/-polyak, cifar100-*)
 
+bench-trainer: $(STAMP)  ## samples/s: trainer vs minimal loop, tensor data path vs DataLoader+transforms (~1 min)
+	$(PY) scripts/bench_trainer.py
+
 paper-cifar: $(STAMP)  ## Table 1: every CIFAR method x 3 seeds as one multirun, then the report
 	$(TRAIN) --multirun experiment=$(subst $(space),$(comma),$(subst -,_,$(CIFAR_TARGETS))) seed=$(SEEDS)
 	$(PY) scripts/report.py results/runs --out results/report

@@ -1,0 +1,159 @@
+"""Throughput of the suite's trainer and data path (`make bench-trainer`), measured side by side.
+
+1. Trainer vs a minimal hand-written loop: the same model, optimizer (Lookahead(SGD)), LR schedule,
+   data and batches; training samples/s (evaluation excluded on both sides), alternating, median of pairs.
+2. The tensor data path (uint8 dataset in one tensor, batched crop/flip/normalise) vs torchvision's
+   DataLoader + transforms (PIL per image) on CIFAR-shaped data: samples/s of producing training batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from PIL import Image
+from torchvision import transforms
+
+from lookahead.cli import register_resolvers
+from lookahead.data import TensorLoader
+from lookahead.data.batches import normalize, random_crop_flip
+from lookahead.train.build import build_optimizer, build_scheduler
+from lookahead.train.trainer import train
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+
+
+def trainer_vs_loop(preset: str, epochs: int, repeats: int, data_root: Path) -> tuple[float, float, float]:
+    register_resolvers()
+    overrides = [
+        f"experiment={preset}",
+        f"trainer.max_epochs={epochs}",
+        "trainer.progress=lines",
+        "device=cpu",
+        f"paths.data={data_root}",
+    ]
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides)
+    ours, minimal = [], []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            ours.append(train(cfg, Path(tmp) / "run")["samples_per_s"])
+        minimal.append(minimal_loop(cfg, epochs))
+    ratios = [a / b for a, b in zip(ours, minimal)]
+    return statistics.median(ours), statistics.median(minimal), statistics.median(ratios)
+
+
+def minimal_loop(cfg, epochs: int) -> float:
+    """The shortest honest loop: same batches, model, optimizer and LR schedule; nothing else."""
+    torch.manual_seed(cfg.seed)
+    data = instantiate(cfg.dataset, device="cpu")
+    model = instantiate(cfg.model, num_classes=data.num_classes)
+    opt = build_optimizer(cfg, model)
+    loader = TensorLoader(
+        data.train_x,
+        data.train_y,
+        cfg.trainer.batch_size,
+        shuffle=True,
+        transform=data.train_transform,
+        seed=cfg.seed,
+    )
+    scheduler = build_scheduler(cfg, opt, len(loader))
+    samples, elapsed = 0, 0.0
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        for x, y in loader.epoch(epoch):
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            scheduler.step()
+            samples += len(y)
+        elapsed += time.perf_counter() - start
+    return samples / elapsed
+
+
+def data_paths(n: int, batch_size: int, workers: int) -> tuple[float, float]:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, n)
+
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    mean, std = torch.tensor(MEAN), torch.tensor(STD)
+    loader = TensorLoader(
+        x,
+        torch.from_numpy(labels),
+        batch_size,
+        shuffle=True,
+        seed=0,
+        transform=lambda b, g: normalize(random_crop_flip(b, g), mean, std),
+    )
+    start = time.perf_counter()
+    count = sum(len(yb) for _, yb in loader.epoch(0))
+    tensor_rate = count / (time.perf_counter() - start)
+
+    class PilDataset(torch.utils.data.Dataset):  # what torchvision's CIFAR10 does per item
+        transform = transforms.Compose(
+            [
+                transforms.RandomCrop(32, padding=4),
+                transforms.RandomHorizontalFlip(),
+                transforms.ToTensor(),
+                transforms.Normalize(MEAN, STD),
+            ]
+        )
+
+        def __len__(self) -> int:
+            return n
+
+        def __getitem__(self, i: int):
+            return self.transform(Image.fromarray(images[i])), int(labels[i])
+
+    dl = torch.utils.data.DataLoader(PilDataset(), batch_size=batch_size, shuffle=True, num_workers=workers)
+    start = time.perf_counter()
+    count = sum(len(yb) for _, yb in dl)
+    return tensor_rate, count / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--preset", default="mnist1d_lookahead", help="experiment preset for part 1")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--images", type=int, default=10_000, help="CIFAR-shaped images for part 2")
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers for part 2")
+    parser.add_argument(
+        "--data", type=Path, default=Path("data"), help="data root (MNIST-1D is cached there)"
+    )
+    args = parser.parse_args()
+    print(
+        f"torch {torch.__version__}, torchvision {torchvision.__version__}, {torch.get_num_threads()} threads"
+    )
+
+    ours, minimal, ratio = trainer_vs_loop(args.preset, args.epochs, args.repeats, args.data)
+    verdict = "ok" if ratio >= 0.95 else "MISS"
+    print(
+        f"trainer vs minimal loop ({args.preset}, {args.epochs} epochs, median of {args.repeats} pairs): "
+        f"{ours:,.0f} vs {minimal:,.0f} samples/s = {ratio:.3f}x (target >= 0.95: {verdict})"
+    )
+
+    tensor_rate, pil_rate = data_paths(args.images, 128, args.workers)
+    verdict = "ok" if tensor_rate / pil_rate >= 3 else "MISS"
+    print(
+        f"data path, {args.images:,} CIFAR-shaped images, batch 128: tensor {tensor_rate:,.0f} vs "
+        f"DataLoader+transforms ({args.workers} workers) {pil_rate:,.0f} samples/s = "
+        f"{tensor_rate / pil_rate:.1f}x (target >= 3: {verdict})"
+    )
+
+
+if __name__ == "__main__":
+    main()
