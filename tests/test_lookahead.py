@@ -455,3 +455,18 @@ def test_fused_sync_matches_the_foreach_sync():
     for p, q in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
         torch.testing.assert_close(eager.state[p]["slow"], fused.state[q]["slow"], rtol=1e-6, atol=1e-7)
+
+
+def test_state_dict_hooks_run_like_torch_optim():
+    model = make_model()
+    opt = Lookahead(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), k=2)
+    train(model, opt, batches(3))
+    calls = []
+    opt.register_state_dict_pre_hook(lambda o: calls.append("save-pre"))
+    opt.register_state_dict_post_hook(lambda o, sd: {**sd, "note": "tagged"})
+    opt.register_load_state_dict_pre_hook(lambda o, sd: calls.append(("load-pre", sd["note"])))
+    opt.register_load_state_dict_post_hook(lambda o: calls.append("load-post"))
+    sd = opt.state_dict()
+    assert sd["note"] == "tagged"
+    opt.load_state_dict(sd)
+    assert calls == ["save-pre", ("load-pre", "tagged"), "load-post"]

@@ -233,17 +233,24 @@ class Lookahead(Optimizer):
         Groups carry ``lookahead_k``, ``lookahead_alpha`` and the step counter ``lookahead_step``; the format is
         torch.optim's own, so tools that reshard optimizer state per parameter handle it too.
         """
+        for pre_hook in self._optimizer_state_dict_pre_hooks.values():
+            pre_hook(self)
         state_dict = self.optimizer.state_dict()
         merged = dict(state_dict["state"])
         for index, p in enumerate(self._params()):
             if self.state.get(p):
                 extra = {_PREFIX + name: value for name, value in self.state[p].items()}
                 merged[index] = {**merged.get(index, {}), **extra}
-        return {**state_dict, "state": merged, "pullback_momentum": self.pullback_momentum}
+        state_dict = {**state_dict, "state": merged, "pullback_momentum": self.pullback_momentum}
+        for post_hook in self._optimizer_state_dict_post_hooks.values():
+            state_dict = post_hook(self, state_dict) or state_dict
+        return state_dict
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a Lookahead checkpoint, or a plain inner-optimizer one (slow weights are then
         taken from the current parameters at the next step)."""
+        for pre_hook in self._optimizer_load_state_dict_pre_hooks.values():
+            state_dict = pre_hook(self, state_dict) or state_dict
         inner_state: dict[Any, dict[str, Any]] = {}
         lookahead_state: dict[int, dict[str, torch.Tensor]] = {}
         for index, entry in state_dict["state"].items():
@@ -266,6 +273,8 @@ class Lookahead(Optimizer):
             p = params[index]
             self.state[p] = {n: v.to(device=p.device) for n, v in entry.items()}
         self._invalidate()
+        for post_hook in self._optimizer_load_state_dict_post_hooks.values():
+            post_hook(self)
 
     def __getstate__(self) -> dict[str, Any]:
         # Optimizer.__getstate__ keeps only defaults/state/param_groups; we need the inner optimizer too.
