@@ -20,9 +20,19 @@ from lookahead.train.run_dir import RunDirError
 USER_ERRORS = (ConfigError, DataError, CheckpointError, RunDirError, ValueError, OmegaConfBaseException)
 
 
+def method_name(optimizer_target: str, lookahead: bool, averaging: bool) -> str:
+    """The report's method label from the composed groups: sgd, adam, polyak, lookahead, lookahead_adam."""
+    inner = "adam" if "adam" in optimizer_target.rsplit(".", 1)[-1].lower() else "sgd"
+    if lookahead:
+        return "lookahead" if inner == "sgd" else "lookahead_adam"
+    return "polyak" if averaging else inner
+
+
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("or_default"):
         OmegaConf.register_new_resolver("or_default", lambda value, default: value or default)
+    if not OmegaConf.has_resolver("method_name"):
+        OmegaConf.register_new_resolver("method_name", method_name)
 
 
 def user_errors_exit(task: Callable[..., Any]) -> Callable[..., Any]:

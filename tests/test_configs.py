@@ -57,6 +57,21 @@ def test_cifar_presets_carry_the_papers_settings(dataset, method):
     assert cfg.schedule.gamma == 0.2
 
 
+@pytest.mark.parametrize(
+    ("groups", "method"),
+    [
+        ([], "sgd"),
+        (["optimizer=adamw"], "adam"),
+        (["averaging=polyak"], "polyak"),
+        (["lookahead=on"], "lookahead"),
+        (["optimizer=adam", "lookahead=on"], "lookahead_adam"),
+    ],
+)
+def test_method_label_follows_the_composed_groups(groups, method):
+    cfg = compose_config(["dataset=cifar10", *groups])
+    assert cfg.method == method and cfg.experiment_name == f"cifar10_{method}"
+
+
 def test_command_line_style_overrides_reach_the_config():
     cfg = compose_config(
         ["experiment=cifar10_lookahead", "lookahead.k=10", "optimizer.lr=0.2", "trainer.max_epochs=3"]

@@ -206,3 +206,45 @@ def test_wandb_offline_logs_config_metrics_and_summary(data_root, tmp_path):
     assert summary["status"] == "completed"
     assert summary["final/test_accuracy"] == on_disk["final"]["test_accuracy"]
     assert next(r.exit for r in records if r.HasField("exit")).exit_code == 0
+
+
+def test_user_dataset_and_model_from_their_own_config_dir(tmp_path):
+    package = tmp_path / "my_project"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "stuff.py").write_text(
+        "import torch\n"
+        "from torch import nn\n"
+        "from lookahead.data import Dataset\n\n"
+        "def blobs(device='cpu', n=200, name='blobs'):\n"
+        "    g = torch.Generator().manual_seed(0)\n"
+        "    y = torch.randint(0, 3, (n,), generator=g)\n"
+        "    x = torch.randn(n, 4, generator=g) + 3 * nn.functional.one_hot(y, 4).float()\n"
+        "    return Dataset(name=name, train_x=x[:150].to(device), train_y=y[:150].to(device),\n"
+        "                   test_x=x[150:].to(device), test_y=y[150:].to(device), num_classes=3, input_shape=(4,))\n\n"
+        "def linear(num_classes, width=4):\n"
+        "    return nn.Linear(width, num_classes)\n"
+    )
+    configs = tmp_path / "my_configs"
+    (configs / "dataset").mkdir(parents=True)
+    (configs / "model").mkdir()
+    (configs / "dataset" / "blobs.yaml").write_text("_target_: my_project.stuff.blobs\nname: blobs\nn: 200\n")
+    (configs / "model" / "linear.yaml").write_text("_target_: my_project.stuff.linear\nwidth: 4\n")
+    result = run_cli(
+        [
+            "--config-dir",
+            str(configs),
+            "dataset=blobs",
+            "model=linear",
+            "lookahead=on",
+            "trainer.max_epochs=3",
+            f"paths.runs={tmp_path / 'runs'}",
+            "device=cpu",
+        ],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((only_run_dir(tmp_path / "runs") / "summary.json").read_text())
+    assert summary["dataset"] == "blobs" and summary["experiment"] == "blobs_lookahead"
+    assert summary["status"] == "completed" and summary["final"]["test_accuracy"] > 0.8
