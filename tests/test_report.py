@@ -43,12 +43,14 @@ def test_table_statistics_paper_column_and_statuses(tmp_path, capsys):
     assert report.main([str(tmp_path), "--out", str(tmp_path / "out"), "--plot"]) == 0
     markdown = (tmp_path / "out" / "table.md").read_text()
     # mean 95.00, sample std of (95, 96, 94) = 1.00; the paper's 95.27 ± 0.06 beside it
-    assert "| cifar10 | lookahead | 95.00 ± 1.00 | 3 | 95.27 ± 0.06 |" in markdown
+    # 95% CI: 95 ± 4.302653 / sqrt(3); Welch vs the single SGD run is undefined (n = 1)
+    assert (
+        "| cifar10 | lookahead | 95.00 ± 1.00 | 3 | [92.52, 97.48] |  | 95.27 ± 0.06 | -0.27 |  |" in markdown
+    )
     # the diverged run is counted in its own column, not averaged in (n = 1, no std)
-    assert "| cifar10 | sgd | 90.00 | 1 | 95.23 ± 0.19 | 1 |" in markdown
-    assert "diverged" in markdown.splitlines()[0]
+    assert "| cifar10 | sgd | 90.00 | 1 |  |  | 95.23 ± 0.19 | -5.23 | 1 diverged |" in markdown
     csv = (tmp_path / "out" / "table.csv").read_text().splitlines()
-    assert csv[0].startswith("dataset,method,mean,std,n")
+    assert csv[0].startswith("dataset,method,n,mean,std,ci_low,ci_high")
     assert (tmp_path / "out" / "curves.png").stat().st_size > 10_000
     assert markdown in capsys.readouterr().out
 

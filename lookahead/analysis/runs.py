@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
+from omegaconf import OmegaConf
 
 
 class NoRunsError(ValueError):
@@ -48,8 +49,27 @@ def load_summaries(paths: Iterable[str | Path]) -> pd.DataFrame:
         row.update({f"final_{k}": v for k, v in (summary.get("final") or {}).items()})
         row.update({f"best_{k}": v for k, v in (summary.get("best") or {}).items()})
         row["run_dir"] = str(run)
+        row["config"] = flat_config(run / "config.yaml")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def flat_config(path: Path) -> dict[str, object]:
+    """A run's config.yaml as {"dotted.key": value} (empty when the file is missing)."""
+    if not path.exists():
+        return {}
+    return flatten(OmegaConf.to_container(OmegaConf.load(path), resolve=False))
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = tuple(value) if isinstance(value, list) else value
+    return out
 
 
 def load_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
@@ -66,3 +86,52 @@ def load_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
         frame["run_dir"] = str(run)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def add_metric_at_epoch(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Add column ``name@epoch`` (e.g. ``test_accuracy@50``) read from each run's metrics.jsonl."""
+    name, epoch = metric.split("@")
+    values = []
+    for run_dir in runs["run_dir"]:
+        path = Path(run_dir) / "metrics.jsonl"
+        records = (
+            [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            if path.exists()
+            else []
+        )
+        values.append(next((r.get(name) for r in records if r.get("epoch") == int(epoch)), None))
+    runs = runs.copy()
+    runs[metric] = pd.to_numeric(pd.Series(values, index=runs.index), errors="coerce")
+    return runs
+
+
+def load_wandb_runs(api, path: str, group: str | None = None) -> pd.DataFrame:
+    """Runs of a W&B project (``entity/project``), in load_summaries' schema.
+
+    ``api`` is a ``wandb.Api()`` (or anything with the same ``runs(path, filters)`` method); the
+    trainer logs ``final/*`` and ``best/*`` summary keys and the resolved config, which map back here.
+    """
+    rows = []
+    for run in api.runs(path, filters={"group": group} if group else None):
+        config, summary = dict(run.config), dict(run.summary)
+        row = {
+            "experiment": config.get("experiment_name"),
+            "dataset": (config.get("dataset") or {}).get("name"),
+            "model": (config.get("model") or {}).get("_target_", "").rsplit(".", 1)[-1],
+            "method": config.get("method"),
+            "seed": config.get("seed"),
+            "status": summary.get("status", "running" if run.state == "running" else "failed"),
+            "epochs_completed": summary.get("epochs_completed"),
+            "max_epochs": (config.get("trainer") or {}).get("max_epochs"),
+            "wall_time_s": summary.get("wall_time_s"),
+            "samples_per_s": summary.get("samples_per_s"),
+        }
+        for key, value in summary.items():
+            if key.startswith(("final/", "best/")):
+                row[key.replace("/", "_", 1)] = value
+        row["run_dir"] = f"wandb:{path}/{run.id}"
+        row["config"] = flatten(config)
+        rows.append(row)
+    if not rows:
+        raise NoRunsError(f"no W&B runs in {path}" + (f" (group {group})" if group else ""))
+    return pd.DataFrame(rows)
