@@ -30,12 +30,21 @@ def check_consistent(runs: pd.DataFrame, by: Sequence[str]) -> None:
         )
         if differing:
             shown = ", ".join(
-                f"{k} ({' vs '.join(sorted({repr(c.get(k)) for c in configs}))})" for k in differing[:3]
+                f"{k} ({' vs '.join(_distinct(c.get(k) for c in configs))})" for k in differing[:3]
             )
             raise MismatchedRunsError(
                 f"runs grouped as {key} differ in {shown}; group by them too (--by {','.join(differing[:3])}) "
                 f"or select fewer runs"
             )
+
+
+def _distinct(values) -> list[str]:
+    unique = list({repr(v): v for v in values}.values())
+    try:
+        unique.sort()
+    except TypeError:  # mixed types: order by their text
+        unique.sort(key=repr)
+    return [repr(v) for v in unique]
 
 
 def add_config_columns(runs: pd.DataFrame, fields: Sequence[str]) -> pd.DataFrame:
