@@ -1,0 +1,109 @@
+"""Step-level view of Lookahead's inner loop: fast vs slow accuracy at every step, weight snapshots,
+and the accuracy surface on a plane through three weight vectors (the paper's Figures 1 and 7)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
+
+from lookahead.data import TensorLoader
+from lookahead.optim.lookahead import Lookahead
+from lookahead.train.build import build_optimizer, build_scheduler
+from lookahead.train.task import Classification
+from lookahead.train.trainer import seed_everything
+
+
+@dataclass
+class InnerLoopRecord:
+    steps: list[int] = field(default_factory=list)  # global step of each fast evaluation
+    fast_accuracy: list[float] = field(default_factory=list)
+    sync_steps: list[int] = field(default_factory=list)
+    slow_accuracy: list[float] = field(default_factory=list)
+    fast_path: list[torch.Tensor] = field(default_factory=list)  # flattened fast weights per step
+    slow_path: list[torch.Tensor] = field(default_factory=list)  # flattened slow weights per sync
+
+
+def record_inner_loop(cfg: DictConfig, warmup_epochs: int, window: int, keep_path: bool = False):
+    """Train ``cfg`` (with Lookahead) for ``warmup_epochs`` epochs, then for ``window`` more steps
+    evaluate the fast weights after every step and the slow weights at every sync.
+
+    Returns (record, model, evaluate) so callers can evaluate other weight vectors.
+    """
+    seed_everything(cfg.seed)
+    data = instantiate(cfg.dataset, device="cpu")
+    model = instantiate(cfg.model, num_classes=data.num_classes)
+    opt = build_optimizer(cfg, model)
+    if not isinstance(opt, Lookahead):
+        raise ValueError("the inner-loop study needs lookahead=on")
+    loader = TensorLoader(
+        data.train_x,
+        data.train_y,
+        cfg.trainer.batch_size,
+        shuffle=True,
+        transform=data.train_transform,
+        seed=cfg.seed,
+    )
+    scheduler = build_scheduler(cfg, opt, len(loader))
+    test = TensorLoader(data.test_x, data.test_y, 1000, transform=data.eval_transform)
+    task = Classification()
+
+    def evaluate(vector: torch.Tensor | None = None) -> float:
+        if vector is None:
+            return task.evaluate(model, test.epoch(0))["accuracy"]
+        backup = parameters_to_vector(model.parameters()).detach().clone()
+        vector_to_parameters(vector, model.parameters())
+        accuracy = task.evaluate(model, test.epoch(0))["accuracy"]
+        vector_to_parameters(backup, model.parameters())
+        return accuracy
+
+    def slow_vector() -> torch.Tensor:
+        return torch.cat([opt.state[p]["slow"].flatten().float() for p in model.parameters()])
+
+    record, step, epoch = InnerLoopRecord(), 0, 0
+    k = opt.param_groups[0]["lookahead_k"]
+    while True:
+        for x, y in loader.epoch(epoch):
+            loss, _ = task.train_step_loss(model, x, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            scheduler.step()
+            step += 1
+            if epoch < warmup_epochs:
+                continue
+            record.steps.append(step)
+            record.fast_accuracy.append(evaluate())
+            if keep_path:
+                record.fast_path.append(parameters_to_vector(model.parameters()).detach().clone())
+            if step % k == 0:
+                record.sync_steps.append(step)
+                record.slow_accuracy.append(evaluate(slow_vector()))
+                if keep_path:
+                    record.slow_path.append(slow_vector())
+            if len(record.steps) >= window:
+                return record, model, evaluate
+        epoch += 1
+
+
+def plane(origin: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Orthonormal basis (u, v) of the plane through ``origin``, ``a`` and ``b`` (Gram-Schmidt)."""
+    u = a - origin
+    u = u / u.norm()
+    v = b - origin
+    v = v - (v @ u) * u
+    return u, v / v.norm()
+
+
+def project(points: list[torch.Tensor], origin: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> np.ndarray:
+    stacked = torch.stack(points) - origin
+    return torch.stack([stacked @ u, stacked @ v], dim=1).numpy()
+
+
+def accuracy_surface(evaluate, origin, u, v, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Test accuracy at origin + x u + y v for the grid xs x ys: shape (len(ys), len(xs))."""
+    return np.array([[evaluate(origin + float(x) * u + float(y) * v) for x in xs] for y in ys])
