@@ -68,3 +68,37 @@ paper-cifar: $(STAMP)  ## Table 1: every CIFAR method x 3 seeds as one multirun,
 	$(PY) scripts/report.py results/runs --out results/report
 
 # ---- tables, theory, figures (issue 4) ----------------------------------------------------------
+CPU := results/cpu
+FIG := results/figures
+CPU_SEEDS := 1,2,3,4,5
+CPU_RUN := $(TRAIN) --multirun trainer.progress=lines seed=$(CPU_SEEDS)
+ROBUST := optimizer.lr=0.01,0.03,0.1,0.3 optimizer.momentum=0.0,0.5,0.9,0.99 schedule=constant trainer.max_epochs=20
+.PHONY: tables figures nqm quadratic inner-loop cpu-studies paper-cpu
+
+tables: $(STAMP)  ## comparison tables (Markdown/LaTeX/CSV) of results/runs: Table 1 preset with statistics
+	$(PY) scripts/tables.py results/runs --preset table1 --out results/tables
+
+nqm: $(STAMP)  ## noisy quadratic model: closed form + Monte-Carlo -> results/figures/nqm.*
+	$(PY) experiments/nqm.py
+
+quadratic: $(STAMP)  ## CM vs Lookahead(CM) convergence rate on quadratics -> results/figures/quadratic.*
+	$(PY) experiments/quadratic.py
+
+inner-loop: $(STAMP)  ## fast vs slow weights within the inner loop, and Figure 1's accuracy surface (MNIST-1D)
+	$(PY) experiments/fast_slow.py
+	$(PY) experiments/surface.py
+
+cpu-studies: $(STAMP)  ## MNIST-1D, 5 seeds: the methods, the alpha x k grid, the lr x momentum robustness grid
+	$(CPU_RUN) experiment=mnist1d_sgd,mnist1d_adam,mnist1d_polyak,mnist1d_lookahead paths.runs=$(CPU)/methods
+	$(CPU_RUN) experiment=mnist1d_lookahead lookahead.alpha=0.2,0.5,0.8,1.0 lookahead.k=1,5,10,20 \
+		trainer.max_epochs=20 paths.runs=$(CPU)/alpha_k
+	$(CPU_RUN) experiment=mnist1d_sgd $(ROBUST) paths.runs=$(CPU)/robustness
+	$(CPU_RUN) experiment=mnist1d_lookahead lookahead.alpha=0.5 lookahead.k=5 $(ROBUST) paths.runs=$(CPU)/robustness
+
+figures: $(STAMP) nqm quadratic inner-loop  ## every figure from results/cpu + theory -> results/figures (PNG, PDF)
+	$(PY) scripts/figures.py curves $(CPU)/methods --out $(FIG)/mnist1d_curves
+	$(PY) scripts/figures.py grid $(CPU)/alpha_k --x lookahead.k --y lookahead.alpha --title "MNIST-1D Lookahead(SGD)" --out $(FIG)/alpha_k
+	$(PY) scripts/figures.py grid $(CPU)/robustness --x optimizer.lr --y optimizer.momentum --panel method --out $(FIG)/robustness
+	$(PY) scripts/tables.py $(CPU)/methods --out $(CPU) --name methods
+
+paper-cpu: cpu-studies figures  ## regenerate every CPU-scale result and figure of the paper (see README for the time)

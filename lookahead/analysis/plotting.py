@@ -77,3 +77,68 @@ def curves(metrics: pd.DataFrame, path: Path, formats: tuple[str, ...] = ("png",
         )
         row[1].legend()
     return save(fig, path, formats)
+
+
+def heatmap_panels(
+    runs: pd.DataFrame,
+    x: str,
+    y: str,
+    path: Path,
+    panel: str | None = None,
+    metric: str = "final_test_accuracy",
+    title: str = "",
+    formats: tuple[str, ...] = ("png",),
+) -> tuple[list[Path], pd.DataFrame]:
+    """Mean ``metric`` over completed seeds on an x-by-y grid of config values, one panel per value of
+    ``panel``; cells whose runs all diverged or failed are marked. Returns the files and the grid."""
+    panels = sorted(runs[panel].dropna().unique(), key=str) if panel else [None]
+    fig, axes = figure(len(panels), width=4.6, height=3.8)
+    cells = []
+    for value in panels:
+        sub = runs if value is None else runs[runs[panel] == value]
+        for (xv, yv), group in sub.groupby([x, y]):
+            done = group[group.status == "completed"][metric].dropna()
+            cells.append(
+                {
+                    "panel": value,
+                    x: xv,
+                    y: yv,
+                    "mean": done.mean() if len(done) else float("nan"),
+                    "std": done.std() if len(done) > 1 else float("nan"),
+                    "n": len(done),
+                    "n_diverged": int((group.status == "diverged").sum()),
+                }
+            )
+    grid = pd.DataFrame(cells)
+    vmin, vmax = grid["mean"].min(), grid["mean"].max()
+    for ax, value in zip(axes[0], panels):
+        sub = grid if value is None else grid[grid.panel == value]
+        table = sub.pivot(index=y, columns=x, values="mean")
+        diverged = sub.pivot(index=y, columns=x, values="n_diverged")
+        image = ax.imshow(table.values, origin="lower", cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
+        ax.set_xticks(range(len(table.columns)), [f"{c:g}" for c in table.columns])
+        ax.set_yticks(range(len(table.index)), [f"{r:g}" for r in table.index])
+        for i in range(len(table.index)):
+            for j in range(len(table.columns)):
+                mean, div = table.values[i, j], diverged.values[i, j]
+                text = "div." if mean != mean and div else ("" if mean != mean else f"{100 * mean:.1f}")
+                ax.text(
+                    j,
+                    i,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if mean != mean or mean < (vmin + vmax) / 2 else "black",
+                )
+        ax.set(xlabel=x, ylabel=y, title=f"{title}{'' if value is None else f' {panel} = {value}'}")
+        ax.grid(False)
+    fig.colorbar(image, ax=list(axes[0]), label="final test accuracy (mean over seeds)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt in formats:
+        out = path.with_suffix(f".{fmt}")
+        fig.savefig(out, bbox_inches="tight")
+        written.append(out)
+    plt.close(fig)
+    return written, grid

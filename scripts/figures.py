@@ -1,0 +1,66 @@
+"""Figures from run directories, in one style (PNG + PDF).
+
+    python scripts/figures.py curves results/cpu/methods --out results/figures/mnist1d_curves
+    python scripts/figures.py grid results/cpu/alpha_k --x lookahead.k --y lookahead.alpha \
+        --out results/figures/alpha_k
+    python scripts/figures.py grid results/cpu/robustness --x optimizer.lr --y optimizer.momentum \
+        --panel method --out results/figures/robustness
+
+`curves`: training loss and test accuracy per epoch, mean ± std over seeds, per method.
+`grid`: mean final test accuracy over seeds on a grid of two config fields (one panel per value of
+--panel); diverged cells are marked. The grid's numbers are also written as CSV next to the figure.
+The theory figures come from experiments/nqm.py and experiments/quadratic.py, the inner-loop ones
+from experiments/fast_slow.py and experiments/surface.py (`make figures` runs them all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lookahead.analysis.plotting import curves, heatmap_panels
+from lookahead.analysis.runs import NoRunsError, load_metrics, load_summaries
+from lookahead.analysis.tables import add_config_columns
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("kind", choices=["curves", "grid"])
+    parser.add_argument("paths", nargs="+", help="run directories or folders containing them")
+    parser.add_argument("--out", type=Path, required=True, help="output path without suffix")
+    parser.add_argument("--x", help="config field on the x axis (grid)")
+    parser.add_argument("--y", help="config field on the y axis (grid)")
+    parser.add_argument("--panel", help="one panel per value of this field (grid), e.g. method")
+    parser.add_argument("--title", default="")
+    args = parser.parse_args(argv)
+    try:
+        if args.kind == "curves":
+            metrics = load_metrics(args.paths)
+            if metrics.empty:
+                raise NoRunsError("the runs have no metrics.jsonl records yet")
+            written = curves(metrics, args.out, formats=("png", "pdf"))
+        else:
+            if not (args.x and args.y):
+                parser.error("grid needs --x and --y")
+            fields = [f for f in (args.x, args.y, args.panel) if f and f != "method"]
+            runs = add_config_columns(load_summaries(args.paths), fields)
+            missing = [f for f in fields if runs[f].isna().all()]
+            if missing:
+                raise NoRunsError(f"no run has config field(s) {', '.join(missing)}")
+            written, grid = heatmap_panels(
+                runs, args.x, args.y, args.out, panel=args.panel, title=args.title, formats=("png", "pdf")
+            )
+            grid.to_csv(args.out.with_suffix(".csv"), index=False)
+            written.append(args.out.with_suffix(".csv"))
+    except NoRunsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print("wrote " + ", ".join(map(str, written)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

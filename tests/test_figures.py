@@ -1,0 +1,151 @@
+"""Figure generation from fixture run directories and the theory/inner-loop entry points."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from tests.conftest import MNIST1D_SAMPLES, ROOT
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import figures
+
+
+def write_grid_run(root: Path, k: int, alpha: float, seed: int, acc: float | None, status: str = "completed"):
+    run = root / f"k{k}_a{alpha}" / f"seed{seed}"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "dataset": {"name": "mnist1d"},
+                "method": "lookahead",
+                "seed": seed,
+                "lookahead": {"k": k, "alpha": alpha},
+            }
+        )
+    )
+    (run / "summary.json").write_text(
+        json.dumps(
+            {
+                "status": status,
+                "dataset": "mnist1d",
+                "method": "lookahead",
+                "seed": seed,
+                "final": {} if acc is None else {"test_accuracy": acc},
+            }
+        )
+    )
+    (run / "metrics.jsonl").write_text(
+        "".join(
+            json.dumps({"epoch": e, "step": e, "train_loss": 1 / e, "test_accuracy": (acc or 0.1) * e / 2})
+            + "\n"
+            for e in (1, 2)
+        )
+    )
+
+
+def test_grid_figure_with_diverged_and_missing_cells(tmp_path):
+    for k in (1, 5):
+        for alpha in (0.5, 1.0):
+            for seed in (1, 2):
+                diverged = (k, alpha) == (5, 1.0)
+                write_grid_run(
+                    tmp_path / "runs",
+                    k,
+                    alpha,
+                    seed,
+                    None if diverged else 0.8 + k / 100 + seed / 100,
+                    status="diverged" if diverged else "completed",
+                )
+    out = tmp_path / "fig" / "alpha_k"
+    assert (
+        figures.main(
+            [
+                "grid",
+                str(tmp_path / "runs"),
+                "--x",
+                "lookahead.k",
+                "--y",
+                "lookahead.alpha",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert out.with_suffix(".png").stat().st_size > 5000 and out.with_suffix(".pdf").exists()
+    grid = pd.read_csv(out.with_suffix(".csv"))
+    cell = grid[(grid["lookahead.k"] == 1) & (grid["lookahead.alpha"] == 0.5)].iloc[0]
+    assert cell["n"] == 2 and abs(cell["mean"] - 0.825) < 1e-9  # mean of 0.82 and 0.83
+    bad = grid[(grid["lookahead.k"] == 5) & (grid["lookahead.alpha"] == 1.0)].iloc[0]
+    assert bad["n"] == 0 and bad["n_diverged"] == 2 and pd.isna(bad["mean"])  # never averaged as zero
+
+
+def test_curves_figure_and_clear_errors(tmp_path, capsys):
+    write_grid_run(tmp_path / "runs", 5, 0.5, 1, 0.9)
+    assert figures.main(["curves", str(tmp_path / "runs"), "--out", str(tmp_path / "curves")]) == 0
+    assert (tmp_path / "curves.png").exists()
+    assert (
+        figures.main(
+            [
+                "grid",
+                str(tmp_path / "runs"),
+                "--x",
+                "optimizer.lr",
+                "--y",
+                "lookahead.k",
+                "--out",
+                str(tmp_path / "g"),
+            ]
+        )
+        == 1
+    )
+    assert "no run has config field(s) optimizer.lr" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert figures.main(["curves", str(tmp_path / "empty"), "--out", str(tmp_path / "c")]) == 1
+
+
+def _run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / script), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_theory_entry_points_write_figures(tmp_path):
+    nqm = _run("nqm.py", f"out={tmp_path}", "dim=20", "steps=200", "monte_carlo_chains=300", cwd=tmp_path)
+    assert nqm.returncode == 0, nqm.stderr
+    data = json.loads((tmp_path / "nqm.json").read_text())
+    assert data["monte_carlo_rel_error"] < 0.15 and 0 < data["matched_sgd_lr"] < 1
+    quad = _run("quadratic.py", f"out={tmp_path}", "points=50", cwd=tmp_path)
+    assert quad.returncode == 0, quad.stderr
+    assert {"nqm.png", "nqm.pdf", "quadratic.png", "quadratic.pdf"} <= {p.name for p in tmp_path.iterdir()}
+    bad = _run("quadratic.py", f"out={tmp_path}", "alpha=0", cwd=tmp_path)
+    assert bad.returncode == 1 and bad.stderr.strip().startswith("error: need k >= 1 and 0 < alpha <= 1")
+
+
+def test_inner_loop_entry_points(tmp_path, data_root):
+    common = [
+        f"out={tmp_path}",
+        f"paths.data={data_root}",
+        f"dataset.num_samples={MNIST1D_SAMPLES}",
+        "warmup_epochs=1",
+        "window=10",
+    ]
+    fast_slow = _run("fast_slow.py", *common, "seeds=[1,2]", cwd=tmp_path)
+    assert fast_slow.returncode == 0, fast_slow.stderr
+    summary = json.loads((tmp_path / "fast_slow.json").read_text())
+    assert summary["seeds"] == [1, 2] and 0 <= summary["slow_accuracy_mean"] <= 1
+    surface = _run("surface.py", *common, "grid=5", cwd=tmp_path)
+    assert surface.returncode == 0, surface.stderr
+    assert (tmp_path / "surface.png").exists() and (tmp_path / "fast_slow.pdf").exists()
+    off = _run("fast_slow.py", *common, "lookahead=off", cwd=tmp_path)
+    assert off.returncode == 1 and "needs lookahead=on" in off.stderr
