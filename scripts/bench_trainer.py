@@ -18,15 +18,14 @@ import numpy as np
 import torch
 import torchvision
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 from PIL import Image
 from torchvision import transforms
 
 from lookahead.cli import register_resolvers
 from lookahead.data import TensorLoader
 from lookahead.data.batches import normalize, random_crop_flip
-from lookahead.train.build import build_optimizer, build_scheduler
-from lookahead.train.trainer import train
+from lookahead.train.build import build
+from lookahead.train.trainer import seed_everything, train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -54,19 +53,9 @@ def trainer_vs_loop(preset: str, epochs: int, repeats: int, data_root: Path) -> 
 
 def minimal_loop(cfg, epochs: int) -> float:
     """The shortest honest loop: same batches, model, optimizer and LR schedule; nothing else."""
-    torch.manual_seed(cfg.seed)
-    data = instantiate(cfg.dataset, device="cpu")
-    model = instantiate(cfg.model, num_classes=data.num_classes)
-    opt = build_optimizer(cfg, model)
-    loader = TensorLoader(
-        data.train_x,
-        data.train_y,
-        cfg.trainer.batch_size,
-        shuffle=True,
-        transform=data.train_transform,
-        seed=cfg.seed,
-    )
-    scheduler = build_scheduler(cfg, opt, len(loader))
+    seed_everything(cfg.seed)
+    setup = build(cfg)
+    model, opt, loader, scheduler = setup.model, setup.optimizer, setup.train_loader, setup.scheduler
     samples, elapsed = 0, 0.0
     for epoch in range(epochs):
         start = time.perf_counter()

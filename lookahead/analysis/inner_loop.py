@@ -7,13 +7,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from lookahead.data import TensorLoader
 from lookahead.optim.lookahead import Lookahead
-from lookahead.train.build import build_optimizer, build_scheduler
+from lookahead.train.build import build
 from lookahead.train.task import Classification
 from lookahead.train.trainer import seed_everything
 
@@ -35,21 +33,11 @@ def record_inner_loop(cfg: DictConfig, warmup_epochs: int, window: int, keep_pat
     Returns (record, model, evaluate) so callers can evaluate other weight vectors.
     """
     seed_everything(cfg.seed)
-    data = instantiate(cfg.dataset, device="cpu")
-    model = instantiate(cfg.model, num_classes=data.num_classes)
-    opt = build_optimizer(cfg, model)
+    setup = build(cfg)
+    model, opt, loader, scheduler = setup.model, setup.optimizer, setup.train_loader, setup.scheduler
     if not isinstance(opt, Lookahead):
         raise ValueError("the inner-loop study needs lookahead=on")
-    loader = TensorLoader(
-        data.train_x,
-        data.train_y,
-        cfg.trainer.batch_size,
-        shuffle=True,
-        transform=data.train_transform,
-        seed=cfg.seed,
-    )
-    scheduler = build_scheduler(cfg, opt, len(loader))
-    test = TensorLoader(data.test_x, data.test_y, 1000, transform=data.eval_transform)
+    test = setup.test_loader
     task = Classification()
 
     def evaluate(vector: torch.Tensor | None = None) -> float:

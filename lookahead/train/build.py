@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -10,6 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
 
+from lookahead.data import Dataset, TensorLoader
 from lookahead.optim.lookahead import Lookahead
 from lookahead.optim.polyak import PolyakAverage
 
@@ -84,3 +86,50 @@ def build_averaging(cfg: DictConfig, model: nn.Module, steps_per_epoch: int) -> 
     if not cfg.averaging.enabled:
         return None
     return PolyakAverage(model, start_step=int(cfg.averaging.start_epoch * steps_per_epoch))
+
+
+@dataclass
+class Setup:
+    """Everything a training run is made of, built from its config."""
+
+    data: Dataset
+    model: nn.Module
+    train_loader: TensorLoader
+    test_loader: TensorLoader
+    steps_per_epoch: int
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    averaging: PolyakAverage | None
+
+
+def build(cfg: DictConfig, device: torch.device | str = "cpu") -> Setup:
+    """Dataset -> model -> loaders -> inner optimizer (+ Lookahead) -> LR schedule -> averaging.
+
+    Seed the RNGs first: the model's initial weights come from the global torch RNG.
+    """
+    data = instantiate(cfg.dataset, device=device)
+    model = instantiate(cfg.model, num_classes=data.num_classes).to(device)
+    tcfg = cfg.trainer
+    train_loader = TensorLoader(
+        data.train_x,
+        data.train_y,
+        tcfg.batch_size,
+        shuffle=True,
+        transform=data.train_transform,
+        seed=cfg.seed,
+    )
+    test_loader = TensorLoader(data.test_x, data.test_y, tcfg.eval_batch_size, transform=data.eval_transform)
+    steps_per_epoch = len(train_loader)
+    if tcfg.get("limit_train_batches"):
+        steps_per_epoch = min(steps_per_epoch, int(tcfg.limit_train_batches))
+    optimizer = build_optimizer(cfg, model)
+    return Setup(
+        data,
+        model,
+        train_loader,
+        test_loader,
+        steps_per_epoch,
+        optimizer,
+        build_scheduler(cfg, optimizer, steps_per_epoch),
+        build_averaging(cfg, model, steps_per_epoch),
+    )

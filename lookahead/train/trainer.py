@@ -16,13 +16,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from lookahead.data import TensorLoader
 from lookahead.optim.lookahead import Lookahead
 from lookahead.train import checkpoint
-from lookahead.train.build import build_averaging, build_optimizer, build_scheduler, validate
+from lookahead.train.build import build, validate
 from lookahead.train.loggers import Console, MetricsFile, WandbLogger
 from lookahead.train.run_dir import RunDir, RunDirError, environment, read_json, write_json
 from lookahead.train.task import Classification
@@ -84,23 +82,10 @@ def _train(cfg: DictConfig, run: RunDir) -> dict[str, Any]:
     task = Classification()
 
     # -- data, model, optimizer chain ----------------------------------------------------------------
-    data = instantiate(cfg.dataset, device=device)
-    model = instantiate(cfg.model, num_classes=data.num_classes).to(device)
-    train_loader = TensorLoader(
-        data.train_x,
-        data.train_y,
-        tcfg.batch_size,
-        shuffle=True,
-        transform=data.train_transform,
-        seed=cfg.seed,
-    )
-    test_loader = TensorLoader(data.test_x, data.test_y, tcfg.eval_batch_size, transform=data.eval_transform)
-    steps_per_epoch = len(train_loader)
-    if tcfg.limit_train_batches:
-        steps_per_epoch = min(steps_per_epoch, int(tcfg.limit_train_batches))
-    optimizer = build_optimizer(cfg, model)
-    scheduler = build_scheduler(cfg, optimizer, steps_per_epoch)
-    averaging = build_averaging(cfg, model, steps_per_epoch)
+    setup = build(cfg, device)
+    data, model, optimizer, scheduler = setup.data, setup.model, setup.optimizer, setup.scheduler
+    train_loader, test_loader, averaging = setup.train_loader, setup.test_loader, setup.averaging
+    steps_per_epoch = setup.steps_per_epoch
     autocast = (
         torch.autocast(device.type, dtype=torch.bfloat16) if tcfg.precision == "bf16" else nullcontext()
     )
