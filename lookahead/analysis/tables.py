@@ -104,8 +104,13 @@ def comparison_table(
 METHOD_ORDER = ["sgd", "polyak", "adam", "lookahead", "lookahead_adam"]
 
 
-def _order(value: object) -> object:
-    return (METHOD_ORDER.index(value), "") if value in METHOD_ORDER else (len(METHOD_ORDER), str(value))
+def _order(value: object) -> tuple:
+    """Sort key: methods in the paper's order, numbers numerically, anything else as text."""
+    if value in METHOD_ORDER:
+        return (0, METHOD_ORDER.index(value), "")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (1, value, "")
+    return (2, 0, str(value))
 
 
 def _fmt(mean: float, std: float, digits: int = 2) -> str:
