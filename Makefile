@@ -97,8 +97,8 @@ cpu-studies: $(STAMP)  ## MNIST-1D, 5 seeds: the methods, the alpha x k grid, th
 
 figures: $(STAMP) nqm quadratic inner-loop  ## every figure from results/cpu + theory -> results/figures (PNG, PDF)
 	$(PY) scripts/figures.py curves $(CPU)/methods --out $(FIG)/mnist1d_curves
-	$(PY) scripts/figures.py grid $(CPU)/alpha_k --x lookahead.k --y lookahead.alpha --title "MNIST-1D Lookahead(SGD)" --out $(FIG)/alpha_k
-	$(PY) scripts/figures.py grid $(CPU)/robustness --x optimizer.lr --y optimizer.momentum --panel method --out $(FIG)/robustness
+	$(PY) scripts/figures.py grid $(CPU)/alpha_k --x lookahead.k --y lookahead.alpha --title "MNIST-1D Lookahead(SGD), 20 epochs" --out $(FIG)/alpha_k
+	$(PY) scripts/figures.py grid $(CPU)/robustness --x optimizer.lr --y optimizer.momentum --panel method --title "MNIST-1D, 20 epochs:" --out $(FIG)/robustness
 	$(PY) scripts/tables.py $(CPU)/methods --out $(CPU) --name methods
 
 paper-cpu: cpu-studies figures  ## regenerate every CPU-scale result and figure of the paper (see README for the time)

@@ -111,11 +111,13 @@ def heatmap_panels(
             )
     grid = pd.DataFrame(cells)
     vmin, vmax = grid["mean"].min(), grid["mean"].max()
-    for ax, value in zip(axes[0], panels):
+    cmap = matplotlib.colormaps["viridis"].copy()
+    cmap.set_bad("lightgrey")  # no completed run in the cell
+    for index, (ax, value) in enumerate(zip(axes[0], panels)):
         sub = grid if value is None else grid[grid.panel == value]
         table = sub.pivot(index=y, columns=x, values="mean")
         diverged = sub.pivot(index=y, columns=x, values="n_diverged")
-        image = ax.imshow(table.values, origin="lower", cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
+        image = ax.imshow(table.values, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
         ax.set_xticks(range(len(table.columns)), [f"{c:g}" for c in table.columns])
         ax.set_yticks(range(len(table.index)), [f"{r:g}" for r in table.index])
         for i in range(len(table.index)):
@@ -129,9 +131,13 @@ def heatmap_panels(
                     ha="center",
                     va="center",
                     fontsize=7,
-                    color="white" if mean != mean or mean < (vmin + vmax) / 2 else "black",
+                    color="white" if mean == mean and mean < (vmin + vmax) / 2 else "black",
                 )
-        ax.set(xlabel=x, ylabel=y, title=f"{title}{'' if value is None else f' {panel} = {value}'}")
+        ax.set(
+            xlabel=x,
+            ylabel=y if index == 0 else "",
+            title=f"{title}{'' if value is None else f' {panel} = {value}'}",
+        )
         ax.grid(False)
     fig.colorbar(image, ax=list(axes[0]), label="final test accuracy (mean over seeds)")
     path.parent.mkdir(parents=True, exist_ok=True)
