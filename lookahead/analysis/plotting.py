@@ -111,8 +111,7 @@ def heatmap_panels(
             )
     grid = pd.DataFrame(cells)
     vmin, vmax = grid["mean"].min(), grid["mean"].max()
-    cmap = matplotlib.colormaps["viridis"].copy()
-    cmap.set_bad("lightgrey")  # no completed run in the cell
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="lightgrey")  # grey: no completed run
     for index, (ax, value) in enumerate(zip(axes[0], panels)):
         sub = grid if value is None else grid[grid.panel == value]
         table = sub.pivot(index=y, columns=x, values="mean")
