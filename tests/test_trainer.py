@@ -248,3 +248,18 @@ def test_user_dataset_and_model_from_their_own_config_dir(tmp_path):
     summary = json.loads((only_run_dir(tmp_path / "runs") / "summary.json").read_text())
     assert summary["dataset"] == "blobs" and summary["experiment"] == "blobs_lookahead"
     assert summary["status"] == "completed" and summary["final"]["test_accuracy"] > 0.8
+
+
+def test_polyak_evaluates_the_average_only_once_averaging_began(data_root, tmp_path):
+    common = ["trainer.max_epochs=2", *tiny_overrides(data_root, tmp_path)]
+    train(compose_config(["experiment=mnist1d_sgd", *common]), tmp_path / "sgd")
+    train(
+        compose_config(["experiment=mnist1d_polyak", "averaging.start_epoch=1", *common]), tmp_path / "polyak"
+    )
+    sgd, polyak = (
+        [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+        for name in ("sgd", "polyak")
+    )
+    # same hyperparameters and seed: identical until averaging starts after epoch 1, then the average
+    assert polyak[0]["test_loss"] == sgd[0]["test_loss"]
+    assert polyak[1]["train_loss"] == sgd[1]["train_loss"] and polyak[1]["test_loss"] != sgd[1]["test_loss"]
