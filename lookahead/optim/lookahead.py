@@ -163,9 +163,9 @@ class Lookahead(Optimizer):
                         momentum.append(buf)
                         if self.pullback_momentum == "pullback":
                             momentum_prev.append(self.state[p]["momentum_prev"])
-            # The momentum buffers exist only after the first inner step: cache only complete lists.
             mixed = any(p.dtype != s.dtype for p, s in zip(params, slow))
             entry = (list(params), slow, momentum, momentum_prev, mixed)
+            # Momentum buffers appear at a parameter's first inner step: cache only complete lists.
             if self.pullback_momentum == "none" or len(momentum) == len(params):
                 self._cache[index] = entry
             return entry
@@ -214,7 +214,7 @@ class Lookahead(Optimizer):
         if self._needs_init:
             self._init_slow_weights()
         with torch.no_grad():
-            params = [p for g in self.param_groups for p in g["params"]]
+            params = self._params()
             backup = [p.detach().clone() for p in params]
             torch._foreach_copy_(params, [self.state[p]["slow"] for p in params])
         try:
