@@ -53,7 +53,7 @@ def test_grid_figure_with_diverged_and_missing_cells(tmp_path):
     for k in (1, 5):
         for alpha in (0.5, 1.0):
             for seed in (1, 2):
-                diverged = (k, alpha) == (5, 1.0)
+                diverged = (k, alpha) == (5, 1.0) or (k, alpha, seed) == (1, 1.0, 2)  # all / some
                 write_grid_run(
                     tmp_path / "runs",
                     k,
@@ -84,6 +84,8 @@ def test_grid_figure_with_diverged_and_missing_cells(tmp_path):
     assert cell["n"] == 2 and abs(cell["mean"] - 0.825) < 1e-9  # mean of 0.82 and 0.83
     bad = grid[(grid["lookahead.k"] == 5) & (grid["lookahead.alpha"] == 1.0)].iloc[0]
     assert bad["n"] == 0 and bad["n_diverged"] == 2 and pd.isna(bad["mean"])  # never averaged as zero
+    partial = grid[(grid["lookahead.k"] == 1) & (grid["lookahead.alpha"] == 1.0)].iloc[0]
+    assert partial["n"] == 1 and partial["n_diverged"] == 1 and abs(partial["mean"] - 0.82) < 1e-9
 
 
 def test_curves_figure_and_clear_errors(tmp_path, capsys):

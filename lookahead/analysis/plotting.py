@@ -90,7 +90,8 @@ def heatmap_panels(
     formats: tuple[str, ...] = ("png",),
 ) -> tuple[list[Path], pd.DataFrame]:
     """Mean ``metric`` over completed seeds on an x-by-y grid of config values, one panel per value of
-    ``panel``; cells whose runs all diverged or failed are marked. Returns the files and the grid."""
+    ``panel``; cells whose runs all diverged are marked "div.", cells where some did show the count.
+    Returns the files and the grid."""
     panels = sorted(runs[panel].dropna().unique(), key=str) if panel else [None]
     fig, axes = figure(len(panels), width=4.6, height=3.8)
     cells = []
@@ -123,6 +124,8 @@ def heatmap_panels(
             for j in range(len(table.columns)):
                 mean, div = table.values[i, j], diverged.values[i, j]
                 text = "div." if mean != mean and div else ("" if mean != mean else f"{100 * mean:.1f}")
+                if mean == mean and div:  # some seeds diverged: the mean is over the others only
+                    text += f"\n({int(div)} div.)"
                 ax.text(
                     j,
                     i,
