@@ -38,14 +38,18 @@ def figure(ncols: int = 1, nrows: int = 1, width: float = 4.5, height: float = 3
     return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
 
 
-def save(fig, path: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
-    """Save as ``path`` with each suffix in ``formats``; returns the files written."""
+def save(fig, path: Path, formats: tuple[str, ...] = ("png",), tight_layout: bool = True) -> list[Path]:
+    """Save as ``path`` with each suffix in ``formats``; returns the files written.
+
+    ``tight_layout=False`` (figures with a shared colorbar) crops with ``bbox_inches="tight"`` instead.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    if tight_layout:
+        fig.tight_layout()
     written = []
     for fmt in formats:
         out = path.with_suffix(f".{fmt}")
-        fig.savefig(out)
+        fig.savefig(out, bbox_inches=None if tight_layout else "tight")
         written.append(out)
     plt.close(fig)
     return written
@@ -142,11 +146,4 @@ def heatmap_panels(
         )
         ax.grid(False)
     fig.colorbar(image, ax=list(axes[0]), label="final test accuracy (mean over seeds)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    written = []
-    for fmt in formats:
-        out = path.with_suffix(f".{fmt}")
-        fig.savefig(out, bbox_inches="tight")
-        written.append(out)
-    plt.close(fig)
-    return written, grid
+    return save(fig, path, formats, tight_layout=False), grid
