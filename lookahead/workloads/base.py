@@ -1,0 +1,134 @@
+"""The seam between the trainer and a workload (fairseq's ``train_step``, AlgoPerf's per-split eval).
+
+A workload owns its data (train batches that are a pure function of (seed, epoch, batch) and can start
+mid-epoch, named evaluation splits), what its model needs to be built, the loss of one batch, and what
+evaluation measures. The trainer owns everything else: the optimizer chain, schedule, precision,
+gradient accumulation and clipping, ranks, logging and checkpoints.
+
+Metrics travel as *summed logging values* (``{"loss": sum of losses, "correct": ..., "count": ...}``):
+sums add up across batches, micro-batches and ranks (one all-reduce), and ``reduce`` turns them into the
+reported metrics (mean loss, accuracy, perplexity = exp(mean token loss)). Reported metric names are
+``<split>_<name>``: ``train_loss``, ``valid_perplexity``, ``test_accuracy``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+Batch = Any  # whatever the workload's iterator yields and its train_step consumes
+Logs = dict[str, torch.Tensor | float]
+
+
+@dataclass
+class StepOutput:
+    """What one training batch gives the trainer.
+
+    ``loss`` is the mean over the batch's ``sample_size`` units (samples, or target tokens); the trainer
+    back-propagates it, re-weighted by ``sample_size`` when it accumulates micro-batches or averages
+    ranks, so the gradient is that of the mean over the whole optimizer step. ``logs`` are sums over
+    the batch (kept on the device; the trainer reads them only every few steps). ``carry`` is state for
+    the next batch (an LSTM's hidden state, detached), or None.
+    """
+
+    loss: torch.Tensor
+    sample_size: int | torch.Tensor
+    logs: Logs
+    carry: Any = None
+
+
+@dataclass
+class Split:
+    """A named evaluation split (``valid``, ``test``) and its size in samples."""
+
+    name: str
+    size: int
+
+
+class Workload(ABC):
+    """One paper workload: data, model inputs, loss and metrics. Subclass and fill in the abstract parts.
+
+    Class attributes a subclass sets:
+      ``name``: the dataset label used by tables (``cifar10``, ``ptb``);
+      ``target``: the metric "best" is chosen on (a validation metric, never a test one), or None when
+      the workload has no validation split;
+      ``higher_is_better``: the direction of ``target`` (accuracy, BLEU up; perplexity down);
+      ``divergence_metric``: the reduced train metric checked for non-finite values.
+    """
+
+    name: str = "workload"
+    target: str | None = "valid_accuracy"
+    higher_is_better: bool = True
+    divergence_metric: str = "loss"
+
+    # -- data --------------------------------------------------------------------------------------
+    @abstractmethod
+    def steps_per_epoch(self) -> int:
+        """Global batches per epoch (the same on every rank)."""
+
+    @abstractmethod
+    def train_batches(self, epoch: int, start: int = 0, rank: int = 0, world: int = 1) -> Iterator[Batch]:
+        """This rank's share of each global batch of ``epoch``, from batch ``start`` on.
+
+        Must be a pure function of (seed, epoch, batch index, rank, world): a resumed run sees exactly
+        the batches the interrupted one would have seen.
+        """
+
+    @abstractmethod
+    def splits(self) -> list[Split]:
+        """The evaluation splits, in the order they are evaluated and logged."""
+
+    def model_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments the model builder needs from the data (``num_classes``, ``vocab_size``)."""
+        return {}
+
+    # -- training ----------------------------------------------------------------------------------
+    def init_carry(self, model: nn.Module) -> Any:
+        """State carried from batch to batch within an epoch (an LSTM's hidden state); None if none."""
+        return None
+
+    @abstractmethod
+    def train_step(self, model: nn.Module, batch: Batch, carry: Any) -> StepOutput:
+        """Forward one batch in training mode; return its mean loss, sample size and summed logs."""
+
+    # -- evaluation --------------------------------------------------------------------------------
+    @abstractmethod
+    def eval_logs(self, model: nn.Module, split: str, rank: int = 0, world: int = 1) -> Logs:
+        """Summed logging values of the model (already in eval mode, no grad) on this rank's shard of
+        ``split``; the trainer all-reduces them across ranks and calls ``reduce``."""
+
+    @abstractmethod
+    def reduce(self, logs: dict[str, float]) -> dict[str, float]:
+        """Summed logging values (over batches and ranks) -> metrics, e.g. loss and accuracy."""
+
+    def final_evaluation(self, model: nn.Module, out_dir: Path | None) -> dict[str, float]:
+        """Metrics computed once at the end of training on rank 0 (e.g. BLEU from beam search, with the
+        translations written to ``out_dir``); returns ``<split>_<metric>`` names. None by default."""
+        return {}
+
+
+@dataclass
+class Metrics:
+    """Summed logging values accumulated on the device; read (one host sync) only when asked."""
+
+    sums: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def add(self, logs: Logs) -> None:
+        for key, value in logs.items():
+            if key in self.sums:
+                self.sums[key].add_(value)
+            else:  # float64: sums over an epoch of float32 values keep their precision
+                tensor = torch.as_tensor(value)
+                self.sums[key] = tensor.to(torch.float64 if tensor.is_floating_point() else torch.long).clone()
+
+    def pop(self) -> dict[str, float]:
+        """The sums as Python numbers, and reset."""
+        out = {k: v.item() for k, v in self.sums.items()}
+        self.sums.clear()
+        return out
