@@ -34,13 +34,15 @@ class StepOutput:
     back-propagates it, re-weighted by ``sample_size`` when it accumulates micro-batches or averages
     ranks, so the gradient is that of the mean over the whole optimizer step. ``logs`` are sums over
     the batch (kept on the device; the trainer reads them only every few steps). ``carry`` is state for
-    the next batch (an LSTM's hidden state, detached), or None.
+    the next batch (an LSTM's hidden state, detached), or None. ``lr_scale`` multiplies the learning
+    rate of the optimizer step this batch ends (AWD-LSTM scales it by seq_len / bptt); 1.0 otherwise.
     """
 
     loss: torch.Tensor
     sample_size: int | torch.Tensor
     logs: Logs
     carry: Any = None
+    lr_scale: float = 1.0
 
 
 @dataclass
@@ -59,13 +61,15 @@ class Workload(ABC):
       ``target``: the metric "best" is chosen on (a validation metric, never a test one), or None when
       the workload has no validation split;
       ``higher_is_better``: the direction of ``target`` (accuracy, BLEU up; perplexity down);
-      ``divergence_metric``: the reduced train metric checked for non-finite values.
+      ``divergence_metric``: the reduced train metric checked for non-finite values;
+      ``unit``: what ``sample_size`` counts (``samples``, ``tokens``), for the throughput log.
     """
 
     name: str = "workload"
     target: str | None = "valid_accuracy"
     higher_is_better: bool = True
     divergence_metric: str = "loss"
+    unit: str = "samples"
 
     # -- data --------------------------------------------------------------------------------------
     @abstractmethod
