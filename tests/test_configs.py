@@ -89,8 +89,8 @@ def test_smoke_run_every_preset(preset, data_root, tmp_path):
         [f"experiment={preset}", *overrides, "trainer.max_epochs=2", "trainer.limit_train_batches=3"]
     )
     summary = train(cfg, tmp_path / "run")
-    assert summary["status"] == "completed" and summary["epochs_completed"] == 2 and summary["steps"] == 6
-    assert 0.0 <= summary["final"]["test_accuracy"] <= 1.0
+    assert summary.status == "completed" and summary.epochs_completed == 2 and summary.steps == 6
+    assert 0.0 <= summary.final["test_accuracy"] <= 1.0
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2] and [r["step"] for r in records] == [3, 6]
     on_disk = json.loads((tmp_path / "run" / "summary.json").read_text())
