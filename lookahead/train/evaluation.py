@@ -55,7 +55,9 @@ def recalibrated_bn(
         m.momentum = None  # cumulative moving average over the recalibration batches
     was_training = model.training
     model.train()
-    with torch.no_grad():
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    # The RNG is restored afterwards (dropout draws): evaluating never changes the training trajectory.
+    with torch.no_grad(), torch.random.fork_rng(devices=devices):
         carry = workload.init_carry(model)
         for batch in islice(workload.train_batches(epoch, 0, ranks.rank, ranks.world), batches):
             carry = workload.train_step(model, batch, carry).carry
