@@ -30,7 +30,11 @@ def main(cfg: DictConfig) -> float | None:
     overrides = list(hydra_cfg.overrides.task)
     # `hydra.run.dir=...` on the command line names the run directory itself; otherwise it is derived.
     explicit = any(o.startswith("hydra.run.dir=") for o in hydra_cfg.overrides.hydra)
-    path = Path(hydra_cfg.run.dir) if explicit else run_path(cfg.paths.runs, cfg.experiment_name, overrides, cfg.seed)
+    path = (
+        Path(hydra_cfg.run.dir)
+        if explicit
+        else run_path(cfg.paths.runs, cfg.experiment_name, overrides, cfg.seed)
+    )
     with open_dict(cfg):
         cfg.run_name = path.parent.name if explicit else run_key(overrides)
         cfg.overrides = overrides

@@ -19,7 +19,13 @@ from lookahead.train.state import SummaryError
 
 # Errors whose message is the whole story: one line, no traceback, exit code 1.
 USER_ERRORS = (
-    ConfigError, DataError, CheckpointError, RunDirError, SummaryError, ValueError, OmegaConfBaseException
+    ConfigError,
+    DataError,
+    CheckpointError,
+    RunDirError,
+    SummaryError,
+    ValueError,
+    OmegaConfBaseException,
 )
 
 

@@ -83,7 +83,13 @@ def one_vs_two_ranks(preset: str, epochs: int, data_root: Path) -> tuple[float, 
     rates = []
     for nproc in (1, 2):
         with tempfile.TemporaryDirectory() as tmp:
-            launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+            launcher = [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                f"--nproc_per_node={nproc}",
+            ]
             command = [
                 *(launcher if nproc > 1 else [sys.executable]),
                 str(ROOT / "experiments" / "train.py"),

@@ -45,7 +45,15 @@ def summary_of(runs: Path) -> dict:
 
 
 def test_two_ranks_end_with_the_metrics_of_one_process(data_root, tmp_path):
-    one = run([sys.executable, str(ROOT / "experiments/train.py"), *ARGS, *tiny_overrides(data_root, tmp_path / "one")], tmp_path)
+    one = run(
+        [
+            sys.executable,
+            str(ROOT / "experiments/train.py"),
+            *ARGS,
+            *tiny_overrides(data_root, tmp_path / "one"),
+        ],
+        tmp_path,
+    )
     assert one.returncode == 0, one.stderr
     two = run(torchrun([*ARGS, *tiny_overrides(data_root, tmp_path / "two")], tmp_path), tmp_path)
     assert two.returncode == 0, two.stderr
@@ -67,7 +75,13 @@ def test_two_ranks_end_with_the_metrics_of_one_process(data_root, tmp_path):
 
 
 def test_a_rank_killed_takes_the_job_down_and_the_relaunch_resumes_exactly(data_root, tmp_path):
-    args = [*ARGS, "trainer.max_epochs=4", "trainer.checkpoint_every_steps=5", "model=mnist1d_mlp", "model.hidden=256"]
+    args = [
+        *ARGS,
+        "trainer.max_epochs=4",
+        "trainer.checkpoint_every_steps=5",
+        "model=mnist1d_mlp",
+        "model.hidden=256",
+    ]
     reference = run(torchrun([*args, *tiny_overrides(data_root, tmp_path / "ref")], tmp_path), tmp_path)
     assert reference.returncode == 0, reference.stderr
     expected = summary_of(tmp_path / "ref")
@@ -76,7 +90,11 @@ def test_a_rank_killed_takes_the_job_down_and_the_relaunch_resumes_exactly(data_
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     job = subprocess.Popen(
         torchrun([*args, *tiny_overrides(data_root, runs)], tmp_path),
-        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.time() + 120
     while not list(runs.rglob("checkpoints/last.pt")) and time.time() < deadline:

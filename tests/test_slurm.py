@@ -55,9 +55,18 @@ def test_sigusr2_checkpoints_requeues_and_ends_like_an_uninterrupted_run(data_ro
 
     runs = tmp_path / "slurm"
     sweep = subprocess.Popen(
-        [sys.executable, str(ROOT / "experiments/train.py"), "-m", "hydra/launcher=submitit_local", *ARGS,
-         *tiny_overrides(data_root, runs)],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            str(ROOT / "experiments/train.py"),
+            "-m",
+            "hydra/launcher=submitit_local",
+            *ARGS,
+            *tiny_overrides(data_root, runs),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={**os.environ, "WANDB_SILENT": "true"},
     )
     deadline = time.time() + 120
@@ -74,5 +83,7 @@ def test_sigusr2_checkpoints_requeues_and_ends_like_an_uninterrupted_run(data_ro
     (summary,) = runs.rglob("summary.json")
     final = json.loads(summary.read_text())
     assert final["status"] == "completed" and final["final"] == expected["final"]  # exactly
-    epochs = [json.loads(line)["epoch"] for line in next(runs.rglob("metrics.jsonl")).read_text().splitlines()]
+    epochs = [
+        json.loads(line)["epoch"] for line in next(runs.rglob("metrics.jsonl")).read_text().splitlines()
+    ]
     assert epochs == list(range(1, 31))

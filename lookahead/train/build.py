@@ -113,16 +113,16 @@ def lr_factor(
     if name == "plateau":
         assert plateau is not None
         return lambda step: plateau.value
-    raise ConfigError(
-        f"schedule.name must be constant, multistep, cosine, warmup or plateau, got {name!r}"
-    )
+    raise ConfigError(f"schedule.name must be constant, multistep, cosine, warmup or plateau, got {name!r}")
 
 
 def build_scheduler(
     cfg: DictConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int, plateau: Plateau | None = None
 ) -> torch.optim.lr_scheduler.LambdaLR:
     total = steps_per_epoch * cfg.trainer.max_epochs
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg.schedule, steps_per_epoch, total, plateau))
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lr_factor(cfg.schedule, steps_per_epoch, total, plateau)
+    )
 
 
 def build_averaging(cfg: DictConfig, model: nn.Module, steps_per_epoch: int) -> PolyakAverage | None:

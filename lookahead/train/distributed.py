@@ -79,7 +79,11 @@ def launcher_env() -> dict[str, int] | None:
     multi-task job (submitit) runs this process; None for a single process."""
     env = os.environ
     if "RANK" in env and "WORLD_SIZE" in env:  # torchrun (or submitit's exported environment)
-        return {"rank": int(env["RANK"]), "world": int(env["WORLD_SIZE"]), "local_rank": int(env.get("LOCAL_RANK", 0))}
+        return {
+            "rank": int(env["RANK"]),
+            "world": int(env["WORLD_SIZE"]),
+            "local_rank": int(env.get("LOCAL_RANK", 0)),
+        }
     if "SUBMITIT_EXECUTOR" in env or "SUBMITIT_LOCAL_JOB_ID" in env:  # a submitit task (SLURM or local)
         import submitit
 

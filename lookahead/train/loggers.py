@@ -34,7 +34,9 @@ class MetricsFile:
                 except json.JSONDecodeError:
                     if number == len(lines):  # a torn last line: the write it belongs to never finished
                         break
-                    raise ValueError(f"{path}: line {number} is not JSON; repair or delete the file") from None
+                    raise ValueError(
+                        f"{path}: line {number} is not JSON; repair or delete the file"
+                    ) from None
                 if record["step"] <= resume_step:
                     kept.append(line)
             atomic_write_text(path, "".join(line + "\n" for line in kept))
@@ -54,7 +56,11 @@ def fmt(record: dict[str, Any]) -> str:
     parts = [f"epoch {epoch:g}" if isinstance(epoch, float) else f"epoch {epoch}", f"step {record['step']}"]
     parts.append(f"lr {record['lr']:.4g}")
     for key, value in record.items():
-        if key in ("epoch", "step", "lr", "wall_time_s") or key.endswith("_per_s") or not isinstance(value, float):
+        if (
+            key in ("epoch", "step", "lr", "wall_time_s")
+            or key.endswith("_per_s")
+            or not isinstance(value, float)
+        ):
             continue
         split, _, name = key.partition("_")
         parts.append(f"{split}_{_SHORT.get(name, name)} {value:.4f}")

@@ -78,4 +78,3 @@ class TrainStep:
         self.optimizer.step()
         self.scheduler.step()  # sets every group's lr afresh (undoing lr_scale)
         return StepResult(logs, step_size, carry)
-

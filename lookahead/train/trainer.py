@@ -65,7 +65,9 @@ def config_hash(cfg: DictConfig) -> str:
     return hashlib.sha1(json.dumps(identity(cfg), sort_keys=True, default=str).encode()).hexdigest()
 
 
-def train(cfg: DictConfig, run_path: str | Path, ranks: Dist | None = None, device: torch.device | None = None) -> Summary:
+def train(
+    cfg: DictConfig, run_path: str | Path, ranks: Dist | None = None, device: torch.device | None = None
+) -> Summary:
     """Run (or resume) the run configured by ``cfg`` in ``run_path`` on every rank; return its summary.
 
     Everything that can fail on bad input (config values, data, model) happens before the run directory
@@ -102,7 +104,9 @@ def _open(cfg: DictConfig, path: Path) -> tuple[RunDir, dict[str, Any] | None]:
             try:
                 previous_cfg = OmegaConf.load(run.config)
             except Exception as err:  # garbled YAML
-                raise RunDirError(f"{run.config} is damaged ({type(err).__name__}); delete the run directory") from None
+                raise RunDirError(
+                    f"{run.config} is damaged ({type(err).__name__}); delete the run directory"
+                ) from None
             if identity(previous_cfg) != identity(cfg):
                 raise RunDirError(
                     f"{run.path} holds a run with a different config (see its config.yaml); "
@@ -131,7 +135,9 @@ def _checksum(tensors: list[torch.Tensor]) -> float:
     return float(sum(t.detach().double().sum().item() for t in tensors))
 
 
-def fit(cfg: DictConfig, setup: Setup, run: RunDir | None, run_path: Path, ranks: Dist, device: torch.device) -> Summary:
+def fit(
+    cfg: DictConfig, setup: Setup, run: RunDir | None, run_path: Path, ranks: Dist, device: torch.device
+) -> Summary:
     tcfg = cfg.trainer
     workload, model, optimizer, averaging = setup.workload, setup.model, setup.optimizer, setup.averaging
     steps_per_epoch, max_epochs = setup.steps_per_epoch, int(tcfg.max_epochs)
@@ -165,13 +171,17 @@ def fit(cfg: DictConfig, setup: Setup, run: RunDir | None, run_path: Path, ranks
     if ranks.enabled:  # broadcasts rank 0's weights: every replica (and Lookahead's slow copy) starts equal
         net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if tcfg.precision == "bf16" else None
-    step = TrainStep(workload, net, optimizer, setup.scheduler, ranks, device, tcfg.precision, tcfg.get("clip_grad_norm"))
+    step = TrainStep(
+        workload, net, optimizer, setup.scheduler, ranks, device, tcfg.precision, tcfg.get("clip_grad_norm")
+    )
 
     # -- outputs (rank 0) -----------------------------------------------------------------------------
     main = ranks.is_main
     metrics = MetricsFile(run.metrics, resume_step=state.step if resumed else None) if main else None
     console = Console(tcfg.progress if main else "off")
-    wandb = WandbLogger(cfg, run_path, group=cfg.logger.group) if main and cfg.logger.name == "wandb" else None
+    wandb = (
+        WandbLogger(cfg, run_path, group=cfg.logger.group) if main and cfg.logger.name == "wandb" else None
+    )
     unit = workload.unit
     summary = Summary(
         status="running",
@@ -200,7 +210,12 @@ def fit(cfg: DictConfig, setup: Setup, run: RunDir | None, run_path: Path, ranks
     def save_checkpoint() -> None:
         per_rank = ranks.gather({"rng": checkpoint.rng_state(), "carry": carry})
         if main:
-            payload = {"setup": setup.state_dict(), "state": state.to_dict(), "ranks": per_rank, "config_hash": hash_}
+            payload = {
+                "setup": setup.state_dict(),
+                "state": state.to_dict(),
+                "ranks": per_rank,
+                "config_hash": hash_,
+            }
             checkpoint.save(ckpt_path, payload)
 
     # -- the loop -------------------------------------------------------------------------------------
@@ -217,7 +232,9 @@ def fit(cfg: DictConfig, setup: Setup, run: RunDir | None, run_path: Path, ranks
         """Fold the device sums into state.sums (summed over ranks); True if the job must stop now."""
         sums = acc.pop()
         keys = sorted(sums)
-        values = torch.tensor([sums[k] for k in keys] + [float(stop_requested)], dtype=torch.float64, device=device)
+        values = torch.tensor(
+            [sums[k] for k in keys] + [float(stop_requested)], dtype=torch.float64, device=device
+        )
         values = ranks.all_reduce_tensor(values).tolist()
         for key, value in zip(keys, values):
             state.sums[key] = state.sums.get(key, 0) + value
@@ -235,14 +252,26 @@ def fit(cfg: DictConfig, setup: Setup, run: RunDir | None, run_path: Path, ranks
             "lr": optimizer.param_groups[0]["lr"],
             **{f"train_{k}": v for k, v in workload.reduce(state.sums).items()},
             **evaluate(
-                workload, model, optimizer, averaging, eval_weights=tcfg.eval_weights, bn_batches=bn_batches,
-                epoch=state.epoch, ranks=ranks, device=device, autocast=autocast,
+                workload,
+                model,
+                optimizer,
+                averaging,
+                eval_weights=tcfg.eval_weights,
+                bn_batches=bn_batches,
+                epoch=state.epoch,
+                ranks=ranks,
+                device=device,
+                autocast=autocast,
             ),
             "wall_time_s": time.perf_counter() - start,
             f"{unit}_per_s": units / elapsed if elapsed > 0 else None,
         }
         state.sums = {}
-        state.final = {k: v for k, v in record.items() if k.startswith(("train_", *(f"{s.name}_" for s in workload.splits())))}
+        state.final = {
+            k: v
+            for k, v in record.items()
+            if k.startswith(("train_", *(f"{s.name}_" for s in workload.splits())))
+        }
         target = workload.target
         if target is not None and target in record:
             best = state.best.get(target)
@@ -258,7 +287,10 @@ def fit(cfg: DictConfig, setup: Setup, run: RunDir | None, run_path: Path, ranks
         return record
 
     def diverged(values: dict[str, Any]) -> bool:
-        names = [f"train_{workload.divergence_metric}", *(f"{s.name}_{workload.divergence_metric}" for s in workload.splits())]
+        names = [
+            f"train_{workload.divergence_metric}",
+            *(f"{s.name}_{workload.divergence_metric}" for s in workload.splits()),
+        ]
         return any(k in values and not math.isfinite(values[k]) for k in names)
 
     write_summary(status)
@@ -322,7 +354,9 @@ def fit(cfg: DictConfig, setup: Setup, run: RunDir | None, run_path: Path, ranks
                     state.train_time_s += time.perf_counter() - train_start
                     state.wall_time_s = time.perf_counter() - start
                     save_checkpoint()
-                    console.message(f"stopped by {reason} at step {state.step}: checkpoint written, resume by running the same command")
+                    console.message(
+                        f"stopped by {reason} at step {state.step}: checkpoint written, resume by running the same command"
+                    )
                     break
                 record = evaluation(epoch + 1)
                 state.epoch, state.batch = epoch + 1, 0
@@ -340,7 +374,9 @@ def fit(cfg: DictConfig, setup: Setup, run: RunDir | None, run_path: Path, ranks
                 if ranks.enabled:  # Lookahead's slow weights (and the fast ones) must agree across ranks
                     tensors = list(model.parameters())
                     if isinstance(optimizer, Lookahead):
-                        tensors += [s["lookahead_slow"] for s in optimizer.state.values() if "lookahead_slow" in s]
+                        tensors += [
+                            s["lookahead_slow"] for s in optimizer.state.values() if "lookahead_slow" in s
+                        ]
                     sums = ranks.all_gather(_checksum(tensors))
                     summary.extra["replicas_identical"] = len(set(sums)) == 1
         except KeyboardInterrupt:
@@ -361,10 +397,15 @@ def fit(cfg: DictConfig, setup: Setup, run: RunDir | None, run_path: Path, ranks
     return summary
 
 
-def _emit(record: dict[str, Any], metrics: MetricsFile | None, wandb: WandbLogger | None, console: Console, end_of_epoch: bool) -> None:
+def _emit(
+    record: dict[str, Any],
+    metrics: MetricsFile | None,
+    wandb: WandbLogger | None,
+    console: Console,
+    end_of_epoch: bool,
+) -> None:
     if metrics is not None:
         metrics.log(record)
     if wandb is not None:
         wandb.log(record)
     console.evaluation(record, end_of_epoch)
-
