@@ -42,7 +42,18 @@ def method_name(optimizer_target: str, lookahead: bool, averaging: bool) -> str:
     return inner
 
 
+def dataset_name(dataset: Any) -> str:
+    """The dataset's label: its config's ``name``, else its ``_target_``'s last part, lowercased."""
+    name = dataset.get("name") if hasattr(dataset, "get") else None
+    if name:
+        return str(name)
+    target = str(dataset.get("_target_", "dataset")) if hasattr(dataset, "get") else "dataset"
+    return target.rsplit(".", 1)[-1].lower()
+
+
 def register_resolvers() -> None:
+    if not OmegaConf.has_resolver("dataset_name"):
+        OmegaConf.register_new_resolver("dataset_name", dataset_name)
     if not OmegaConf.has_resolver("or_default"):
         OmegaConf.register_new_resolver("or_default", lambda value, default: value or default)
     if not OmegaConf.has_resolver("method_name"):

@@ -232,7 +232,8 @@ def test_user_dataset_and_model_from_their_own_config_dir(tmp_path):
     configs = tmp_path / "my_configs"
     (configs / "dataset").mkdir(parents=True)
     (configs / "model").mkdir()
-    (configs / "dataset" / "blobs.yaml").write_text("_target_: my_project.stuff.blobs\nname: blobs\nn: 200\n")
+    # no `name:`: the label falls back to the target's name (it used to be a Hydra AssertionError)
+    (configs / "dataset" / "blobs.yaml").write_text("_target_: my_project.stuff.blobs\nn: 200\n")
     (configs / "model" / "linear.yaml").write_text("_target_: my_project.stuff.linear\nwidth: 4\n")
     result = run_cli(
         [
