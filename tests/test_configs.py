@@ -11,7 +11,8 @@ from omegaconf import OmegaConf
 
 from lookahead import Lookahead
 from lookahead.optim.polyak import PolyakAverage
-from lookahead.train.build import build_averaging, build_optimizer, validate
+from lookahead.train.build import build_averaging, build_optimizer
+from lookahead.train.schema import validate
 from lookahead.train.trainer import train
 from tests.conftest import PRESETS, compose_config, tiny_overrides
 

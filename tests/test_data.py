@@ -68,10 +68,13 @@ def test_loader_order_is_a_function_of_seed_and_epoch():
 
 
 def test_mnist1d_is_generated_once_and_cached(tmp_path):
-    first = load_mnist1d(tmp_path, num_samples=200)
-    (cache,) = tmp_path.glob("mnist1d_*.pkl")
-    mtime = cache.stat().st_mtime_ns
-    second = load_mnist1d(tmp_path, num_samples=200)
-    assert cache.stat().st_mtime_ns == mtime
+    first = load_mnist1d(tmp_path, num_samples=200, valid_samples=50)
+    caches = sorted(tmp_path.glob("mnist1d_*.pkl"))  # train/test, and the validation draw (seed + 1)
+    assert [c.name for c in caches] == ["mnist1d_n200_split0.8_seed42.pkl", "mnist1d_n50_split1.0_seed43.pkl"]
+    mtimes = [c.stat().st_mtime_ns for c in caches]
+    second = load_mnist1d(tmp_path, num_samples=200, valid_samples=50)
+    assert [c.stat().st_mtime_ns for c in caches] == mtimes
     assert first.train_x.shape == (160, 1, 40) and first.test_x.shape == (40, 1, 40)
+    assert first.valid_x.shape == (50, 1, 40) and not torch.equal(first.valid_x[:40], first.test_x)
     assert torch.equal(first.train_x, second.train_x) and set(first.train_y.tolist()) <= set(range(10))
+    assert load_mnist1d(tmp_path, num_samples=200, valid_samples=0).valid_x is None
