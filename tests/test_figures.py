@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
 from tests.conftest import MNIST1D_SAMPLES, ROOT
@@ -134,6 +135,7 @@ def test_theory_entry_points_write_figures(tmp_path):
     assert bad.returncode == 1 and bad.stderr.strip().startswith("error: need k >= 1 and 0 < alpha <= 1")
 
 
+@pytest.mark.slow  # 38 s (trains 4 small models) on the shared 2-core CPU
 def test_inner_loop_entry_points(tmp_path, data_root):
     common = [
         f"out={tmp_path}",
