@@ -7,10 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
+from lookahead.theory import nqm as theory
 from tests.conftest import MNIST1D_SAMPLES, ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -124,10 +126,25 @@ def _run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_theory_entry_points_write_figures(tmp_path):
-    nqm = _run("nqm.py", f"out={tmp_path}", "dim=20", "steps=200", "monte_carlo_chains=300", cwd=tmp_path)
+    small = ["dim=20", "steps=300", "monte_carlo_chains=300", "alphas=10", "points=12", "matched_loss=0.5"]
+    variants = ["~variants", "+variants={small:[20,1.0,1.0]}"]
+    nqm = _run("nqm.py", f"out={tmp_path}", *small, *variants, cwd=tmp_path)
     assert nqm.returncode == 0, nqm.stderr
     data = json.loads((tmp_path / "nqm.json").read_text())
-    assert data["monte_carlo_rel_error"] < 0.15 and 0 < data["matched_sgd_lr"] < 1
+    # the figure's numbers are the closed form's: every matched curve settles at the common final loss,
+    # and each plotted Lookahead point is (steady loss, rate) of its step size
+    a = 1.0 / np.arange(1, 21)
+    for curve in data["matched"].values():
+        assert theory.steady_loss(a, 1 / a, curve["lr"], curve["k"], curve["alpha"]) == pytest.approx(0.5)
+        assert curve["monte_carlo_rel_error"] < 0.2
+        first = next(t for t, loss in zip(curve["steps"], curve["loss"]) if loss <= 1.05 * 0.5)
+        assert curve["steps_to_5pct"] == first
+    assert set(data["lookahead_frontiers"]) == {f"{i / 10:g}" for i in range(1, 11)}
+    curve = data["lookahead_frontiers"]["0.3"]
+    for lr, loss, rate in list(zip(curve["lr"], curve["loss"], curve["rate"]))[::4]:
+        assert loss == pytest.approx(theory.steady_loss(a, 1 / a, lr, 5, 0.3))
+        assert rate == pytest.approx(theory.convergence_rate(a, lr, 5, 0.3))
+    assert max(data["speedup"]["small"]["speedup"]) > 1
     quad = _run("quadratic.py", f"out={tmp_path}", "points=50", cwd=tmp_path)
     assert quad.returncode == 0, quad.stderr
     assert {"nqm.png", "nqm.pdf", "quadratic.png", "quadratic.pdf"} <= {p.name for p in tmp_path.iterdir()}
