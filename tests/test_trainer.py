@@ -23,6 +23,7 @@ def only_run_dir(runs: Path) -> Path:
     return summary.parent
 
 
+@pytest.mark.slow  # 85 s on the shared 2-core CPU
 def test_resume_after_sigkill_matches_an_uninterrupted_run(data_root, tmp_path):
     # A wider MLP so that the run lasts long enough to be killed mid-way.
     args = [
@@ -126,6 +127,7 @@ def test_missing_cifar_says_where_to_put_it(tmp_path):
     assert str(tmp_path / "nothing" / "cifar") in line
 
 
+@pytest.mark.slow  # 147 s on the shared 2-core CPU
 def test_corrupt_checkpoint_is_reported_and_kept(data_root, tmp_path):
     args = ["experiment=mnist1d_sgd", "trainer.max_epochs=2", *tiny_overrides(data_root, tmp_path)]
     cfg = compose_config(args)
@@ -208,6 +210,7 @@ def test_wandb_offline_logs_config_metrics_and_summary(data_root, tmp_path):
     assert next(r.exit for r in records if r.HasField("exit")).exit_code == 0
 
 
+@pytest.mark.slow  # 40 s on the shared 2-core CPU
 def test_user_dataset_and_model_from_their_own_config_dir(tmp_path):
     package = tmp_path / "my_project"
     package.mkdir()
@@ -250,6 +253,7 @@ def test_user_dataset_and_model_from_their_own_config_dir(tmp_path):
     assert summary["status"] == "completed" and summary["final"]["test_accuracy"] > 0.8
 
 
+@pytest.mark.slow  # 38 s on the shared 2-core CPU
 def test_polyak_evaluates_the_average_only_once_averaging_began(data_root, tmp_path):
     common = ["trainer.max_epochs=2", *tiny_overrides(data_root, tmp_path)]
     train(compose_config(["experiment=mnist1d_sgd", *common]), tmp_path / "sgd")
