@@ -165,8 +165,12 @@ def test_inner_loop_entry_points(tmp_path, data_root):
     assert fast_slow.returncode == 0, fast_slow.stderr
     summary = json.loads((tmp_path / "fast_slow.json").read_text())
     assert summary["seeds"] == [1, 2] and 0 <= summary["slow_accuracy_mean"] <= 1
-    surface = _run("surface.py", *common, "grid=5", cwd=tmp_path)
+    surface = _run("surface.py", *common, "grid=5", "surface_seeds=[1,2]", cwd=tmp_path)
     assert surface.returncode == 0, surface.stderr
+    spread = json.loads((tmp_path / "surface.json").read_text())
+    assert [s["seed"] for s in spread["per_seed"]] == [1, 2] and spread["slow_minus_fast_points_std"] >= 0
+    gaps = [100 * (s["slow_accuracy_mean"] - s["fast_accuracy_mean"]) for s in spread["per_seed"]]
+    assert spread["slow_minus_fast_points_mean"] == pytest.approx(sum(gaps) / 2)
     assert (tmp_path / "surface.png").exists() and (tmp_path / "fast_slow.pdf").exists()
     off = _run("fast_slow.py", *common, "lookahead=off", cwd=tmp_path)
     assert off.returncode == 1 and "needs lookahead=on" in off.stderr
