@@ -76,7 +76,7 @@ def main(cfg: DictConfig) -> None:
         )
         ax.grid(False)
     axes[0][0].legend(loc="upper right", fontsize=8)
-    fig.colorbar(contour, ax=list(axes[0]), label="test accuracy (%)", pad=0.01)
+    fig.colorbar(contour, ax=list(axes[0]), label="test accuracy (%)", pad=0.01, format="%.0f")
     fig.suptitle(
         f"{cfg.dataset.name}: test accuracy on the plane of three fast-weight snapshots "
         f"(k {cfg.lookahead.k}, alpha {cfg.lookahead.alpha}, lr {cfg.optimizer.lr})"
