@@ -11,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from lookahead.analysis.tables import display_order
+
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 METHOD_COLORS = {
     "sgd": OKABE_ITO[0],
@@ -71,8 +73,8 @@ def curves(
     keys = ["method", *by]
     for row, dataset in zip(axes, datasets):
         data = metrics[metrics.dataset == dataset]
-        for index, (key, group) in enumerate(data.groupby(keys, dropna=False, sort=False)):
-            key = key if isinstance(key, tuple) else (key,)
+        groups = sorted(data.groupby(keys, dropna=False), key=lambda kv: tuple(map(display_order, kv[0])))
+        for index, (key, group) in enumerate(groups):
             label = ", ".join([str(key[0])] + [f"{f.split('.')[-1]} {v}" for f, v in zip(by, key[1:])])
             color = METHOD_COLORS.get(key[0]) if not by else OKABE_ITO[index % len(OKABE_ITO)]
             for ax, column, scale in zip(row, ("train_loss", "test_accuracy"), (1.0, 100.0)):

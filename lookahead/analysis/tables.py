@@ -126,7 +126,7 @@ def comparison_table(
     table = pd.DataFrame(rows)
     for f in by:  # keep config values as written (5, not 5.0, where other rows lack the field)
         table[f] = pd.Series([r[f] for r in rows], index=table.index, dtype=object)
-    return table.sort_values(by, key=lambda c: c.map(_order)).reset_index(drop=True)
+    return table.sort_values(by, key=lambda c: c.map(display_order)).reset_index(drop=True)
 
 
 def _missing(value: object) -> bool:
@@ -151,7 +151,7 @@ def _baseline_cell(cells: dict[tuple, pd.DataFrame], by: list[str], key: tuple, 
 METHOD_ORDER = ["sgd", "polyak", "adam", "lookahead", "lookahead_adam"]
 
 
-def _order(value: object) -> tuple:
+def display_order(value: object) -> tuple:
     """Sort key: methods in the paper's order, numbers numerically, anything else as text."""
     if value in METHOD_ORDER:
         return (0, METHOD_ORDER.index(value), "")
