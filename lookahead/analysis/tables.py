@@ -9,9 +9,11 @@ from collections.abc import Sequence
 import pandas as pd
 
 from lookahead.analysis.stats import summarize, welch_p
+from lookahead.train.run_dir import NOT_IDENTITY
 
-# Config fields that legitimately differ between the seeds of one cell.
-PER_RUN_FIELDS = ("seed", "run_name", "overrides", "paths.", "logger.", "device", "trainer.progress")
+# Config fields that legitimately differ between the seeds of one cell: the seed and what the trainer
+# itself does not count as the run's identity (where it runs, how it logs, its directory).
+PER_RUN_FIELDS = ("seed", *NOT_IDENTITY)
 
 
 class MismatchedRunsError(ValueError):
@@ -19,7 +21,7 @@ class MismatchedRunsError(ValueError):
 
 
 def _is_per_run(field: str) -> bool:
-    return field.startswith(PER_RUN_FIELDS)
+    return any(field == k or field.startswith(f"{k}.") for k in PER_RUN_FIELDS)
 
 
 def group_cells(runs: pd.DataFrame, by: Sequence[str]) -> dict[tuple, pd.DataFrame]:
