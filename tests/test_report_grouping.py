@@ -14,6 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import report
 import tables
 
+from tests.conftest import run_cli, tiny_overrides
+
 
 def write_run(root: Path, method: str, seed: int, acc: float, **lookahead) -> Path:
     """A run directory as the trainer writes it; ``lookahead`` fields only for Lookahead runs."""
@@ -120,3 +122,21 @@ def test_bad_selection_is_one_clear_error(sweep, capsys, where, message):
     assert report.main([str(sweep), "--where", where]) == 1
     err = capsys.readouterr().err.strip()
     assert err == message
+
+
+@pytest.mark.slow  # 27 s on the shared 2-core CPU (4 trainer runs)
+def test_readme_sweep_end_to_end(data_root, tmp_path, capsys):
+    """The README's sweep, shrunk (two alphas x two seeds, a few steps), through the real trainer."""
+    sweep = ["--multirun", "experiment=mnist1d_lookahead", "lookahead.alpha=0.5,0.8", "seed=1,2"]
+    tiny = [
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=3",
+        *tiny_overrides(data_root, tmp_path / "runs"),
+    ]
+    result = run_cli([*sweep, *tiny], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert report.main([str(tmp_path / "runs")]) == 0
+    captured = capsys.readouterr()
+    table = rows(captured.out)
+    assert [(r[1], r[2], r[4]) for r in table] == [("lookahead", "0.5", "2"), ("lookahead", "0.8", "2")]
+    assert "also grouped by lookahead.alpha" in captured.err
