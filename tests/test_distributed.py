@@ -44,6 +44,7 @@ def summary_of(runs: Path) -> dict:
     return json.loads(path.read_text())
 
 
+@pytest.mark.slow  # 37 s on the shared 2-core CPU (torchrun, 2 gloo ranks)
 def test_two_ranks_end_with_the_metrics_of_one_process(data_root, tmp_path):
     one = run(
         [
@@ -74,6 +75,7 @@ def test_two_ranks_end_with_the_metrics_of_one_process(data_root, tmp_path):
     assert [json.loads(r)["epoch"] for r in records] == [1, 2, 3]
 
 
+@pytest.mark.slow  # 62 s on the shared 2-core CPU (torchrun, kill and relaunch)
 def test_a_rank_killed_takes_the_job_down_and_the_relaunch_resumes_exactly(data_root, tmp_path):
     args = [
         *ARGS,
