@@ -14,7 +14,8 @@ space := $(empty) $(empty)
 .PHONY: help venv test test-all lint
 
 help:  ## list the targets
-	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-24s\033[0m %s\n", $$1, $$2}'
+	@printf "  \033[36m%-24s\033[0m %s\n" $(foreach t,$(CIFAR_TARGETS),$(t) "ResNet-18 preset configs/experiment/$(subst -,_,$(t)).yaml, SEEDS=$(SEEDS)")
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +30,9 @@ test: $(STAMP)  ## run the test suite (fast tests; CPU only; < 10 min)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -m "not slow" -n 2 --timeout 600
 
-test-all: $(STAMP)  ## run every test, the slow ones too
-	$(PY) -m pytest -n 2
+test-all: $(STAMP)  ## run every test, the slow ones too (torch.compile, training entry points, fresh-clone demo)
+	$(PY) -m ruff check .
+	$(PY) -m pytest -n 2 --timeout 1200
 
 lint: $(STAMP)  ## ruff check + format check
 	$(PY) -m ruff check .
@@ -42,63 +44,82 @@ bench-optimizer: $(STAMP)  ## step-time ratio Lookahead/inner and extra memory (
 	$(PY) scripts/bench_optimizer.py
 
 # ---- suite: training, datasets, report (issue 3) ------------------------------------------------
-DEMO := results/demo
+# What the README's commands write goes to git-ignored folders under $(LOCAL); the evidence committed
+# under results/ (demo/, cpu/, figures/) is rewritten only by `make evidence-demo` and `make paper-cpu`.
+LOCAL ?= results/local
+DEMO ?= $(LOCAL)/demo
+DEMO_SEEDS ?= 1,2,3
+DEMO_ARGS ?=
 DEMO_METHODS := mnist1d_sgd,mnist1d_lookahead,mnist1d_adam,mnist1d_lookahead_adam
-.PHONY: demo report paper-cifar bench-trainer
+.PHONY: demo evidence-demo check-clean-demo report paper-cifar bench-trainer
 
-demo: $(STAMP)  ## MNIST-1D: SGD and Adam, with and without Lookahead, 3 seeds -> results/demo/ (a few min on CPU)
-	$(TRAIN) --multirun experiment=$(DEMO_METHODS) seed=1,2,3 paths.runs=$(DEMO)/runs trainer.progress=lines
+demo: $(STAMP)  ## MNIST-1D: SGD and Adam, with and without Lookahead, 3 seeds -> results/local/demo/ (a few min on CPU)
+	$(TRAIN) --multirun experiment=$(DEMO_METHODS) seed=$(DEMO_SEEDS) paths.runs=$(DEMO)/runs trainer.progress=lines $(DEMO_ARGS)
 	$(PY) scripts/report.py $(DEMO)/runs --out $(DEMO) --plot
 
-report: $(STAMP)  ## table of every run under results/runs (mean ± std over seeds, paper side by side)
-	$(PY) scripts/report.py results/runs --out results/report
+evidence-demo: $(STAMP)  ## rewrite the committed results/demo/ (the README's demo table and curves)
+	$(MAKE) demo DEMO=results/demo
+
+check-clean-demo: $(STAMP)  ## CI: `make demo` in a fresh clone leaves `git status` clean
+	tmp=$$(mktemp -d) && git clone -q . "$$tmp/repo" && \
+	$(MAKE) -C "$$tmp/repo" demo VENV=$(abspath $(VENV)) -o $(abspath $(STAMP)) DEMO_ARGS="$(DEMO_ARGS)" && \
+	dirty=$$(git -C "$$tmp/repo" status --porcelain) && rm -rf "$$tmp" && \
+	if [ -n "$$dirty" ]; then echo "error: make demo left the tree dirty:"; echo "$$dirty"; exit 1; fi
+
+report: $(STAMP)  ## table of every run under results/runs -> results/local/report (grouped by what differs)
+	$(PY) scripts/report.py results/runs --out $(LOCAL)/report
 
 # One target per CIFAR preset: `make cifar10-lookahead SEEDS=1,2,3`.
 CIFAR_TARGETS := $(foreach d,cifar10 cifar100,$(foreach m,sgd adam polyak lookahead lookahead_adam,$(d)-$(m)))
 .PHONY: $(CIFAR_TARGETS)
 $(CIFAR_TARGETS): $(STAMP)
 	$(TRAIN) --multirun experiment=$(subst -,_,$@) seed=$(SEEDS)
-cifar10-lookahead: ## CIFAR-10 ResNet-18, Lookahead(SGD), Table 1 settings (also cifar10-sgd/-adam/-polyak, cifar100-*)
 
 bench-trainer: $(STAMP)  ## samples/s: trainer vs minimal loop, tensor data path vs DataLoader+transforms (~1 min)
 	$(PY) scripts/bench_trainer.py
 
 paper-cifar: $(STAMP)  ## Table 1: every CIFAR method x 3 seeds as one multirun, then the report
 	$(TRAIN) --multirun experiment=$(subst $(space),$(comma),$(subst -,_,$(CIFAR_TARGETS))) seed=$(SEEDS)
-	$(PY) scripts/report.py results/runs --out results/report
+	$(PY) scripts/report.py results/runs --out $(LOCAL)/report
 
 # ---- tables, theory, figures (issue 4) ----------------------------------------------------------
-CPU := results/cpu
-FIG := results/figures
+# `make tables/figures/nqm/...` write to $(LOCAL); `make paper-cpu` re-runs the CPU studies into the
+# committed results/cpu/ and rewrites the committed results/figures/ and results/demo/.
+CPU ?= results/cpu
+FIG ?= $(LOCAL)/figures
+CPU_TABLES ?= $(FIG)
 CPU_SEEDS := 1,2,3,4,5
 CPU_RUN := $(TRAIN) --multirun trainer.progress=lines seed=$(CPU_SEEDS)
 ROBUST := optimizer.lr=0.01,0.03,0.1,0.3 optimizer.momentum=0.0,0.5,0.9,0.99 schedule=constant trainer.max_epochs=20
 .PHONY: tables figures nqm quadratic inner-loop cpu-studies paper-cpu
 
-tables: $(STAMP)  ## comparison tables (Markdown/LaTeX/CSV) of results/runs: Table 1 preset with statistics
-	$(PY) scripts/tables.py results/runs --preset table1 --out results/tables
+tables: $(STAMP)  ## comparison tables (Markdown/LaTeX/CSV) of results/runs, Table 1 preset -> results/local/tables
+	$(PY) scripts/tables.py results/runs --preset table1 --out $(LOCAL)/tables
 
-nqm: $(STAMP)  ## noisy quadratic model: closed form + Monte-Carlo -> results/figures/nqm.*
-	$(PY) experiments/nqm.py
+nqm: $(STAMP)  ## noisy quadratic model: rate vs final loss over alpha, matched-loss curves -> results/local/figures
+	$(PY) experiments/nqm.py out=$(FIG)
 
-quadratic: $(STAMP)  ## CM vs Lookahead(CM) convergence rate on quadratics -> results/figures/quadratic.*
-	$(PY) experiments/quadratic.py
+quadratic: $(STAMP)  ## CM vs Lookahead(CM) convergence rate on quadratics -> results/local/figures
+	$(PY) experiments/quadratic.py out=$(FIG)
 
-inner-loop: $(STAMP)  ## fast vs slow weights within the inner loop, and Figure 1's accuracy surface (MNIST-1D)
-	$(PY) experiments/fast_slow.py
-	$(PY) experiments/surface.py
+inner-loop: $(STAMP)  ## fast vs slow weights in the inner loop, Figure 1's surface over 3 seeds (MNIST-1D)
+	$(PY) experiments/fast_slow.py out=$(FIG)
+	$(PY) experiments/surface.py out=$(FIG)
 
-cpu-studies: $(STAMP)  ## MNIST-1D, 5 seeds: the methods, the alpha x k grid, the lr x momentum robustness grid
+cpu-studies: $(STAMP)  ## MNIST-1D, 5 seeds -> results/cpu: the methods, the alpha x k grid, the lr x momentum grid
 	$(CPU_RUN) experiment=mnist1d_sgd,mnist1d_adam,mnist1d_polyak,mnist1d_lookahead paths.runs=$(CPU)/methods
 	$(CPU_RUN) experiment=mnist1d_lookahead lookahead.alpha=0.2,0.5,0.8,1.0 lookahead.k=1,5,10,20 \
 		trainer.max_epochs=20 paths.runs=$(CPU)/alpha_k
 	$(CPU_RUN) experiment=mnist1d_sgd $(ROBUST) paths.runs=$(CPU)/robustness
 	$(CPU_RUN) experiment=mnist1d_lookahead lookahead.alpha=0.5 lookahead.k=5 $(ROBUST) paths.runs=$(CPU)/robustness
 
-figures: $(STAMP) nqm quadratic inner-loop  ## every figure from results/cpu + theory -> results/figures (PNG, PDF)
+figures: $(STAMP) nqm quadratic inner-loop  ## every figure from results/cpu + theory -> results/local/figures (PNG, PDF)
 	$(PY) scripts/figures.py curves $(CPU)/methods --out $(FIG)/mnist1d_curves
 	$(PY) scripts/figures.py grid $(CPU)/alpha_k --x lookahead.k --y lookahead.alpha --title "MNIST-1D Lookahead(SGD), 20 epochs" --out $(FIG)/alpha_k
 	$(PY) scripts/figures.py grid $(CPU)/robustness --x optimizer.lr --y optimizer.momentum --panel method --title "MNIST-1D, 20 epochs:" --out $(FIG)/robustness
-	$(PY) scripts/tables.py $(CPU)/methods --out $(CPU) --name methods
+	$(PY) scripts/tables.py $(CPU)/methods --out $(CPU_TABLES) --name methods
 
-paper-cpu: cpu-studies figures  ## regenerate every CPU-scale result and figure of the paper (see README for the time)
+paper-cpu: $(STAMP)  ## re-run every CPU-scale study and rewrite the committed results/{cpu,figures,demo} (see README for the time)
+	$(MAKE) cpu-studies
+	$(MAKE) figures FIG=results/figures CPU_TABLES=$(CPU)
+	$(MAKE) evidence-demo

@@ -101,32 +101,6 @@ def test_missing_cifar_says_where_to_put_it(tmp_path):
     assert str(tmp_path / "nothing" / "cifar") in line
 
 
-def test_corrupt_checkpoint_is_reported_and_kept(data_root, tmp_path):
-    args = ["experiment=mnist1d_sgd", "trainer.max_epochs=2", *tiny_overrides(data_root, tmp_path)]
-    cfg = compose_config(args)
-    run_dir = tmp_path / "run"
-    (run_dir / "checkpoints").mkdir(parents=True)
-    (run_dir / "checkpoints" / "last.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(Exception, match="corrupt or unreadable"):
-        train(cfg, run_dir)
-    assert (run_dir / "checkpoints" / "last.pt").read_bytes() == b"not a checkpoint"
-
-    # and through the command line: one line, exit 1, the file untouched
-    assert run_cli(args, cwd=tmp_path).returncode == 0
-    ckpt = next(tmp_path.rglob("seed1/checkpoints/last.pt"))
-    summary = json.loads((ckpt.parents[1] / "summary.json").read_text())
-    summary["status"] = "interrupted"  # pretend it stopped early, then corrupt its checkpoint
-    (ckpt.parents[1] / "summary.json").write_text(json.dumps(summary))
-    ckpt.write_bytes(b"garbage")
-    result = run_cli(args, cwd=tmp_path)
-    assert (
-        result.returncode == 1
-        and result.stderr.startswith("error: checkpoint")
-        and "corrupt" in result.stderr
-    )
-    assert ckpt.read_bytes() == b"garbage"
-
-
 def test_a_run_directory_is_never_shared(tmp_path):
     with RunDir(tmp_path / "run"), pytest.raises(RunDirError, match="in use by another process"):
         RunDir(tmp_path / "run")
@@ -187,6 +161,7 @@ def test_wandb_offline_logs_config_metrics_and_summary(data_root, tmp_path):
     assert next(r.exit for r in records if r.HasField("exit")).exit_code == 0
 
 
+@pytest.mark.slow  # 40 s on the shared 2-core CPU
 def test_user_dataset_and_model_from_their_own_config_dir(tmp_path):
     package = tmp_path / "my_project"
     package.mkdir()
@@ -230,6 +205,7 @@ def test_user_dataset_and_model_from_their_own_config_dir(tmp_path):
     assert summary["status"] == "completed" and summary["final"]["test_accuracy"] > 0.8
 
 
+@pytest.mark.slow  # 38 s on the shared 2-core CPU
 def test_polyak_evaluates_the_average_only_once_averaging_began(data_root, tmp_path):
     common = ["trainer.max_epochs=2", *tiny_overrides(data_root, tmp_path)]
     train(compose_config(["experiment=mnist1d_sgd", *common]), tmp_path / "sgd")

@@ -1,4 +1,5 @@
-"""Numbers the paper reports (../shared/paper.md), in one place. [check] marks unconfirmed values."""
+"""Numbers the paper reports, in one place (sources and [check] flags: docs/paper.md). [check] marks values
+that could not be confirmed against the paper itself."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -9,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
+
+from lookahead.analysis.tables import display_order
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 METHOD_COLORS = {
@@ -60,16 +63,23 @@ def mean_std_band(ax, x, mean, std, label: str, color: str | None = None) -> Non
     ax.fill_between(x, mean - std, mean + std, alpha=0.2, color=color, linewidth=0)
 
 
-def curves(metrics: pd.DataFrame, path: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
-    """Training loss and test accuracy per epoch, mean ± std over seeds, one row per dataset."""
+def curves(
+    metrics: pd.DataFrame, path: Path, formats: tuple[str, ...] = ("png",), by: Sequence[str] = ()
+) -> list[Path]:
+    """Training loss and test accuracy (%) per epoch, mean ± std over seeds, one row per dataset and one
+    curve per method (and per value of the ``by`` columns, e.g. a swept lookahead.alpha)."""
     datasets = sorted(metrics.dataset.unique())
     fig, axes = figure(2, len(datasets))
+    keys = ["method", *by]
     for row, dataset in zip(axes, datasets):
         data = metrics[metrics.dataset == dataset]
-        for method, group in data.groupby("method"):
-            for ax, column in zip(row, ("train_loss", "test_accuracy")):
-                stats = group.groupby("epoch")[column].agg(["mean", "std"]).fillna(0)
-                mean_std_band(ax, stats.index, stats["mean"], stats["std"], method, METHOD_COLORS.get(method))
+        groups = sorted(data.groupby(keys, dropna=False), key=lambda kv: tuple(map(display_order, kv[0])))
+        for index, (key, group) in enumerate(groups):
+            label = ", ".join([str(key[0])] + [f"{f.split('.')[-1]} {v}" for f, v in zip(by, key[1:])])
+            color = METHOD_COLORS.get(key[0]) if not by else OKABE_ITO[index % len(OKABE_ITO)]
+            for ax, column, scale in zip(row, ("train_loss", "test_accuracy"), (1.0, 100.0)):
+                stats = (group.groupby("epoch")[column].agg(["mean", "std"]) * scale).fillna(0)
+                mean_std_band(ax, stats.index, stats["mean"], stats["std"], label, color)
         row[0].set(
             title=f"{dataset}: training loss",
             xlabel="epoch",
@@ -77,9 +87,10 @@ def curves(metrics: pd.DataFrame, path: Path, formats: tuple[str, ...] = ("png",
             yscale="log",
         )
         row[1].set(
-            title=f"{dataset}: test accuracy (mean ± std over seeds)", xlabel="epoch", ylabel="accuracy"
+            title=f"{dataset}: test accuracy (mean ± std over seeds)", xlabel="epoch", ylabel="accuracy (%)"
         )
-        row[1].legend()
+        for ax in row:
+            ax.legend()
     return save(fig, path, formats)
 
 
