@@ -17,9 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from lookahead.data.dataset import DataError
-from lookahead.train.schema import ConfigError
 from lookahead.train.checkpoint import CheckpointError
 from lookahead.train.run_dir import RunDirError
+from lookahead.train.schema import ConfigError
 from lookahead.train.state import SummaryError
 
 # Errors whose message is the whole story: one line, no traceback, exit code 1.
@@ -112,7 +112,10 @@ class SweepReport(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.total:
-            print(f"sweep: {self.total - self.failed} of {self.total} jobs ran, {self.failed} failed", file=sys.stderr)
+            print(
+                f"sweep: {self.total - self.failed} of {self.total} jobs ran, {self.failed} failed",
+                file=sys.stderr,
+            )
         if self.failed:
             sys.exit(1)
 
@@ -135,7 +138,7 @@ def hydra_errors_in_one_line() -> None:
         except (HydraException, OmegaConfBaseException) as err:  # composition, overrides
             print(f"error: {one_line(err)}", file=sys.stderr)
             sys.exit(1)
-        except Exception as err:  # anything else is a bug: Hydra's own (trimmed) traceback
+        except Exception:  # anything else is a bug: Hydra's own (trimmed) traceback
 
             def reraise() -> None:
                 raise err

@@ -199,11 +199,20 @@ def test_a_file_where_the_run_directory_should_be_is_one_line(data_root, tmp_pat
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_sigterm_and_sigint_checkpoint_record_interrupted_and_resume(sig, code, data_root, tmp_path):
-    args = [*BASE, "trainer.max_epochs=30", "model=mnist1d_mlp", "model.hidden=512", "trainer.batch_size=32",
-            *tiny_overrides(data_root, tmp_path / "runs")]
+    args = [
+        *BASE,
+        "trainer.max_epochs=30",
+        "model=mnist1d_mlp",
+        "model.hidden=512",
+        "trainer.batch_size=32",
+        *tiny_overrides(data_root, tmp_path / "runs"),
+    ]
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "experiments" / "train.py"), *args],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.time() + 120
     while not list((tmp_path / "runs").rglob("metrics.jsonl")) and time.time() < deadline:

@@ -57,12 +57,20 @@ def number(
         if value is None and optional:
             return
         ok = _is_number(value) and math.isfinite(value)
-        ok = ok and (low is None or (value > low if open_low else value >= low)) and (high is None or value <= high)
+        ok = (
+            ok
+            and (low is None or (value > low if open_low else value >= low))
+            and (high is None or value <= high)
+        )
         if not ok:
             lower = f"{'>' if open_low else '>='} {low}" if low is not None else ""
             upper = f"<= {high}" if high is not None else ""
             bounds = " and ".join(b for b in (lower, upper) if b)
-            _fail(field, value, f"a finite number{' ' + bounds if bounds else ''}" + (" or null" if optional else ""))
+            _fail(
+                field,
+                value,
+                f"a finite number{' ' + bounds if bounds else ''}" + (" or null" if optional else ""),
+            )
 
     return check
 
@@ -108,7 +116,9 @@ def by(validator: Callable[[Any], Any]) -> Check:
 
 def integer_list(low: int = 0) -> Check:
     def check(field: str, value: Any) -> None:
-        if not isinstance(value, (list, tuple, ListConfig)) or not all(_is_int(v) and v >= low for v in value):
+        if not isinstance(value, (list, tuple, ListConfig)) or not all(
+            _is_int(v) and v >= low for v in value
+        ):
             _fail(field, value, f"a list of integers >= {low}")
 
     return check
@@ -139,10 +149,16 @@ SCHEMA = Group(
         "run_name": text(),
         "overrides": anything,
         "paths": Group({"data": text(r".+", "a path"), "runs": text(r".+", "a path")}),
-        "dataset": Group({"name": text(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,49}", "1-50 letters, digits and _ . -")}, open=True),
+        "dataset": Group(
+            {"name": text(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,49}", "1-50 letters, digits and _ . -")}, open=True
+        ),
         "model": Group({"_target_": text(r"[\w.]+", "a dotted import path")}, open=True),
         "optimizer": Group(
-            {"_target_": text(r"[\w.]+", "a dotted import path"), "lr": number(0, 1e6), "weight_decay": number(0)},
+            {
+                "_target_": text(r"[\w.]+", "a dotted import path"),
+                "lr": number(0, 1e6),
+                "weight_decay": number(0),
+            },
             open=True,
         ),
         "lookahead": Group(
@@ -197,7 +213,9 @@ def _walk(node: Any, group: Group, prefix: str) -> None:
             if group.open:
                 continue
             known = ", ".join(sorted(group.fields))
-            raise ConfigError(f"unknown field {field} (known in {prefix.rstrip('.') or 'the config'}: {known})")
+            raise ConfigError(
+                f"unknown field {field} (known in {prefix.rstrip('.') or 'the config'}: {known})"
+            )
         value = node[key]
         if isinstance(check, Group):
             _walk(value, check, f"{field}.")
@@ -232,4 +250,8 @@ def validate(cfg: DictConfig) -> None:
 def validate_steps(cfg: DictConfig, total_steps: int) -> None:
     """Checks that need the run's length in optimizer steps (known once the workload is built)."""
     if cfg.lookahead.enabled and cfg.lookahead.k > total_steps:
-        _fail("lookahead.k", cfg.lookahead.k, f"at most the run's {total_steps} optimizer steps (else it never syncs)")
+        _fail(
+            "lookahead.k",
+            cfg.lookahead.k,
+            f"at most the run's {total_steps} optimizer steps (else it never syncs)",
+        )
