@@ -120,6 +120,10 @@ class SweepReport(Callback):
             sys.exit(1)
 
 
+def _raise(err: BaseException) -> None:
+    raise err
+
+
 def hydra_errors_in_one_line() -> None:
     """Make Hydra print its own errors (an unknown group option, a malformed override) as one
     `error: ...` line with exit code 1, like ours. ``HYDRA_FULL_ERROR=1`` keeps Hydra's full report.
@@ -138,11 +142,7 @@ def hydra_errors_in_one_line() -> None:
         except (HydraException, OmegaConfBaseException) as err:  # composition, overrides
             print(f"error: {one_line(err)}", file=sys.stderr)
             sys.exit(1)
-        except Exception:  # anything else is a bug: Hydra's own (trimmed) traceback
-
-            def reraise() -> None:
-                raise err
-
-            return original(reraise)
+        except Exception as err:  # anything else is a bug: Hydra's own (trimmed) traceback
+            return original(functools.partial(_raise, err))
 
     hydra_utils.run_and_report = run_and_report
