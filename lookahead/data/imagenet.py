@@ -1,5 +1,6 @@
 """ImageNet (ILSVRC2012) streamed from JPEG files: the two on-disk layouts, seeded per-rank batches, and
-three decoding backends (NVIDIA DALI, torchvision's batched nvjpeg decoding on the GPU, CPU workers).
+three decoding backends (NVIDIA DALI, TorchCodec's batched nvJPEG decoding on the GPU, CPU workers).
+TorchCodec's image decoders replace torchvision.io's (deprecated in torchvision 0.29; same outputs).
 
 Layouts (``layout=auto`` picks by what is under ``root``):
   ``torchvision``: the archives ``ILSVRC2012_devkit_t12.tar.gz``, ``ILSVRC2012_img_train.tar`` and
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from torchvision.io import ImageReadMode, decode_image, decode_jpeg
+from torchcodec.decoders import decode_image, decode_jpeg
 from torchvision.transforms.v2 import functional as TF
 
 from lookahead.data.batches import _generator
@@ -217,7 +218,7 @@ def image_size_from_header(data: bytes) -> tuple[int, int]:
 
 def decode_cpu(data: torch.Tensor) -> torch.Tensor:
     """JPEG (or a PNG/CMYK file named .JPEG, as ImageNet has) -> uint8 RGB CHW, libjpeg-turbo on the CPU."""
-    return decode_image(data, mode=ImageReadMode.RGB)
+    return decode_image(data, mode="RGB")
 
 
 # -- per-image work in the DataLoader workers ---------------------------------------------------------
@@ -287,9 +288,10 @@ class CpuDecoder:
         return normalize(x.to(self.device, non_blocking=True)), y.to(self.device, non_blocking=True)
 
 
-class TorchvisionGpuDecoder:
-    """Batched JPEG decoding with ``torchvision.io.decode_jpeg(list, device=...)`` (nvjpeg on CUDA), then
-    the crop/resize/flip on the device. Runs on any device: on the CPU it equals the CPU backend."""
+class NvjpegDecoder:
+    """Batched JPEG decoding with ``torchcodec.decoders.decode_jpeg(list, device=...)`` (one nvJPEG call
+    per batch on CUDA), then crop/resize/flip on the device. Runs on any device: on the CPU it gives
+    exactly the CPU backend's batches (the tests check this)."""
 
     name = "nvjpeg"
     decode_in_workers = False
@@ -299,13 +301,13 @@ class TorchvisionGpuDecoder:
 
     def _decode(self, data: list[torch.Tensor]) -> list[torch.Tensor]:
         try:
-            return decode_jpeg(data, mode=ImageReadMode.RGB, device=self.device)
-        except RuntimeError:  # a PNG or CMYK file named .JPEG in the batch: decode one by one
+            return decode_jpeg(data, mode="RGB", device=self.device)
+        except (RuntimeError, ValueError):  # a PNG (or CMYK) file named .JPEG in the batch: one by one
             out = []
             for d in data:
                 try:
-                    out.append(decode_jpeg(d, mode=ImageReadMode.RGB, device=self.device))
-                except RuntimeError:
+                    out.append(decode_jpeg(d, mode="RGB", device=self.device))
+                except (RuntimeError, ValueError):
                     out.append(decode_cpu(d).to(self.device))
             return out
 
@@ -389,14 +391,13 @@ class DaliDecoder:
 
 
 def nvjpeg_works(device: torch.device) -> bool:
-    """Whether torchvision decodes a JPEG on ``device`` (a CUDA build with nvjpeg)."""
-    from torchvision.io import encode_jpeg
+    """Whether TorchCodec decodes a JPEG on ``device`` (its CUDA build, with nvJPEG)."""
+    from torchcodec.encoders import JpegEncoder
 
     try:
-        jpeg = encode_jpeg(torch.zeros(3, 8, 8, dtype=torch.uint8))
-        decode_jpeg([jpeg], device=device)
+        decode_jpeg([JpegEncoder(torch.zeros(3, 8, 8, dtype=torch.uint8)).to_tensor()], device=device)
         return True
-    except (RuntimeError, TypeError):
+    except (RuntimeError, TypeError, ValueError, NotImplementedError):
         return False
 
 
@@ -420,17 +421,17 @@ def resolve_decoder(requested: str, device: torch.device) -> tuple[str, str]:
             )
     if nvjpeg_works(device):
         return "nvjpeg", "; ".join(reasons) if requested == "dali" else ""
-    reasons.append("torchvision cannot decode JPEGs on the GPU (no nvjpeg in this build)")
+    reasons.append("TorchCodec cannot decode JPEGs on this GPU (a CPU-only build, or no nvJPEG)")
     return "cpu", "; ".join(reasons)
 
 
 def make_decoder(
     requested: str, device: torch.device, views: Views
-) -> CpuDecoder | TorchvisionGpuDecoder | DaliDecoder:
+) -> CpuDecoder | NvjpegDecoder | DaliDecoder:
     name, reason = resolve_decoder(requested, device)
     if reason:
         log.warning("ImageNet decoder %r unavailable, using %r: %s", requested, name, reason)
-    return {"cpu": CpuDecoder, "nvjpeg": TorchvisionGpuDecoder, "dali": DaliDecoder}[name](device, views)
+    return {"cpu": CpuDecoder, "nvjpeg": NvjpegDecoder, "dali": DaliDecoder}[name](device, views)
 
 
 # -- batches ------------------------------------------------------------------------------------------
@@ -449,7 +450,7 @@ class Stream:
         batch_size: int,
         seed: int,
         device: torch.device,
-        decoder: CpuDecoder | TorchvisionGpuDecoder | DaliDecoder,
+        decoder: CpuDecoder | NvjpegDecoder | DaliDecoder,
         views: Views,
         workers: int,
         on_corrupt: str = "skip",

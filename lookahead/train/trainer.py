@@ -157,7 +157,9 @@ def _train(cfg: DictConfig, run: RunDir) -> dict[str, Any]:
 
     def evaluate() -> dict[str, float]:
         results: dict[str, float] = {}
-        if averaging is not None and averaging.n_averaged > 0:  # Polyak: the averaged weights, once averaging began
+        if (
+            averaging is not None and averaging.n_averaged > 0
+        ):  # Polyak: the averaged weights, once averaging began
             results.update(task.evaluate(averaging.module, test_loader.epoch(0)))
         elif isinstance(optimizer, Lookahead) and tcfg.eval_weights in ("slow", "both"):
             with optimizer.slow_weights():

@@ -129,7 +129,9 @@ class Metrics:
                 self.sums[key].add_(value)
             else:  # float64: sums over an epoch of float32 values keep their precision
                 tensor = torch.as_tensor(value)
-                self.sums[key] = tensor.to(torch.float64 if tensor.is_floating_point() else torch.long).clone()
+                self.sums[key] = tensor.to(
+                    torch.float64 if tensor.is_floating_point() else torch.long
+                ).clone()
 
     def pop(self) -> dict[str, float]:
         """The sums as Python numbers, and reset."""
