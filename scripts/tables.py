@@ -3,6 +3,7 @@
     python scripts/tables.py results/runs                                 # dataset x method
     python scripts/tables.py results/cpu/grid --by lookahead.k,lookahead.alpha --baseline none
     python scripts/tables.py results/runs --preset table1 --out results/tables
+    python scripts/tables.py results/runs/imagenet_sgd results/runs/imagenet_lookahead --preset table2
     python scripts/tables.py --wandb my-entity/lookahead --group cifar10_lookahead/default
 
 Per cell: mean ± std over completed seeds, n, 95% t confidence interval, Welch's p-value against the
@@ -17,6 +18,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from lookahead.analysis.paper_numbers import TABLE1, paper_preset
 from lookahead.analysis.runs import NoRunsError, add_metric_at_epoch, load_summaries, load_wandb_runs
 from lookahead.analysis.tables import MismatchedRunsError, comparison_table, to_latex, to_markdown
@@ -28,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("paths", nargs="*", help="run directories or folders containing them")
     parser.add_argument(
-        "--preset", help="table1 | table2_top1_epoch50 | table2_top5_epoch60 | ... | ptb | wmt"
+        "--preset",
+        help="table1 | table2 (all four below) | table2_top1_epoch50 | table2_top5_epoch60 | ... | ptb | wmt",
     )
     parser.add_argument("--metric", default=None, help="summary column (final_test_accuracy) or name@epoch")
     parser.add_argument("--by", default="", help="extra config fields to group by, comma separated")
@@ -54,28 +58,35 @@ def main(argv: list[str] | None = None) -> int:
                 "caption": "final test accuracy (%)",
             }
         )
-        metric = args.metric or preset["metric"]
-        by = preset["by"] + [f for f in args.by.split(",") if f]
+        parts = [paper_preset(name) for name in preset["parts"]] if "parts" in preset else [preset]
+        extra_by = [f for f in args.by.split(",") if f]
         frames = [load_summaries(args.paths)] if args.paths else []
         if args.wandb:
-            import pandas as pd
             import wandb
 
             frames.append(load_wandb_runs(wandb.Api(), args.wandb, args.group))
             runs = pd.concat(frames, ignore_index=True)
         else:
             runs = frames[0]
-        if "@" in metric:
-            runs = add_metric_at_epoch(runs, metric)
-        table = comparison_table(
-            runs,
-            metric=metric,
-            by=by,
-            baseline=None if args.baseline == "none" else args.baseline,
-            paper=preset["paper"],
-            scale=args.scale or preset["scale"],
-            expected=preset["expected"],
-        )
+        tables = []
+        for part in parts:  # a combined preset (table2) stacks its parts with a "metric" column
+            metric = args.metric or part["metric"]
+            by = part["by"] + extra_by
+            part_runs = add_metric_at_epoch(runs, metric) if "@" in metric else runs
+            table = comparison_table(
+                part_runs,
+                metric=metric,
+                by=by,
+                baseline=None if args.baseline == "none" else args.baseline,
+                paper=part["paper"],
+                scale=args.scale or part["scale"],
+                expected=part["expected"],
+            )
+            if len(parts) > 1:
+                table.insert(0, "metric", metric)
+            tables.append(table)
+        if len(parts) > 1:
+            table, by = pd.concat(tables, ignore_index=True), ["metric", *by]
     except (NoRunsError, MismatchedRunsError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -408,3 +408,72 @@ def test_torchvision_models_accept_channels_last_batches(folder):
     x, _, _ = next(iter(workload(folder).train_batches(0)))
     out = model(x.contiguous(memory_format=torch.channels_last))
     assert out.shape == (8, CLASSES)
+
+
+# -- Table 2 and Figure 6 from run directories --------------------------------------------------------
+def write_imagenet_run(root: Path, model: str, method: str, seed: int, top1: dict, top5: dict) -> None:
+    """A run directory as the trainer writes it: per-epoch records, plus a mid-epoch one that must not
+    be read as the epoch's value."""
+    import json
+
+    import yaml
+
+    run = root / f"imagenet_{model}_{method}" / "default" / f"seed{seed}"
+    run.mkdir(parents=True)
+    config = {
+        "dataset": {"name": "imagenet"},
+        "model": {"_target_": f"torchvision.models.{model}"},
+        "method": method,
+    }
+    (run / "config.yaml").write_text(yaml.safe_dump({**config, "seed": seed}))
+    summary = {"status": "completed", "dataset": "imagenet", "model": model, "method": method, "seed": seed}
+    (run / "summary.json").write_text(json.dumps(summary))
+    records = []
+    for epoch in sorted(top1):
+        loss = 3.0 / epoch + (0.1 if method == "sgd" else 0.0) + seed / 100
+        records.append({"epoch": epoch, "step": 10 * epoch - 5, "train_loss": loss + 1, "valid_top1": 0.01})
+        records.append({"epoch": epoch, "step": 10 * epoch, "train_loss": loss, "valid_top1": top1[epoch], "valid_top5": top5[epoch]})  # fmt: skip
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def test_table2_has_top1_and_top5_at_epochs_50_and_60_beside_the_paper(tmp_path, capsys):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import tables
+
+    for seed in (1, 2):
+        for method, base in (("sgd", 0.74), ("lookahead", 0.75)):
+            top1 = {50: base + seed / 100, 60: base + 0.01 + seed / 100}
+            top5 = {50: 0.92, 60: 0.925}
+            write_imagenet_run(tmp_path, "resnet50", method, seed, top1, top5)
+    assert tables.main([str(tmp_path), "--preset", "table2", "--out", str(tmp_path / "t")]) == 0
+    md = (tmp_path / "t" / "table.md").read_text()
+    # top-1 at 50: sgd (75, 76) -> 75.50 ± 0.71; paper 74.43 -> diff +1.07. The mid-epoch 1% is ignored.
+    assert "| valid_top1@50 | imagenet | sgd | 75.50 ± 0.71 | 2 |" in md and "| 74.43 | +1.07 |" in md
+    assert "| valid_top1@60 | imagenet | lookahead | 77.50 ± 0.71 | 2 |" in md and "| 75.49 | +2.01 |" in md
+    assert "| valid_top5@50 | imagenet | lookahead | 92.00 ± 0.00 | 2 |" in md and "| 92.22 | -0.22 |" in md
+    assert "| valid_top5@60 | imagenet | sgd | 92.50 ± 0.00 | 2 |" in md and "| 92.56 | -0.06 |" in md
+    assert md.count("| imagenet |") == 8
+    capsys.readouterr()
+
+
+def test_figure6_training_loss_curves_per_model(tmp_path):
+    from lookahead.analysis.plotting import training_loss_curves
+    from lookahead.analysis.runs import load_metrics
+
+    for model in ("resnet50", "resnet152"):
+        for seed in (1, 2):
+            for method in ("sgd", "lookahead"):
+                write_imagenet_run(
+                    tmp_path, model, method, seed, {1: 0.1, 2: 0.2, 3: 0.3}, {1: 0.3, 2: 0.5, 3: 0.6}
+                )
+    written, plotted = training_loss_curves(load_metrics([tmp_path]), tmp_path / "fig6", formats=("png",))
+    assert written == [tmp_path / "fig6.png"] and written[0].stat().st_size > 10_000
+    loss = plotted[
+        (plotted.metric == "train_loss") & (plotted.model == "resnet152") & (plotted.method == "sgd")
+    ]
+    # epoch 2, sgd: 3/2 + 0.1 + seed/100 for seeds 1, 2 -> mean 1.615 (the mid-epoch loss + 1 is not used)
+    assert loss.set_index("epoch")["mean"][2] == pytest.approx(1.615) and list(loss["count"]) == [2, 2, 2]
+    top1 = plotted[(plotted.metric == "valid_top1") & (plotted.model == "resnet50")]
+    assert set(top1["mean"].round(6)) == {0.1, 0.2, 0.3}
