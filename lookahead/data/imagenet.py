@@ -331,15 +331,18 @@ class DaliDecoder:
     name = "dali"
     decode_in_workers = False
 
-    def __init__(self, device: torch.device, views: Views, max_batch: int = 1024) -> None:
+    def __init__(self, device: torch.device, views: Views, max_batch: int = 256) -> None:
         from nvidia.dali import fn, pipeline_def, types
 
         self.device, self.views = device, views
         mean = [m * 255 for m in MEAN]
         std = [s * 255 for s in STD]
         device_id = device.index if device.index is not None else torch.cuda.current_device()
+        # Synchronous: each batch is fed (external_source) and run at once, so no prefetch queue to prime.
+        options = {"batch_size": max_batch, "num_threads": 4, "device_id": device_id}
+        options.update(prefetch_queue_depth=1, exec_async=False, exec_pipelined=False)
 
-        @pipeline_def(batch_size=max_batch, num_threads=4, device_id=device_id, prefetch_queue_depth=1)
+        @pipeline_def(**options)
         def train_pipe():
             jpegs = fn.external_source(name="jpegs", dtype=types.UINT8)
             anchor = fn.external_source(name="anchor", dtype=types.FLOAT)  # (x, y) of the box
@@ -354,7 +357,7 @@ class DaliDecoder:
                 images, dtype=types.FLOAT, output_layout="CHW", mean=mean, std=std, mirror=mirror
             )
 
-        @pipeline_def(batch_size=max_batch, num_threads=4, device_id=device_id, prefetch_queue_depth=1)
+        @pipeline_def(**options)
         def eval_pipe():
             jpegs = fn.external_source(name="jpegs", dtype=types.UINT8)
             images = fn.decoders.image(jpegs, device="mixed", output_type=types.RGB)
@@ -382,7 +385,7 @@ class DaliDecoder:
             p = np.asarray(params, dtype=np.float32)  # rows (top, left, h, w, flip)
             pipe.feed_input("anchor", list(p[:, [1, 0]]))
             pipe.feed_input("shape", list(p[:, [3, 2]]))
-            pipe.feed_input("mirror", list(p[:, 4:5].astype(np.int32).reshape(-1)))
+            pipe.feed_input("mirror", [np.array(flip, dtype=np.int32) for flip in p[:, 4]])
         (out,) = pipe.run()
         out = out.as_tensor()
         x = torch.empty(out.shape(), dtype=torch.float32, device=self.device)
@@ -426,12 +429,16 @@ def resolve_decoder(requested: str, device: torch.device) -> tuple[str, str]:
 
 
 def make_decoder(
-    requested: str, device: torch.device, views: Views
+    requested: str, device: torch.device, views: Views, max_batch: int = 256
 ) -> CpuDecoder | NvjpegDecoder | DaliDecoder:
+    """The decoder for ``requested``, falling back (with a warning saying why) when it is unavailable;
+    ``max_batch`` is the largest batch it will see (DALI allocates for it)."""
     name, reason = resolve_decoder(requested, device)
     if reason:
         log.warning("ImageNet decoder %r unavailable, using %r: %s", requested, name, reason)
-    return {"cpu": CpuDecoder, "nvjpeg": NvjpegDecoder, "dali": DaliDecoder}[name](device, views)
+    if name == "dali":
+        return DaliDecoder(device, views, max_batch)
+    return {"cpu": CpuDecoder, "nvjpeg": NvjpegDecoder}[name](device, views)
 
 
 # -- batches ------------------------------------------------------------------------------------------

@@ -65,7 +65,7 @@ class ImageNet(Workload):
             "valid": images["valid"].subset(limit_valid),
         }
         views = Views(image_size, eval_resize)
-        self.decoder = make_decoder(decoder, self.device, views)
+        self.decoder = make_decoder(decoder, self.device, views, max_batch=max(batch_size, eval_batch_size))
         common = {"device": self.device, "decoder": self.decoder, "views": views, "workers": workers}
         self.train = Stream(self.images["train"], batch_size, seed, on_corrupt=on_corrupt, **common)
         self.valid = Stream(self.images["valid"], eval_batch_size, seed, on_corrupt=on_corrupt, **common)
