@@ -1,7 +1,7 @@
 """ImageNet throughput, three ways, so a user sees what bounds a run (`make bench-imagenet`):
 
 1. decoding alone: images/s of each decoder backend (cpu workers, nvjpeg, DALI) producing normalised
-   224 x 224 training batches on the device, no model;
+   224 x 224 training batches on the device (RandomResizedCrop + flip), no model;
 2. the model alone: images/s of forward + backward + Lookahead(SGD) step on synthetic device tensors
    (on a GPU also channels_last and bf16 autocast);
 3. end to end: the workload's batches through train_step, backward and the optimizer step.
@@ -114,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--root", type=Path, help="ImageNet (either layout); default: generated JPEGs")
     parser.add_argument("--model", default="resnet50", help="torchvision model name")
+    parser.add_argument(
+        "--image-size", type=int, default=224, help="training crop (evaluation resize: x 8/7)"
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", type=int, default=None, help="default 256 on GPU, 8 on CPU")
     parser.add_argument("--steps", type=int, default=None, help="timed batches (default 20 on GPU, 3 on CPU)")
@@ -147,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "model": args.model,
+        "image_size": args.image_size,
         "batch_size": batch,
         "steps": steps,
         "workers": workers,
@@ -156,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     rates: dict[str, float] = results["images_per_s"]  # type: ignore[assignment]
     skipped: dict[str, str] = results["skipped"]  # type: ignore[assignment]
+    size = args.image_size
     common = {"batch_size": batch, "eval_batch_size": batch, "seed": 0, "device": device, "workers": workers}
+    common.update(image_size=size, eval_resize=round(size * 8 / 7))
 
     # 1. decoding alone, per backend
     for backend in ("cpu", "nvjpeg", "dali"):
@@ -172,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     if not gpu:
         skipped["model_bf16_channels_last"] = "GPU only (bf16 autocast and channels_last are GPU settings)"
     for label, bf16, channels_last in variants:
-        rates[f"model_{label}"] = bench_model(build(), batch, 224, steps, device, bf16, channels_last)
+        rates[f"model_{label}"] = bench_model(build(), batch, size, steps, device, bf16, channels_last)
     # 3. end to end with the best available decoder
     label, bf16, channels_last = variants[-1]
     data = ImageNet(root, decoder="auto", **common)
@@ -189,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"# ImageNet throughput on {results['device']}",
         "",
-        f"{args.model}, batch {batch}, {steps} timed steps, {workers} workers, data: {results['data']}; "
+        f"{args.model}, {size} px, batch {batch}, {steps} timed steps, {workers} workers, data: {results['data']}; "
         f"torch {torch.__version__}, torchvision {torchvision.__version__}.",
         "",
         "| measurement | images/s |",

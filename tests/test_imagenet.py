@@ -477,3 +477,39 @@ def test_figure6_training_loss_curves_per_model(tmp_path):
     assert loss.set_index("epoch")["mean"][2] == pytest.approx(1.615) and list(loss["count"]) == [2, 2, 2]
     top1 = plotted[(plotted.metric == "valid_top1") & (plotted.model == "resnet50")]
     assert set(top1["mean"].round(6)) == {0.1, 0.2, 0.3}
+
+
+# -- throughput benchmark -----------------------------------------------------------------------------
+def test_bench_measures_three_ways_and_skips_gpu_paths_on_cpu(tmp_path, capsys, monkeypatch):
+    import json
+    import sys
+
+    if torch.cuda.is_available():
+        pytest.skip("checks the CPU report; on a GPU run make bench-imagenet")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import bench_imagenet
+
+    argv = [
+        "--model",
+        "resnet18",
+        "--image-size",
+        "64",
+        "--batch-size",
+        "2",
+        "--steps",
+        "1",
+        "--workers",
+        "0",
+    ]
+    argv += ["--images", "20"]
+    assert bench_imagenet.main([*argv, "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "cpu.json").read_text())
+    rates, skipped = report["images_per_s"], report["skipped"]
+    assert set(rates) == {"decode_cpu", "model_fp32", "end_to_end_cpu_fp32"} and all(
+        v > 0 for v in rates.values()
+    )
+    assert "no CUDA device" in skipped["decode_nvjpeg"] and "no CUDA device" in skipped["decode_dali"]
+    assert report["bound_by"] in ("the data path (decoding)", "the model (compute)")
+    assert (
+        report["device"].startswith("CPU") and "skipped: no CUDA device" in (tmp_path / "cpu.md").read_text()
+    )
