@@ -303,7 +303,8 @@ def test_train_step_and_reduce(folder):
     out = data.train_step(model, batch, None)
     logits = model(batch[0])
     torch.testing.assert_close(out.loss, nn.functional.cross_entropy(logits, batch[1]))
-    assert out.sample_size == 8 and out.logs["count"] == 8
+    assert out.sample_size == 8 == data.sample_size(batch) and out.logs["count"] == 8
+    assert batch[0].is_contiguous(memory_format=torch.channels_last)  # dataset.channels_last (default)
     assert out.logs["top1"].item() == (logits.argmax(1) == batch[1]).sum().item()
     reduced = data.reduce({k: float(v) for k, v in out.logs.items()})
     assert reduced["loss"] == pytest.approx(out.loss.item()) and reduced["top5"] == 1.0  # 4 classes
