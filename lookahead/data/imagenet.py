@@ -119,15 +119,22 @@ def _scan_folder(split_dir: Path, classes: Sequence[str] | None) -> ImageList:
     return ImageList(paths, labels, list(classes))
 
 
-def _torchvision_split(root: Path, split: str) -> None:
-    """Let torchvision extract the archives into ``root/train`` / ``root/val`` (once), as a DataError."""
-    import torchvision
+def _extract_torchvision_archives(root: Path) -> None:
+    """torchvision.datasets.ImageNet's preparation (md5 check, devkit -> meta.bin, train/val tars ->
+    wnid folders), run once; without building its ImageFolder, which would list 1.28M files twice."""
+    from torchvision.datasets import imagenet as tv
+    from torchvision.datasets.utils import check_integrity
 
     try:
-        torchvision.datasets.ImageNet(str(root), split=split)
+        if not check_integrity(str(root / tv.META_FILE)):
+            tv.parse_devkit_archive(str(root))
+        if not (root / "train").is_dir():
+            tv.parse_train_archive(str(root))
+        if not (root / "val").is_dir():
+            tv.parse_val_archive(str(root))
     except RuntimeError as err:  # torchvision: "The archive ... is not present ... or is corrupted."
         raise DataError(
-            f"ImageNet ({split}) under {root} (torchvision layout): {err} The files needed are "
+            f"ImageNet under {root} (torchvision layout): {err} The files needed are "
             f"{', '.join(ARCHIVES)} from https://image-net.org/download (or use the ImageFolder layout)"
         ) from None
 
@@ -144,8 +151,7 @@ def scan(root: str | Path, layout: str = "auto") -> dict[str, ImageList]:
             f"paths.data= / LOOKAHEAD_DATA at their parent"
         )
     if (layout if layout != "auto" else detect_layout(root)) == "torchvision":
-        for split in ("train", "val"):
-            _torchvision_split(root, split)
+        _extract_torchvision_archives(root)
     train = _scan_folder(root / SPLIT_FOLDERS["train"], None)
     return {"train": train, "valid": _scan_folder(root / SPLIT_FOLDERS["valid"], train.classes)}
 
