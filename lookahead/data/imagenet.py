@@ -23,7 +23,6 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -539,7 +538,3 @@ class Stream:
         n, size = len(self.images), self.batch_size
         keys = [[(i, -1) for i in range(b * size, min(n, (b + 1) * size))] for b in range(self.eval_steps())]
         return self._batches(keys[rank::world], train=False)
-
-
-def describe(images: dict[str, ImageList]) -> dict[str, Any]:
-    return {split: {"images": len(lst), "classes": len(lst.classes)} for split, lst in images.items()}
