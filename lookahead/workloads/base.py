@@ -93,6 +93,11 @@ class Workload(ABC):
         return {}
 
     # -- training ----------------------------------------------------------------------------------
+    def sample_size(self, batch: Batch) -> int | torch.Tensor:
+        """A batch's sample size, known without a forward pass (used to weight micro-batches and ranks);
+        by default the number of labels, the batch's last element. Token workloads count tokens."""
+        return len(batch[-1])
+
     def init_carry(self, model: nn.Module) -> Any:
         """State carried from batch to batch within an epoch (an LSTM's hidden state); None if none."""
         return None
