@@ -397,6 +397,33 @@ def test_preset_trains_a_few_steps_on_the_jpeg_fixture(folder):
     assert len(losses) == 2 and all(0 < v < 10 for v in losses)
 
 
+def test_trainer_runs_the_preset_end_to_end(folder, tmp_path):
+    """experiments/train.py's path: the preset through the trainer (Lookahead, multistep schedule,
+    per-epoch evaluation on the validation split, run directory), ResNet-18 on the generated JPEGs."""
+    import json
+
+    from lookahead.train.trainer import train
+
+    cfg = compose_config(
+        ["experiment=imagenet_lookahead", f"paths.data={folder.parent}", f"paths.runs={tmp_path}", "device=cpu",
+         "trainer.progress=lines", "model=resnet18", "dataset.workers=0", "dataset.image_size=32",
+         "dataset.eval_resize=36", "trainer.batch_size=8", "trainer.eval_batch_size=12", "trainer.max_epochs=2",
+         "trainer.precision=fp32", "schedule.milestones=[2]"]
+    )  # fmt: skip
+    summary = train(cfg, tmp_path / "run")
+    assert summary.status == "completed" and summary.steps == 6 and summary.dataset == "imagenet"
+    assert summary.target == "valid_top1" and summary.method == "lookahead"
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    for r in records:
+        assert 0 <= r["valid_top1"] <= r["valid_top5"] <= 1 and r["train_skipped"] == 0 == r["valid_skipped"]
+        assert r["train_loss"] > 0 and r["valid_loss"] > 0
+    assert [r["lr"] for r in records] == pytest.approx(
+        [0.1, 0.01]
+    )  # the LR of the next step: /10 from epoch 2
+    assert summary.final["valid_top1"] == records[-1]["valid_top1"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_trains_a_few_steps_with_its_model(preset, folder):
