@@ -113,8 +113,8 @@ IMAGENET_ARGS ?=
 IMAGENET_TARGETS := imagenet-sgd imagenet-lookahead imagenet-resnet152-sgd imagenet-resnet152-lookahead
 IMAGENET_DEMO := results/imagenet_demo
 IMAGENET_DEMO_ARGS := paths.data=data/imagenet_demo paths.runs=$(IMAGENET_DEMO)/runs device=cpu \
-	model=resnet18 dataset.image_size=56 dataset.eval_resize=64 dataset.workers=2 trainer.batch_size=32 \
-	trainer.eval_batch_size=60 trainer.max_epochs=8 schedule.milestones=[6] trainer.precision=fp32 \
+	model=resnet18 dataset.image_size=32 dataset.eval_resize=36 dataset.workers=2 trainer.batch_size=32 \
+	trainer.eval_batch_size=40 trainer.max_epochs=6 schedule.milestones=[4] trainer.precision=fp32 \
 	trainer.progress=lines
 .PHONY: $(IMAGENET_TARGETS) imagenet-table imagenet-figure imagenet-demo bench-imagenet
 
@@ -132,8 +132,8 @@ imagenet-figure: $(STAMP)  ## Figure 6: ImageNet training loss per model -> resu
 	$(PY) scripts/figures.py imagenet $(or $(wildcard results/runs/imagenet_*),results/runs/imagenet_sgd) --out results/figures/imagenet_loss
 
 imagenet-demo: $(STAMP)  ## the ImageNet path on generated JPEGs: ResNet-18, SGD vs Lookahead, CPU (a few min)
-	$(PY) -m lookahead.data.imagenet_fixture data/imagenet_demo/imagenet --classes 4 --train 60 --val 15
-	$(TRAIN) --multirun experiment=imagenet_sgd,imagenet_lookahead $(IMAGENET_DEMO_ARGS)
+	$(PY) -m lookahead.data.imagenet_fixture data/imagenet_demo/imagenet --classes 4 --train 40 --val 10
+	for preset in imagenet_sgd imagenet_lookahead; do $(TRAIN) experiment=$$preset $(IMAGENET_DEMO_ARGS) || exit 1; done
 	$(PY) scripts/tables.py $(IMAGENET_DEMO)/runs --metric final_valid_top1 --out $(IMAGENET_DEMO) --name table
 	$(PY) scripts/figures.py imagenet $(IMAGENET_DEMO)/runs --out $(IMAGENET_DEMO)/curves
 
