@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from pathlib import Path
 
 import pytest
@@ -394,7 +395,8 @@ def _preset_steps(preset: str, data_root: Path, extra: list[str]) -> list[float]
 def test_preset_trains_a_few_steps_on_the_jpeg_fixture(folder):
     # ResNet-18 in place of ResNet-50 keeps this fast; the paper's models run in the slow test below.
     losses = _preset_steps("imagenet_lookahead", folder.parent, ["model=resnet18"])
-    assert len(losses) == 2 and all(0 < v < 10 for v in losses)
+    # a fresh model predicts about uniformly over the 4 classes: loss about ln 4; then finite
+    assert len(losses) == 2 and abs(losses[0] - math.log(CLASSES)) < 1 and math.isfinite(losses[1])
 
 
 def test_trainer_runs_the_preset_end_to_end(folder, tmp_path):
@@ -428,7 +430,7 @@ def test_trainer_runs_the_preset_end_to_end(folder, tmp_path):
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_trains_a_few_steps_with_its_model(preset, folder):
     losses = _preset_steps(preset, folder.parent, [])
-    assert len(losses) == 2 and all(0 < v < 10 for v in losses)
+    assert len(losses) == 2 and abs(losses[0] - math.log(CLASSES)) < 1 and math.isfinite(losses[1])
 
 
 def test_torchvision_models_accept_channels_last_batches(folder):
