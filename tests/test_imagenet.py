@@ -243,10 +243,13 @@ def test_dali_batches_match_the_cpu_path(folder):
 # -- corrupt files ------------------------------------------------------------------------------------
 @pytest.fixture
 def damaged(tmp_path) -> Path:
-    """4 classes x 6 train: one truncated JPEG in train, one garbage file in val, one PNG named .JPEG."""
+    """4 classes x 6 train, in train: a JPEG cut inside its header, one cut inside its image data (the
+    header reads, decoding fails) and a PNG named .JPEG (decodes); in val: a file that is no image."""
     fixture.write_folder(tmp_path, classes=CLASSES, train=TRAIN, val=VAL, size=(32, 48))
     victim = tmp_path / "train" / "n00000002" / "n00000002_3.JPEG"
     victim.write_bytes(victim.read_bytes()[:40])
+    cut = tmp_path / "train" / "n00000003" / "n00000003_2.JPEG"
+    cut.write_bytes(cut.read_bytes()[: len(cut.read_bytes()) * 6 // 10])
     (tmp_path / "val" / "n00000001" / "broken.JPEG").write_bytes(b"not an image at all")
     from PIL import Image
 
@@ -266,20 +269,23 @@ def test_corrupt_files_are_skipped_and_counted(damaged, decoder, caplog):
             stream.items = inet.Items(stream.images, views, 3, decode=False)
     with caplog.at_level(logging.WARNING, logger="lookahead.data.imagenet"):
         ((x, y, skipped),) = list(data.train_batches(0))
-        assert skipped == 1 and len(y) == 24 == len(x)  # the PNG decodes; the truncated JPEG is skipped
+        assert skipped == 2 and len(y) == 23 == len(x)  # the PNG decodes; both cut JPEGs are skipped
         model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 24 * 24, CLASSES)).eval()
         with torch.no_grad():
             logs = data.eval_logs(model, "valid")
     assert logs["skipped"] == 1 and logs["count"] == CLASSES * VAL
     assert data.reduce(logs)["skipped"] == 1
     assert "n00000002_3.JPEG" in caplog.text and "broken.JPEG" in caplog.text
+    assert "n00000003_2.JPEG: RuntimeError" in caplog.text  # named even when found while decoding a batch
     list(data.train_batches(0))  # the same file again: counted, not warned again
     assert caplog.text.count("n00000002_3.JPEG") == 1
 
 
 def test_corrupt_file_can_be_an_error(damaged):
     data = workload(damaged, batch_size=25, on_corrupt="error")
-    with pytest.raises(DataError, match=r"cannot decode .*n00000002_3.JPEG.*dataset.on_corrupt=skip"):
+    with pytest.raises(
+        DataError, match=r"cannot decode .*(n00000002_3|n00000003_2)\.JPEG.*dataset\.on_corrupt=skip"
+    ):
         list(data.train_batches(0))
     with pytest.raises(ValueError, match=r"dataset\.on_corrupt must be one of skip, error"):
         workload(damaged, on_corrupt="ignore")

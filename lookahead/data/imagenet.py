@@ -239,9 +239,10 @@ class Items(torch.utils.data.Dataset):
     """Key ``(index, epoch)`` (epoch -1: evaluation view) -> one image's worker output.
 
     ``decode=True`` (the CPU backend): ``(uint8 image, label, error)``, decoded and cropped in the worker.
-    ``decode=False`` (GPU backends): ``(file bytes, crop params, label, error)``; the crop box comes from
-    the JPEG header, so the GPU decodes and crops exactly what the CPU path would. A file that cannot be
-    read gives label -1 and the error text; the main process skips it or raises (``on_corrupt``).
+    ``decode=False`` (GPU backends): ``(file bytes, crop params, label, path, error)``; the crop box comes
+    from the JPEG header, so the GPU decodes and crops exactly what the CPU path would. A file that cannot
+    be read gives label -1 and the error text; the main process skips it or raises (``on_corrupt``). A file
+    whose header reads but whose data do not decode is caught by the GPU decoder instead.
     """
 
     def __init__(self, images: ImageList, views: Views, seed: int, decode: bool) -> None:
@@ -266,16 +267,23 @@ class Items(torch.utils.data.Dataset):
         except Exception as err:  # any unreadable file: the main process decides (skip or error)
             blank = torch.zeros(3, size, size, dtype=torch.uint8)
             reason = f"{path}: {type(err).__name__}: {err}"
-            return (blank, -1, reason) if self.decode else (torch.empty(0, dtype=torch.uint8), (), -1, reason)
+            if self.decode:
+                return blank, -1, reason
+            return torch.empty(0, dtype=torch.uint8), (), -1, path, reason
         params = (
             (0, 0, height, width, 0) if epoch < 0 else train_params(height, width, self.seed, epoch, index)
         )
-        return torch.frombuffer(bytearray(data), dtype=torch.uint8), params, label, ""
+        return torch.frombuffer(bytearray(data), dtype=torch.uint8), params, label, path, ""
 
 
-def collate_bytes(items: list[tuple]) -> tuple[list[torch.Tensor], list[tuple], torch.Tensor, list[str]]:
-    data, params, labels, errors = zip(*items)
-    return list(data), list(params), torch.tensor(labels, dtype=torch.long), list(errors)
+def collate_bytes(
+    items: list[tuple],
+) -> tuple[list[torch.Tensor], list[tuple], torch.Tensor, list[str], list[str]]:
+    data, params, labels, paths, errors = zip(*items)
+    return list(data), list(params), torch.tensor(labels, dtype=torch.long), list(paths), list(errors)
+
+
+Decoded = tuple[torch.Tensor, torch.Tensor, list[tuple[int, str]]]  # images, labels, (position, why) failed
 
 
 # -- decoding backends --------------------------------------------------------------------------------
@@ -288,9 +296,9 @@ class CpuDecoder:
     def __init__(self, device: torch.device, views: Views) -> None:
         self.device = device
 
-    def __call__(self, batch: tuple, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, batch: tuple, train: bool) -> Decoded:
         x, y, _ = batch
-        return normalize(x.to(self.device, non_blocking=True)), y.to(self.device, non_blocking=True)
+        return normalize(x.to(self.device, non_blocking=True)), y.to(self.device, non_blocking=True), []
 
 
 class NvjpegDecoder:
@@ -304,27 +312,32 @@ class NvjpegDecoder:
     def __init__(self, device: torch.device, views: Views) -> None:
         self.device, self.views = device, views
 
-    def _decode(self, data: list[torch.Tensor]) -> list[torch.Tensor]:
+    def _decode(self, data: list[torch.Tensor], paths: list[str]) -> tuple[list, list[tuple[int, str]]]:
         try:
-            return decode_jpeg(data, mode="RGB", device=self.device)
-        except (RuntimeError, ValueError):  # a PNG (or CMYK) file named .JPEG in the batch: one by one
-            out = []
-            for d in data:
+            return decode_jpeg(data, mode="RGB", device=self.device), []
+        except (RuntimeError, ValueError):  # a PNG/CMYK file named .JPEG, or a damaged one: one by one
+            images, failed = [], []
+            for i, d in enumerate(data):
                 try:
-                    out.append(decode_jpeg(d, mode="RGB", device=self.device))
+                    images.append(decode_jpeg(d, mode="RGB", device=self.device))
                 except (RuntimeError, ValueError):
-                    out.append(decode_cpu(d).to(self.device))
-            return out
+                    try:  # the CPU decoder detects the format (ImageNet has a PNG named .JPEG)
+                        images.append(decode_cpu(d).to(self.device))
+                    except (RuntimeError, ValueError) as err:
+                        images.append(None)
+                        failed.append((i, f"{paths[i]}: {type(err).__name__}: {err}"))
+            return images, failed
 
-    def __call__(self, batch: tuple, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        data, params, y, _ = batch
-        views = self.views
-        images = self._decode(data)
-        if train:
-            x = [train_view(im, p, views.size) for im, p in zip(images, params)]
-        else:
-            x = [eval_view(im, views.eval_resize, views.size) for im in images]
-        return normalize(torch.stack(x)), y.to(self.device, non_blocking=True)
+    def __call__(self, batch: tuple, train: bool) -> Decoded:
+        data, params, y, paths, _ = batch
+        size, resize = self.views.size, self.views.eval_resize
+        images, failed = self._decode(data, paths)
+        blank = torch.zeros(3, size, size, dtype=torch.uint8, device=self.device)  # dropped by the caller
+        x = [
+            blank if im is None else train_view(im, p, size) if train else eval_view(im, resize, size)
+            for im, p in zip(images, params)
+        ]
+        return normalize(torch.stack(x)), y.to(self.device, non_blocking=True), failed
 
 
 class DaliDecoder:
@@ -379,11 +392,19 @@ class DaliDecoder:
         self.pipes = {True: train_pipe(), False: eval_pipe()}
         for pipe in self.pipes.values():
             pipe.build()
+        self.fallback = NvjpegDecoder(device, views)  # for a batch DALI cannot decode (a damaged file)
 
-    def __call__(self, batch: tuple, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, batch: tuple, train: bool) -> Decoded:
+        try:
+            return self._run(batch, train)
+        except RuntimeError as err:  # DALI stops on an undecodable file: redo the batch image by image
+            log.warning("DALI failed on a batch (%s); decoding it with TorchCodec", str(err).splitlines()[0])
+            return self.fallback(batch, train)
+
+    def _run(self, batch: tuple, train: bool) -> Decoded:
         from nvidia.dali.plugin.pytorch import feed_ndarray
 
-        data, params, y, _ = batch
+        data, params, y, _, _ = batch
         pipe = self.pipes[train]
         pipe.feed_input("jpegs", [d.numpy() for d in data])
         if train:
@@ -395,7 +416,7 @@ class DaliDecoder:
         out = out.as_tensor()
         x = torch.empty(out.shape(), dtype=torch.float32, device=self.device)
         feed_ndarray(out, x, cuda_stream=torch.cuda.current_stream(self.device))
-        return x, y.to(self.device, non_blocking=True)
+        return x, y.to(self.device, non_blocking=True), []
 
 
 def nvjpeg_works(device: torch.device) -> bool:
@@ -499,29 +520,35 @@ class Stream:
     def _batches(self, keys: list[list[tuple[int, int]]], train: bool) -> Iterator[tuple[torch.Tensor, ...]]:
         for batch in self._loader(keys):
             errors = batch[-1]
-            bad = [i for i, e in enumerate(errors) if e]
-            if bad:
-                batch = self._drop(batch, bad)
-            x, y = self.decoder(batch, train)
-            yield x, y, len(bad)
+            unread = [i for i, e in enumerate(errors) if e]  # unreadable in the worker (no header, I/O)
+            if unread:
+                self._report([errors[i] for i in unread], len(errors))
+                keep = [i for i in range(len(errors)) if i not in set(unread)]
+                batch = tuple(
+                    part[torch.tensor(keep)] if isinstance(part, torch.Tensor) else [part[i] for i in keep]
+                    for part in batch
+                )
+            x, y, failed = self.decoder(batch, train)  # failed: header read, data did not decode
+            if failed:
+                self._report([why for _, why in failed], len(y))
+                keep = torch.tensor(
+                    [i for i in range(len(y)) if i not in {i for i, _ in failed}], device=y.device
+                )
+                x, y = x[keep], y[keep]
+            yield x, y, len(unread) + len(failed)
 
-    def _drop(self, batch: tuple, bad: list[int]) -> tuple:
-        errors = [batch[-1][i] for i in bad]
+    def _report(self, errors: list[str], batch_size: int) -> None:
+        """Raise on the first unreadable file (``on_corrupt=error``), or warn once per file (``skip``)."""
         if self.on_corrupt == "error":
             raise DataError(
                 f"cannot decode {errors[0]}; replace or delete the file, or run with dataset.on_corrupt=skip"
             )
+        if len(errors) >= batch_size:
+            raise DataError(f"every image of a batch is unreadable, e.g. {errors[0]}")
         for error in errors:
             if error not in self.skipped:  # warn once per file, count every time
                 self.skipped.add(error)
                 log.warning("skipping unreadable image %s", error)
-        keep = [i for i in range(len(batch[-1])) if i not in set(bad)]
-        if not keep:
-            raise DataError(f"every image of a batch is unreadable, e.g. {errors[0]}")
-        index = torch.tensor(keep)
-        return tuple(
-            part[index] if isinstance(part, torch.Tensor) else [part[i] for i in keep] for part in batch
-        )
 
     def train_epoch(self, epoch: int, start: int = 0, rank: int = 0, world: int = 1) -> Iterator[tuple]:
         """(x, y, n_skipped) of this rank's share of each global batch of ``epoch`` from ``start`` on."""
