@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             skipped[f"decode_{backend}"] = reason or f"needs a CUDA device (this run: {device})"
             continue
         data = ImageNet(root, decoder=backend, **common)
-        rates[f"decode_{backend}"] = bench_decode(data.train, steps, device)
+        rates[f"decode_{backend}"] = bench_decode(data.train_stream, steps, device)
     # 2. the model alone
     build = getattr(torchvision.models, args.model)
     variants = [("fp32", False, False)] + ([("bf16_channels_last", True, True)] if gpu else [])

@@ -192,11 +192,15 @@ def test_batched_decoder_on_cpu_equals_the_cpu_workers(folder):
     cpu = workload(folder)
     batched = workload(folder)
     device = torch.device("cpu")
-    batched.train.decoder = batched.valid.decoder = inet.NvjpegDecoder(device, inet.Views(**_views()))
-    for stream in (batched.train, batched.valid):
+    batched.train_stream.decoder = batched.valid_stream.decoder = inet.NvjpegDecoder(
+        device, inet.Views(**_views())
+    )
+    for stream in (batched.train_stream, batched.valid_stream):
         stream.items = inet.Items(stream.images, inet.Views(**_views()), 3, decode=False)
     assert _same(_epoch(batched, 2), _epoch(cpu, 2))
-    assert _same([b[:2] for b in batched.valid.eval_epoch()], [b[:2] for b in cpu.valid.eval_epoch()])
+    assert _same(
+        [b[:2] for b in batched.valid_stream.eval_epoch()], [b[:2] for b in cpu.valid_stream.eval_epoch()]
+    )
 
 
 def _views() -> dict[str, int]:
@@ -264,7 +268,7 @@ def test_corrupt_files_are_skipped_and_counted(damaged, decoder, caplog):
     data = workload(damaged, batch_size=25, eval_batch_size=13)  # 25 train files: one full batch
     if decoder == "batched":
         views = inet.Views(**_views())
-        for stream in (data.train, data.valid):
+        for stream in (data.train_stream, data.valid_stream):
             stream.decoder = inet.NvjpegDecoder(torch.device("cpu"), views)
             stream.items = inet.Items(stream.images, views, 3, decode=False)
     with caplog.at_level(logging.WARNING, logger="lookahead.data.imagenet"):

@@ -71,9 +71,11 @@ class ImageNet(Workload):
         views = Views(image_size, eval_resize)
         self.decoder = make_decoder(decoder, self.device, views, max_batch=max(batch_size, eval_batch_size))
         common = {"device": self.device, "decoder": self.decoder, "views": views, "workers": workers}
-        self.train = Stream(self.images["train"], batch_size, seed, on_corrupt=on_corrupt, **common)
-        self.valid = Stream(self.images["valid"], eval_batch_size, seed, on_corrupt=on_corrupt, **common)
-        if self.train.train_steps() == 0:
+        self.train_stream = Stream(self.images["train"], batch_size, seed, on_corrupt=on_corrupt, **common)
+        self.valid_stream = Stream(
+            self.images["valid"], eval_batch_size, seed, on_corrupt=on_corrupt, **common
+        )
+        if self.train_stream.train_steps() == 0:
             raise ValueError(
                 f"trainer.batch_size ({batch_size}) is larger than the {len(self.images['train'])} training "
                 f"images: no full batch per epoch"
@@ -83,13 +85,13 @@ class ImageNet(Workload):
         return {"num_classes": len(self.images["train"].classes)}
 
     def steps_per_epoch(self) -> int:
-        return self.train.train_steps()
+        return self.train_stream.train_steps()
 
     def train_batches(
         self, epoch: int, start: int = 0, rank: int = 0, world: int = 1
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
         """(images, labels, unreadable files skipped) of this rank's share of each batch."""
-        for x, y, skipped in self.train.train_epoch(epoch, start, rank, world):
+        for x, y, skipped in self.train_stream.train_epoch(epoch, start, rank, world):
             yield x.contiguous(memory_format=self.memory_format), y, skipped
 
     def sample_size(self, batch: tuple[torch.Tensor, torch.Tensor, int]) -> int:
@@ -119,7 +121,7 @@ class ImageNet(Workload):
         if split != "valid":
             raise ValueError(f"ImageNet has one evaluation split, 'valid', not {split!r}")
         sums = torch.zeros(5, dtype=torch.float64, device=self.device)  # loss, top1, top5, count, skipped
-        for x, y, skipped in self.valid.eval_epoch(rank, world):
+        for x, y, skipped in self.valid_stream.eval_epoch(rank, world):
             logits = model(x.contiguous(memory_format=self.memory_format)).float()
             loss = nn.functional.cross_entropy(logits, y, reduction="sum")
             top1, top5 = topk_correct(logits, y)
