@@ -315,7 +315,7 @@ def test_train_step_and_reduce(folder):
     logits = model(batch[0])
     torch.testing.assert_close(out.loss, nn.functional.cross_entropy(logits, batch[1]))
     assert out.sample_size == 8 == data.sample_size(batch) and out.logs["count"] == 8
-    assert batch[0].is_contiguous(memory_format=torch.channels_last)  # dataset.channels_last (default)
+    assert batch[0].is_contiguous()  # NCHW unless dataset.channels_last
     assert out.logs["top1"].item() == (logits.argmax(1) == batch[1]).sum().item()
     reduced = data.reduce({k: float(v) for k, v in out.logs.items()})
     assert reduced["loss"] == pytest.approx(out.loss.item()) and reduced["top5"] == 1.0  # 4 classes
@@ -445,8 +445,10 @@ def test_every_preset_trains_a_few_steps_with_its_model(preset, folder):
 
 def test_torchvision_models_accept_channels_last_batches(folder):
     model = torchvision.models.resnet18(num_classes=CLASSES).to(memory_format=torch.channels_last)
-    x, _, _ = next(iter(workload(folder).train_batches(0)))
-    out = model(x.contiguous(memory_format=torch.channels_last))
+    x, _, _ = next(iter(workload(folder, channels_last=True).train_batches(0)))
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(x, next(iter(workload(folder).train_batches(0)))[0], rtol=0, atol=0)
+    out = model(x)
     assert out.shape == (8, CLASSES)
 
 

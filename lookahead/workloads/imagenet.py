@@ -48,7 +48,7 @@ class ImageNet(Workload):
         image_size: int = 224,
         eval_resize: int = 256,
         on_corrupt: str = "skip",
-        channels_last: bool = True,
+        channels_last: bool = False,
         limit_train: int | None = None,
         limit_valid: int | None = None,
     ) -> None:
@@ -61,7 +61,8 @@ class ImageNet(Workload):
         self.name = name
         self.device = torch.device(device)
         # NHWC batches make cuDNN pick its channels_last kernels (faster with bf16 on tensor cores); the
-        # values are the same, only the memory layout differs.
+        # values are the same, only the memory layout differs. Off by default: the model's parameters
+        # should be channels_last too (a trainer concern), or DDP warns that gradient strides differ.
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         images = scan(root, layout)
         self.images = {
