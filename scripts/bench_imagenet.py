@@ -4,7 +4,8 @@
    224 x 224 training batches on the device (RandomResizedCrop + flip), no model;
 2. the model alone: images/s of forward + backward + Lookahead(SGD) step on synthetic device tensors
    (on a GPU also channels_last and bf16 autocast);
-3. end to end: the workload's batches through train_step, backward and the optimizer step.
+3. the trainer: experiments/train.py's code path (the imagenet_lookahead preset) for a few steps, as
+   the samples/s it reports.
 
     python scripts/bench_imagenet.py                          # generated JPEGs at ImageNet-like sizes
     python scripts/bench_imagenet.py --root /data/imagenet --workers 16 --batch-size 256 --steps 50
@@ -31,6 +32,8 @@ from lookahead import Lookahead
 from lookahead.data import imagenet as inet
 from lookahead.data import imagenet_fixture
 from lookahead.workloads.imagenet import ImageNet
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def sync(device: torch.device) -> None:
@@ -83,29 +86,39 @@ def bench_model(model: nn.Module, batch: int, size: int, steps: int, device: tor
     return batch * steps / (time.perf_counter() - start)
 
 
-def bench_end_to_end(data: ImageNet, model: nn.Module, steps: int, device: torch.device, bf16: bool, channels_last: bool) -> float:  # fmt: skip
-    """Images/s of the workload's batches through train_step, backward and the optimizer step."""
-    memory = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(device, memory_format=memory).train()
-    opt = Lookahead(
-        torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4), k=5, alpha=0.5
-    )
-    it = data.train_batches(0)
-    images, start = 0, None
-    for i in range(steps + 1):
-        x, y, skipped = next(it)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            out = data.train_step(model, (x.contiguous(memory_format=memory), y, skipped), None)
-        opt.zero_grad(set_to_none=True)
-        out.loss.backward()
-        opt.step()
-        if i == 0:  # warm-up step: workers started, kernels chosen
-            sync(device)
-            start = time.perf_counter()
-        else:
-            images += len(y)
-    sync(device)
-    return images / (time.perf_counter() - start)
+def bench_trainer(root: Path, model: str, batch: int, steps: int, workers: int, size: int, device: torch.device) -> float:  # fmt: skip
+    """Samples/s the trainer itself reports for ``steps`` steps of the ``imagenet_lookahead`` preset
+    (experiments/train.py's code path: data, bf16 on a GPU, Lookahead, logging), in a throw-away run
+    directory. Includes the epoch's start (workers starting, first batches), as a real epoch does."""
+    from hydra import compose, initialize_config_dir
+
+    from lookahead.cli import register_resolvers
+    from lookahead.train.trainer import train
+
+    register_resolvers()
+    overrides = [
+        "experiment=imagenet_lookahead",
+        f"model={model}",
+        f"dataset.root={root}",
+        f"dataset.workers={workers}",
+        f"dataset.image_size={size}",
+        f"dataset.eval_resize={round(size * 8 / 7)}",
+        f"dataset.limit_valid={batch}",  # evaluation is not timed; keep it short
+        f"trainer.batch_size={batch}",
+        f"trainer.eval_batch_size={batch}",
+        f"trainer.limit_train_batches={steps}",
+        "trainer.max_epochs=1",
+        f"trainer.precision={'bf16' if device.type == 'cuda' else 'fp32'}",
+        "trainer.progress=lines",
+        f"device={device}",
+    ]
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides)
+    with tempfile.TemporaryDirectory() as runs:
+        summary = train(cfg, Path(runs) / "run")
+    if summary.status != "completed" or not summary.samples_per_s:
+        raise RuntimeError(f"the trainer run ended {summary.status}: {summary.reason}")
+    return summary.samples_per_s
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--root", type=Path, help="ImageNet (either layout); default: generated JPEGs")
-    parser.add_argument("--model", default="resnet50", help="torchvision model name")
+    parser.add_argument("--model", default="resnet50", choices=["resnet18", "resnet50", "resnet152"])
     parser.add_argument(
         "--image-size", type=int, default=224, help="training crop (evaluation resize: x 8/7)"
     )
@@ -179,11 +192,11 @@ def main(argv: list[str] | None = None) -> int:
         skipped["model_bf16_channels_last"] = "GPU only (bf16 autocast and channels_last are GPU settings)"
     for label, bf16, channels_last in variants:
         rates[f"model_{label}"] = bench_model(build(), batch, size, steps, device, bf16, channels_last)
-    # 3. end to end with the best available decoder
-    label, bf16, channels_last = variants[-1]
-    data = ImageNet(root, decoder="auto", **common)
-    rates[f"end_to_end_{data.decoder.name}_{label}"] = bench_end_to_end(
-        data, build(), steps, device, bf16, channels_last
+    # 3. the trainer, end to end, with the best available decoder
+    decoder = inet.resolve_decoder("auto", device)[0]
+    precision = "bf16" if gpu else "fp32"
+    rates[f"trainer_{decoder}_{precision}"] = bench_trainer(
+        root, args.model, batch, steps, workers, size, device
     )
     if tmp is not None:
         tmp.cleanup()

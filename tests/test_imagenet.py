@@ -547,7 +547,7 @@ def test_bench_measures_three_ways_and_skips_gpu_paths_on_cpu(tmp_path, capsys, 
     assert bench_imagenet.main([*argv, "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "cpu.json").read_text())
     rates, skipped = report["images_per_s"], report["skipped"]
-    assert set(rates) == {"decode_cpu", "model_fp32", "end_to_end_cpu_fp32"} and all(
+    assert set(rates) == {"decode_cpu", "model_fp32", "trainer_cpu_fp32"} and all(
         v > 0 for v in rates.values()
     )
     assert "no CUDA device" in skipped["decode_nvjpeg"] and "no CUDA device" in skipped["decode_dali"]
