@@ -137,5 +137,5 @@ imagenet-demo: $(STAMP)  ## the ImageNet path on generated JPEGs: ResNet-18, SGD
 	$(PY) scripts/tables.py $(IMAGENET_DEMO)/runs --metric final_valid_top1 --out $(IMAGENET_DEMO) --name table
 	$(PY) scripts/figures.py imagenet $(IMAGENET_DEMO)/runs --out $(IMAGENET_DEMO)/curves
 
-bench-imagenet: $(STAMP)  ## ImageNet images/s: decoding alone, model alone, end to end (GPU paths skip on CPU)
+bench-imagenet: $(STAMP)  ## ImageNet images/s: decoding alone, model alone, the trainer (GPU paths skip on CPU; ~3 min on CPU)
 	$(PY) scripts/bench_imagenet.py
