@@ -123,3 +123,40 @@ paper-cpu: $(STAMP)  ## re-run every CPU-scale study and rewrite the committed r
 	$(MAKE) cpu-studies
 	$(MAKE) figures FIG=results/figures CPU_TABLES=$(CPU)
 	$(MAKE) evidence-demo
+
+# ---- ImageNet (issue 10) ------------------------------------------------------------------------
+# One ImageNet run is days of GPU time: seed 1 unless IMAGENET_SEEDS=1,2,3. Multi-GPU:
+#   make imagenet-lookahead IMAGENET_LAUNCH="$(VENV)/bin/torchrun --standalone --nproc_per_node=8"
+# Extra overrides: IMAGENET_ARGS="schedule.milestones=[30,60] trainer.max_epochs=90" (standard schedule).
+IMAGENET_SEEDS ?= 1
+IMAGENET_LAUNCH ?= $(PY)
+IMAGENET_ARGS ?=
+IMAGENET_TARGETS := imagenet-sgd imagenet-lookahead imagenet-resnet152-sgd imagenet-resnet152-lookahead
+IMAGENET_DEMO ?= $(LOCAL)/imagenet_demo   # IMAGENET_DEMO=results/imagenet_demo rewrites the committed demo
+IMAGENET_DEMO_ARGS := paths.data=data/imagenet_demo paths.runs=$(IMAGENET_DEMO)/runs device=cpu \
+	model=resnet18 dataset.image_size=32 dataset.eval_resize=36 dataset.workers=2 trainer.batch_size=32 \
+	trainer.eval_batch_size=40 trainer.max_epochs=6 schedule.milestones=[4] trainer.precision=fp32 \
+	trainer.progress=lines
+.PHONY: $(IMAGENET_TARGETS) imagenet-table imagenet-figure imagenet-demo bench-imagenet
+
+$(IMAGENET_TARGETS): $(STAMP)
+	for seed in $(subst $(comma),$(space),$(IMAGENET_SEEDS)); do \
+		$(IMAGENET_LAUNCH) experiments/train.py experiment=$(subst -,_,$@) seed=$$seed $(IMAGENET_ARGS) || exit 1; \
+	done
+imagenet-lookahead: ## ImageNet ResNet-50, Lookahead(SGD), Table 2 settings (also imagenet-sgd, imagenet-resnet152-*)
+
+imagenet-table: $(STAMP)  ## Table 2 (top-1/top-5 at epochs 50, 60 beside the paper) -> results/local/imagenet/
+	$(PY) scripts/tables.py results/runs/imagenet_sgd results/runs/imagenet_lookahead \
+		--preset table2 --out $(LOCAL)/imagenet --name table2
+
+imagenet-figure: $(STAMP)  ## Figure 6: ImageNet training loss per model -> results/local/imagenet/imagenet_loss.*
+	$(PY) scripts/figures.py imagenet $(or $(wildcard results/runs/imagenet_*),results/runs/imagenet_sgd) --out $(LOCAL)/imagenet/imagenet_loss
+
+imagenet-demo: $(STAMP)  ## the ImageNet path on generated JPEGs: ResNet-18, SGD vs Lookahead, CPU (a few min)
+	$(PY) -m lookahead.data.imagenet_fixture data/imagenet_demo/imagenet --classes 4 --train 40 --val 10
+	for preset in imagenet_sgd imagenet_lookahead; do $(TRAIN) experiment=$$preset $(IMAGENET_DEMO_ARGS) || exit 1; done
+	$(PY) scripts/tables.py $(IMAGENET_DEMO)/runs --metric final_valid_top1 --out $(IMAGENET_DEMO) --name table
+	$(PY) scripts/figures.py imagenet $(IMAGENET_DEMO)/runs --out $(IMAGENET_DEMO)/curves
+
+bench-imagenet: $(STAMP)  ## ImageNet images/s: decoding alone, model alone, the trainer (GPU paths skip on CPU; ~3 min on CPU)
+	$(PY) scripts/bench_imagenet.py

@@ -3,6 +3,7 @@
     python scripts/tables.py results/runs                                 # dataset x method (x sweeps)
     python scripts/tables.py results/cpu/alpha_k --baseline none          # grouped by alpha and k
     python scripts/tables.py results/runs --where lookahead.k=5 --by lookahead.alpha
+    python scripts/tables.py results/runs/imagenet_sgd results/runs/imagenet_lookahead --preset table2
     python scripts/tables.py results/runs --preset table1 --out results/local/tables
     python scripts/tables.py --wandb my-entity/lookahead --group cifar10_lookahead/default
 
@@ -19,7 +20,10 @@ import argparse
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from lookahead.analysis import selection
+from lookahead.analysis.paper_numbers import paper_preset
 from lookahead.analysis.runs import NoRunsError
 from lookahead.analysis.tables import comparison_table, to_latex, to_markdown
 
@@ -35,18 +39,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def make_table(args: argparse.Namespace):
-    """(selection, table) for the parsed flags; raises ValueError (NoRunsError, ...) on bad input."""
-    chosen = selection.select(args)
-    table = comparison_table(
-        chosen.runs,
-        metric=chosen.metric,
-        by=chosen.by,
-        baseline=chosen.baseline,
-        paper=chosen.paper,
-        scale=chosen.scale,
-        expected=chosen.expected,
-    )
-    return chosen, table
+    """(selection, table) for the parsed flags; raises ValueError (NoRunsError, ...) on bad input.
+
+    A combined preset (``table2``: top-1/top-5 at epochs 50 and 60) stacks its parts' tables with a
+    leading ``metric`` column."""
+    parts = paper_preset(args.preset).get("parts") if args.preset else None
+    tables = []
+    for part in parts or [args.preset]:
+        chosen = selection.select(argparse.Namespace(**{**vars(args), "preset": part}))
+        table = comparison_table(
+            chosen.runs,
+            metric=chosen.metric,
+            by=chosen.by,
+            baseline=chosen.baseline,
+            paper=chosen.paper,
+            scale=chosen.scale,
+            expected=chosen.expected,
+        )
+        if parts:
+            table.insert(0, "metric", chosen.metric)
+        tables.append(table)
+    if parts:
+        chosen.by = ["metric", *chosen.by]
+        chosen.caption = paper_preset(args.preset)["caption"]
+        return chosen, pd.concat(tables, ignore_index=True)
+    return chosen, tables[0]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,7 +33,8 @@ def write_run(root, dataset, method, seed, acc, status="completed", lr=0.1, k=5,
     (run / "summary.json").write_text(
         json.dumps({"status": status, "dataset": dataset, "method": method, "seed": seed, "final": final})
     )
-    records = [{"epoch": e, "step": e, "test_accuracy": a} for e, a in (epochs or {}).items()]
+    metric = "valid_top1" if dataset == "imagenet" else "test_accuracy"
+    records = [{"epoch": e, "step": e, metric: a} for e, a in (epochs or {}).items()]
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
 
 

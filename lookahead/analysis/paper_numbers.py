@@ -15,11 +15,12 @@ TABLE1: dict[tuple[str, str], tuple[float, float]] = {
     ("cifar100", "lookahead"): (78.34, 0.05),
 }
 
-# Table 2: ImageNet ResNet-50 single-crop validation accuracy (%) at epochs 50 and 60.
+# Table 2: ImageNet ResNet-50 single-crop accuracy (%) on the ILSVRC2012 validation set at epochs 50 and
+# 60 (read twice from the paper's table, in agreement); the schedule behind them is [check].
 TABLE2: dict[tuple[str, str, str], float] = {
     ("lookahead", "top1", "50"): 75.13,
-    ("sgd", "top1", "50"): 74.43,  # [check]
-    ("lookahead", "top5", "50"): 92.22,  # [check]
+    ("sgd", "top1", "50"): 74.43,
+    ("lookahead", "top5", "50"): 92.22,
     ("sgd", "top5", "50"): 92.15,
     ("lookahead", "top1", "60"): 75.49,
     ("sgd", "top1", "60"): 75.15,
@@ -44,19 +45,25 @@ def paper_preset(name: str) -> dict:
             "paper": dict(TABLE1),
             "caption": "Table 1: CIFAR final test accuracy (%), ResNet-18",
         },
+        # The ImageNet workload logs valid_top1 / valid_top5 (the public validation set, see
+        # docs/imagenet.md); "@50" reads the record of epoch 50 from each run's metrics.jsonl.
         **{
             f"table2_{top}_epoch{epoch}": {
-                "metric": f"test_{'accuracy' if top == 'top1' else 'top5'}@{epoch}",
+                "metric": f"valid_{top}@{epoch}",
                 "scale": 100.0,
                 "by": ["dataset", "method"],
                 "expected": [("imagenet", m) for m in ("sgd", "lookahead")],
                 "paper": {
                     ("imagenet", m): (TABLE2[(m, top, str(epoch))], None) for m in ("sgd", "lookahead")
                 },
-                "caption": f"Table 2: ImageNet ResNet-50 {top} accuracy (%) at epoch {epoch}",
+                "caption": f"Table 2: ImageNet ResNet-50 {top} validation accuracy (%) at epoch {epoch}",
             }
-            for top in ("top1", "top5")
             for epoch in (50, 60)
+            for top in ("top1", "top5")
+        },
+        "table2": {  # the four above as one table, one row per (metric, method)
+            "parts": [f"table2_{top}_epoch{epoch}" for epoch in (50, 60) for top in ("top1", "top5")],
+            "caption": "Table 2: ImageNet ResNet-50 top-1/top-5 validation accuracy (%) at epochs 50 and 60",
         },
         "ptb": {
             "metric": "final_test_perplexity",

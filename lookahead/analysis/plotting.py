@@ -94,6 +94,51 @@ def curves(
     return save(fig, path, formats)
 
 
+def training_loss_curves(
+    metrics: pd.DataFrame,
+    path: Path,
+    panel: str = "model",
+    accuracy: str | None = "valid_top1",
+    formats: tuple[str, ...] = ("png",),
+) -> tuple[list[Path], pd.DataFrame]:
+    """The paper's Figure 6 (ImageNet): training loss per epoch, one panel per ``panel`` value (ResNet-50,
+    ResNet-152), one line per method, mean ± std over seeds; with ``accuracy``, a second row of that
+    validation metric. Uses each epoch's last record (runs may also log mid-epoch evaluations).
+    Returns the files and the plotted means/stds."""
+    metrics = metrics.dropna(subset=["train_loss"])
+    if metrics.empty:
+        raise ValueError("no metrics.jsonl record holds train_loss")
+    metrics = metrics.groupby(["run_dir", "epoch"], as_index=False).last()
+    panels = sorted(metrics[panel].dropna().unique(), key=str)
+    rows = [("train_loss", "training loss (cross-entropy)")]
+    if accuracy and accuracy in metrics and metrics[accuracy].notna().any():
+        rows.append((accuracy, f"{accuracy.replace('_', ' ')} (%)"))
+    fig, axes = figure(len(panels), len(rows), width=4.6, height=3.4)
+    plotted = []
+    for col, value in enumerate(panels):
+        data = metrics[metrics[panel] == value]
+        for row, (column, label) in enumerate(rows):
+            ax = axes[row][col]
+            scale = 100.0 if column != "train_loss" else 1.0
+            for method, group in data.groupby("method"):
+                stats = group.groupby("epoch")[column].agg(["mean", "std", "count"]).dropna(subset=["mean"])
+                stats["std"] = stats["std"].fillna(0)
+                mean_std_band(
+                    ax,
+                    stats.index,
+                    scale * stats["mean"],
+                    scale * stats["std"],
+                    method,
+                    METHOD_COLORS.get(method),
+                )
+                plotted.append(
+                    stats.reset_index().assign(**{panel: value, "method": method, "metric": column})
+                )
+            ax.set(xlabel="epoch", ylabel=label, title=f"{value}: {label.split(' (')[0]}")
+            ax.legend()
+    return save(fig, path, formats), pd.concat(plotted, ignore_index=True)
+
+
 def heatmap_panels(
     runs: pd.DataFrame,
     x: str,
