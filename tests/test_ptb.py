@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -94,7 +95,7 @@ def test_variable_windows_tile_the_stream_with_a_fixed_count(rows, bptt):
     for epoch in range(4):
         windows = ptb.variable_windows(rows, bptt, ptb.epoch_rng(1, epoch))
         assert windows[0].start == 0 and windows[-1].start + windows[-1].length == rows - 1
-        assert all(a.start + a.length == b.start for a, b in zip(windows, windows[1:]))
+        assert all(a.start + a.length == b.start for a, b in itertools.pairwise(windows))
         assert all(w.length >= 1 for w in windows)
         counts.add(len(windows))
     assert counts == {ptb.num_variable_windows(rows, bptt, 0.95)}
@@ -132,7 +133,7 @@ def test_empty_file_and_unknown_words_are_clear_errors(tmp_path):
         ptb.load_corpus(write_ptb(tmp_path / "a", test="\n \n"))
     with pytest.raises(DataError, match=r"ptb\.valid\.txt line 2: word 'zebra' is not in the training vocab"):
         ptb.load_corpus(write_ptb(tmp_path / "b", valid=" the cat \n a zebra \n"))
-    with pytest.raises(DataError, match="dataset.source must be"):
+    with pytest.raises(DataError, match=r"dataset\.source must be"):
         ptb.load_corpus(tmp_path / "b", source="web")
 
 
