@@ -5,8 +5,9 @@
     python scripts/tables.py results/runs --preset table1 --out results/tables
     python scripts/tables.py --wandb my-entity/lookahead --group cifar10_lookahead/default
 
-Per cell: mean ± std over completed seeds, n, 95% t confidence interval, Welch's p-value against the
-baseline method, the paper's value and our difference. Diverged/failed/unfinished runs are counted in
+Per cell: mean ± std over completed seeds (with --mark-best, and for the ptb presets, the best of each
+group in bold: highest accuracy, lowest perplexity or loss), n, 95% t confidence interval, Welch's p-value against the baseline method, the paper's
+value and our difference. Diverged/failed/unfinished runs are counted in
 their own column and never averaged in. Cells whose runs differ in an un-grouped config field are an
 error: group by the field (--by) or select fewer runs.
 """
@@ -28,13 +29,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("paths", nargs="*", help="run directories or folders containing them")
     parser.add_argument(
-        "--preset", help="table1 | table2_top1_epoch50 | table2_top5_epoch60 | ... | ptb | wmt"
+        "--preset", help="table1 | table2_top1_epoch50 | table2_top5_epoch60 | ... | ptb | ptb_cpu | wmt"
     )
     parser.add_argument("--metric", default=None, help="summary column (final_test_accuracy) or name@epoch")
     parser.add_argument("--by", default="", help="extra config fields to group by, comma separated")
-    parser.add_argument("--baseline", default="sgd", help="method for Welch's test ('none' to skip)")
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help="method for Welch's test, 'inner' (each wrapper vs its inner optimizer) or 'none' "
+        "(default: the preset's, else sgd)",
+    )
     parser.add_argument("--scale", type=float, default=None, help="multiply the metric (100 for %%)")
     parser.add_argument("--out", type=Path, help="write table.md, table.tex, table.csv here")
+    parser.add_argument("--mark-best", action="store_true", help="bold the best mean of each group")
     parser.add_argument("--name", default="table", help="file name stem under --out")
     parser.add_argument("--wandb", metavar="ENTITY/PROJECT", help="also read runs from W&B")
     parser.add_argument("--group", help="W&B group filter")
@@ -55,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
         metric = args.metric or preset["metric"]
+        baseline = args.baseline or preset.get("baseline", "sgd")
         by = preset["by"] + [f for f in args.by.split(",") if f]
         frames = [load_summaries(args.paths)] if args.paths else []
         if args.wandb:
@@ -71,15 +79,17 @@ def main(argv: list[str] | None = None) -> int:
             runs,
             metric=metric,
             by=by,
-            baseline=None if args.baseline == "none" else args.baseline,
+            baseline=None if baseline == "none" else baseline,
             paper=preset["paper"],
             scale=args.scale or preset["scale"],
             expected=preset["expected"],
+            higher_better=preset.get("higher_better"),
         )
     except (NoRunsError, MismatchedRunsError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    markdown = to_markdown(table, by)
+    # Bold "best" cells where asked, and always for presets that state their metric's direction.
+    markdown = to_markdown(table, by, mark_best=args.mark_best or "higher_better" in preset)
     print(markdown)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -296,3 +296,37 @@ def test_train_step_returns_the_token_mean_sums_and_a_detached_carry(tmp_path):
     assert work.reduce({"loss": 6.0, "tokens": 3}) == {"loss": 2.0, "perplexity": pytest.approx(math.e**2)}
     assert work.model_kwargs() == {"vocab_size": len(work.vocab)}
     assert (work.target, work.higher_is_better, work.unit) == ("valid_perplexity", False, "tokens")
+
+
+# -- tables -----------------------------------------------------------------------------------------
+def write_ptb_run(root: Path, method: str, seed: int, ppl: float) -> None:
+    import json
+
+    import yaml
+
+    run = root / f"ptb_small_{method}" / f"seed{seed}"
+    run.mkdir(parents=True)
+    config = {"dataset": {"name": "ptb_small"}, "method": method, "seed": seed}
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    summary = {"status": "completed", "dataset": "ptb_small", "method": method, "seed": seed}
+    (run / "summary.json").write_text(json.dumps({**summary, "final": {"test_perplexity": ppl}}))
+
+
+def test_tables_treat_perplexity_as_lower_is_better_and_test_against_the_inner_optimizer(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import tables
+
+    values = {"sgd": (150, 152, 154), "lookahead": (140, 141, 142), "adam": (130, 131, 132)}
+    values["lookahead_adam"] = (131, 132, 133)
+    for method, ppls in values.items():
+        for seed, ppl in enumerate(ppls, 1):
+            write_ptb_run(tmp_path / "runs", method, seed, ppl)
+    assert tables.main([str(tmp_path / "runs"), "--preset", "ptb_cpu", "--out", str(tmp_path / "out")]) == 0
+    md = (tmp_path / "out" / "table.md").read_text()
+    # lowest perplexity in bold; Lookahead(Adam) is tested against Adam, not SGD: means 132 vs 131, std 1
+    # each, t = 1.2247, dof 4, p = 0.2879
+    assert "| ptb_small | adam | **131.00 ± 1.00** | 3 | [128.52, 133.48] |  |" in md
+    assert "| ptb_small | lookahead_adam | 132.00 ± 1.00 | 3 | [129.52, 134.48] | 0.288 |" in md
+    assert "| ptb_small | sgd | 152.00 ± 2.00 | 3 |" in md and md.count("**") == 2

@@ -54,6 +54,15 @@ def add_config_columns(runs: pd.DataFrame, fields: Sequence[str]) -> pd.DataFram
     return runs
 
 
+# baseline="inner": each wrapper method is tested against its own inner optimizer.
+INNER = {"lookahead": "sgd", "polyak": "sgd", "lookahead_adam": "adam"}
+
+
+def higher_is_better(metric: str) -> bool:
+    """The direction of a metric from its name: perplexity and losses are lower-is-better."""
+    return not any(word in metric for word in ("perplexity", "loss"))
+
+
 def comparison_table(
     runs: pd.DataFrame,
     metric: str = "final_test_accuracy",
@@ -62,11 +71,14 @@ def comparison_table(
     paper: dict[tuple, tuple[float, float | None]] | None = None,
     scale: float = 100.0,
     expected: Sequence[tuple] = (),
+    higher_better: bool | None = None,
 ) -> pd.DataFrame:
     """One row per cell. Only completed runs enter the statistics; the others are counted.
 
+    ``baseline`` is a method, or ``"inner"`` for each wrapper's inner optimizer (Lookahead(Adam) vs Adam).
     ``paper`` maps a (dataset, method) key to (mean, std) in the table's units; ``expected`` lists cells
-    that must appear even without runs (shown as missing, never as zero).
+    that must appear even without runs (shown as missing, never as zero). Column ``best`` marks the best
+    mean among the methods of each group (``higher_better``, default from the metric's name).
     """
     by = list(by)
     extra = [f for f in by if f not in runs.columns]
@@ -85,12 +97,14 @@ def comparison_table(
         for status in ("diverged", "failed", "interrupted", "running"):
             row[f"n_{status}"] = int((cell.status == status).sum())
         if baseline is not None and "method" in by:
-            base_key = tuple(baseline if f == "method" else v for f, v in zip(by, key))
+            base_method = INNER.get(row["method"]) if baseline == "inner" else baseline
+            base_key = tuple(base_method if f == "method" else v for f, v in zip(by, key))
             base = cells.get(base_key)
             base_values = (
                 [] if base is None else (base[base.status == "completed"][metric].dropna() * scale).tolist()
             )
-            row["p_vs_baseline"] = math.nan if row.get("method") == baseline else welch_p(values, base_values)
+            skip = base_method is None or row.get("method") == base_method
+            row["p_vs_baseline"] = math.nan if skip else welch_p(values, base_values)
         paper_value = (paper or {}).get(
             tuple(row.get(f) for f in ("dataset", "method")), (math.nan, math.nan)
         )
@@ -98,7 +112,20 @@ def comparison_table(
         row["diff"] = s.mean - paper_value[0] if paper_value[0] == paper_value[0] else math.nan
         rows.append(row)
     table = pd.DataFrame(rows)
+    table["best"] = _best(table, by, higher_is_better(metric) if higher_better is None else higher_better)
     return table.sort_values(by, key=lambda c: c.map(_order)).reset_index(drop=True)
+
+
+def _best(table: pd.DataFrame, by: Sequence[str], higher_better: bool) -> pd.Series:
+    """True where the mean is the best of its group (the rows that differ only in method)."""
+    others = [f for f in by if f != "method"]
+    means = table["mean"].astype(float)
+    if not others:
+        best = means.max() if higher_better else means.min()
+        return means == best
+    keys = table[others].astype(str).agg("|".join, axis=1)
+    best = means.groupby(keys).transform("max" if higher_better else "min")
+    return means == best
 
 
 METHOD_ORDER = ["sgd", "polyak", "adam", "lookahead", "lookahead_adam"]
@@ -119,9 +146,12 @@ def _fmt(mean: float, std: float, digits: int = 2) -> str:
     return f"{mean:.{digits}f}" + ("" if std is None or std != std else f" ± {std:.{digits}f}")
 
 
-def _cells(table: pd.DataFrame, by: Sequence[str]) -> list[list[str]]:
+def _cells(table: pd.DataFrame, by: Sequence[str], mark_best: bool = False) -> list[list[str]]:
     lines = []
     for _, r in table.iterrows():
+        mean = _fmt(r["mean"], r["std"])
+        if mark_best and r.get("best", False):
+            mean = f"**{mean}**"
         ci = "" if r.ci_low != r.ci_low else f"[{r.ci_low:.2f}, {r.ci_high:.2f}]"
         p = r.get("p_vs_baseline", math.nan)
         bad = ", ".join(
@@ -130,7 +160,7 @@ def _cells(table: pd.DataFrame, by: Sequence[str]) -> list[list[str]]:
         lines.append(
             [
                 *(str(r[f]) for f in by),
-                _fmt(r["mean"], r["std"]),
+                mean,
                 str(int(r.n)),
                 ci,
                 "" if p != p else f"{p:.3g}",
@@ -145,10 +175,11 @@ def _cells(table: pd.DataFrame, by: Sequence[str]) -> list[list[str]]:
 HEADER = ["mean ± std", "n", "95% CI", "p vs baseline", "paper", "diff", "not completed"]
 
 
-def to_markdown(table: pd.DataFrame, by: Sequence[str]) -> str:
+def to_markdown(table: pd.DataFrame, by: Sequence[str], mark_best: bool = False) -> str:
+    """A Markdown table; ``mark_best`` puts the best mean of each group in bold."""
     head = [*by, *HEADER]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    out += ["| " + " | ".join(cells) + " |" for cells in _cells(table, by)]
+    out += ["| " + " | ".join(cells) + " |" for cells in _cells(table, by, mark_best)]
     return "\n".join(out) + "\n"
 
 
