@@ -60,27 +60,54 @@ def mean_std_band(ax, x, mean, std, label: str, color: str | None = None) -> Non
     ax.fill_between(x, mean - std, mean + std, alpha=0.2, color=color, linewidth=0)
 
 
-def curves(metrics: pd.DataFrame, path: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
-    """Training loss and test accuracy per epoch, mean ± std over seeds, one row per dataset."""
+def curves(
+    metrics: pd.DataFrame,
+    path: Path,
+    formats: tuple[str, ...] = ("png",),
+    columns: tuple[str, ...] = ("train_loss", "test_accuracy"),
+    x: str = "epoch",
+) -> list[Path]:
+    """``columns`` (training loss and test accuracy by default) against ``x`` (epoch or step), mean ± std
+    over seeds, one row per dataset. Losses and perplexities are drawn on a log scale."""
     datasets = sorted(metrics.dataset.unique())
-    fig, axes = figure(2, len(datasets))
+    fig, axes = figure(len(columns), len(datasets))
     for row, dataset in zip(axes, datasets):
         data = metrics[metrics.dataset == dataset]
         for method, group in data.groupby("method"):
-            for ax, column in zip(row, ("train_loss", "test_accuracy")):
-                stats = group.groupby("epoch")[column].agg(["mean", "std"]).fillna(0)
+            for ax, column in zip(row, columns):
+                if column not in group:
+                    continue
+                stats = group.dropna(subset=[column]).groupby(x)[column].agg(["mean", "std"]).fillna(0)
                 mean_std_band(ax, stats.index, stats["mean"], stats["std"], method, METHOD_COLORS.get(method))
-        row[0].set(
-            title=f"{dataset}: training loss",
-            xlabel="epoch",
-            ylabel="cross-entropy (log scale)",
-            yscale="log",
-        )
-        row[1].set(
-            title=f"{dataset}: test accuracy (mean ± std over seeds)", xlabel="epoch", ylabel="accuracy"
-        )
-        row[1].legend()
+        for ax, column in zip(row, columns):
+            ax.set(**_labels(dataset, column, x))
+        row[-1].legend()
     return save(fig, path, formats)
+
+
+def _labels(dataset: str, column: str, x: str) -> dict[str, str]:
+    if column == "train_loss":
+        return {
+            "title": f"{dataset}: training loss",
+            "xlabel": x,
+            "ylabel": "cross-entropy (log scale)",
+            "yscale": "log",
+        }
+    if column == "test_accuracy":
+        return {
+            "title": f"{dataset}: test accuracy (mean ± std over seeds)",
+            "xlabel": x,
+            "ylabel": "accuracy",
+        }
+    split, _, name = column.partition("_")
+    if "perplexity" in name or "loss" in name:
+        return {
+            "title": f"{dataset}: {split} {name}",
+            "xlabel": x,
+            "ylabel": f"{name} (log scale)",
+            "yscale": "log",
+        }
+    return {"title": f"{dataset}: {split} {name}", "xlabel": x, "ylabel": name}
 
 
 def heatmap_panels(
