@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from pathlib import Path
 
@@ -330,3 +331,111 @@ def test_tables_treat_perplexity_as_lower_is_better_and_test_against_the_inner_o
     assert "| ptb_small | adam | **131.00 ± 1.00** | 3 | [128.52, 133.48] |  |" in md
     assert "| ptb_small | lookahead_adam | 132.00 ± 1.00 | 3 | [129.52, 134.48] | 0.288 |" in md
     assert "| ptb_small | sgd | 152.00 ± 2.00 | 3 |" in md and md.count("**") == 2
+
+
+# -- end to end through the trainer -----------------------------------------------------------------
+PTB_PRESETS = ["ptb_sgd", "ptb_lookahead", "ptb_adam", "ptb_lookahead_adam"]
+PTB_PRESETS += [f"ptb_small_{m}" for m in ("sgd", "lookahead", "adam", "lookahead_adam")] + [
+    "ptb_classic_sgd"
+]
+
+
+def ptb_overrides(preset: str, corpus: Path, runs: Path) -> list[str]:
+    """Overrides that make a PTB preset a seconds-long CPU run on a random corpus in the real format."""
+    cutoffs = "[10,20]" if preset.startswith("ptb_small") else "null"
+    return [
+        f"experiment={preset}",
+        f"dataset.root={corpus}",
+        f"paths.runs={runs}",
+        "trainer.progress=lines",
+        "device=cpu",
+        "model.emb_size=16",
+        "model.hidden_size=16",
+        f"model.adaptive_cutoffs={cutoffs}",
+        "trainer.batch_size=4",
+        "trainer.eval_batch_size=2",
+        "trainer.eval_every_steps=0",
+        "dataset.bptt=8",
+    ]
+
+
+@pytest.mark.parametrize("preset", PTB_PRESETS)
+def test_presets_compose_and_train_a_few_steps(preset, tmp_path):
+    from omegaconf import OmegaConf
+
+    from lookahead.train.trainer import train
+    from tests.conftest import compose_config
+
+    corpus = random_corpus(tmp_path / "ptb", words=600)
+    overrides = ptb_overrides(preset, corpus, tmp_path / "runs")
+    cfg = compose_config([*overrides, "trainer.max_epochs=2", "trainer.limit_train_batches=3"])
+    train(cfg, tmp_path / "run")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["steps"] == 6
+    final = summary["final"]
+    assert all(1 < final[f"{split}_perplexity"] < 1e4 for split in ("train", "valid", "test"))
+    assert final["valid_perplexity"] == pytest.approx(math.exp(final["valid_loss"]))
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [3, 6] and all(r["tokens_per_s"] > 0 for r in records)
+    assert OmegaConf.load(tmp_path / "run" / "config.yaml").experiment_name == preset
+    method = preset.removeprefix("ptb_").removeprefix("small_").removeprefix("classic_")
+    assert summary["method"] == method and summary["dataset"] == preset.removesuffix(f"_{method}")
+
+
+def test_paper_presets_carry_the_papers_settings():
+    from tests.conftest import compose_config
+
+    for preset in PTB_PRESETS[:4]:
+        cfg = compose_config([f"experiment={preset}"])
+        assert (
+            cfg.model._target_.endswith("awd_lstm")
+            and cfg.model.hidden_size == 1150
+            and cfg.model.num_layers == 3
+        )
+        assert (cfg.trainer.batch_size, cfg.dataset.bptt, cfg.trainer.clip_grad_norm) == (80, 70, 0.25)
+        assert cfg.trainer.max_epochs == 750 and cfg.optimizer.weight_decay == 1.2e-6
+        assert (cfg.schedule.name, cfg.schedule.factor, cfg.schedule.patience) == ("plateau", 0.5, 15)
+        assert cfg.dataset.variable_bptt and cfg.method == preset.removeprefix("ptb_")
+        if cfg.lookahead.enabled:
+            assert (cfg.lookahead.k, cfg.lookahead.alpha) == (5, 0.5)
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_mid_epoch_ends_with_the_uninterrupted_metrics(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT, run_cli
+
+    corpus = random_corpus(tmp_path / "ptb", words=4000)
+    # AWD-LSTM's dropouts and variable windows: the resumed run must restore RNG, window position and
+    # the carried hidden state to end bit-for-bit where the uninterrupted one does.
+    args = ["trainer.max_epochs=2", "trainer.checkpoint_every_steps=3"]
+
+    def cli(runs: Path) -> list[str]:
+        return [*ptb_overrides("ptb_lookahead", corpus, runs), *args]
+
+    reference = run_cli(cli(tmp_path / "ref"), cwd=tmp_path)
+    assert reference.returncode == 0, reference.stderr
+    (expected,) = (tmp_path / "ref").rglob("summary.json")
+    expected = json.loads(expected.read_text())
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "experiments" / "train.py"), *cli(tmp_path / "killed")],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while not list((tmp_path / "killed").rglob("checkpoints/last.pt")) and time.time() < deadline:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    (summary,) = (tmp_path / "killed").rglob("summary.json")
+    assert json.loads(summary.read_text())["status"] == "running"
+    resumed = run_cli(cli(tmp_path / "killed"), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    final = json.loads(summary.read_text())
+    assert final["status"] == "completed" and final["final"] == expected["final"]
