@@ -287,7 +287,9 @@ def test_train_step_returns_the_token_mean_sums_and_a_detached_carry(tmp_path):
     first = next(batches)
     torch.manual_seed(1)
     out = work.train_step(model, first, work.init_carry(model))
-    assert out.sample_size == first.targets.numel() and out.lr_scale == first.lr_scale
+    assert (
+        out.sample_size == first.targets.numel() == work.sample_size(first) and out.lr_scale == first.lr_scale
+    )
     assert out.logs["tokens"] == out.sample_size
     assert out.logs["loss"].item() == pytest.approx(out.loss.item() * out.sample_size, rel=1e-6)
     assert all(not h.requires_grad and not c.requires_grad for h, c in out.carry)

@@ -112,6 +112,10 @@ class LanguageModel(Workload):
         return [Split(name, data.numel() - data.size(1)) for name, data in self.eval_data.items()]
 
     # -- training ----------------------------------------------------------------------------------
+    def sample_size(self, batch: TokenBatch) -> int:
+        """Target tokens of this rank's share of the window (weights micro-batches and ranks)."""
+        return batch.targets.numel()
+
     def train_step(self, model: nn.Module, batch: TokenBatch, carry: Hidden | None) -> StepOutput:
         out = model(batch.inputs, batch.targets, carry)
         tokens = batch.targets.numel()
