@@ -412,7 +412,7 @@ def test_resume_after_sigkill_mid_epoch_ends_with_the_uninterrupted_metrics(tmp_
 
     from tests.conftest import ROOT, run_cli
 
-    corpus = random_corpus(tmp_path / "ptb", words=4000)
+    corpus = random_corpus(tmp_path / "ptb", words=2000)
     # AWD-LSTM's dropouts and variable windows: the resumed run must restore RNG, window position and
     # the carried hidden state to end bit-for-bit where the uninterrupted one does.
     args = ["trainer.max_epochs=2", "trainer.checkpoint_every_steps=3"]
@@ -420,7 +420,7 @@ def test_resume_after_sigkill_mid_epoch_ends_with_the_uninterrupted_metrics(tmp_
     def cli(runs: Path) -> list[str]:
         return [*ptb_overrides("ptb_lookahead", corpus, runs), *args]
 
-    reference = run_cli(cli(tmp_path / "ref"), cwd=tmp_path)
+    reference = run_cli(cli(tmp_path / "ref"), cwd=tmp_path, timeout=900)
     assert reference.returncode == 0, reference.stderr
     (expected,) = (tmp_path / "ref").rglob("summary.json")
     expected = json.loads(expected.read_text())
@@ -437,7 +437,7 @@ def test_resume_after_sigkill_mid_epoch_ends_with_the_uninterrupted_metrics(tmp_
     proc.wait()
     (summary,) = (tmp_path / "killed").rglob("summary.json")
     assert json.loads(summary.read_text())["status"] == "running"
-    resumed = run_cli(cli(tmp_path / "killed"), cwd=tmp_path)
+    resumed = run_cli(cli(tmp_path / "killed"), cwd=tmp_path, timeout=900)
     assert resumed.returncode == 0, resumed.stderr
     final = json.loads(summary.read_text())
     assert final["status"] == "completed" and final["final"] == expected["final"]
