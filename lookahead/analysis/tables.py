@@ -11,7 +11,16 @@ import pandas as pd
 from lookahead.analysis.stats import summarize, welch_p
 
 # Config fields that legitimately differ between the seeds of one cell.
-PER_RUN_FIELDS = ("seed", "run_name", "overrides", "paths.", "logger.", "device", "trainer.progress")
+PER_RUN_FIELDS = (
+    "seed",
+    "dataset.seed",  # workloads take the run seed by interpolation (${seed})
+    "run_name",
+    "overrides",
+    "paths.",
+    "logger.",
+    "device",
+    "trainer.progress",
+)
 
 
 class MismatchedRunsError(ValueError):
