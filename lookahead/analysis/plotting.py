@@ -64,12 +64,18 @@ def mean_std_band(ax, x, mean, std, label: str, color: str | None = None) -> Non
 
 
 def curves(
-    metrics: pd.DataFrame, path: Path, formats: tuple[str, ...] = ("png",), by: Sequence[str] = ()
+    metrics: pd.DataFrame,
+    path: Path,
+    formats: tuple[str, ...] = ("png",),
+    by: Sequence[str] = (),
+    columns: Sequence[str] = ("train_loss", "test_accuracy"),
+    x: str = "epoch",
 ) -> list[Path]:
-    """Training loss and test accuracy (%) per epoch, mean ± std over seeds, one row per dataset and one
-    curve per method (and per value of the ``by`` columns, e.g. a swept lookahead.alpha)."""
+    """``columns`` (training loss and test accuracy (%) by default) against ``x`` (epoch or step), mean ±
+    std over seeds, one row per dataset and one curve per method (and per value of the ``by`` columns,
+    e.g. a swept lookahead.alpha). Losses and perplexities are drawn on a log scale."""
     datasets = sorted(metrics.dataset.unique())
-    fig, axes = figure(2, len(datasets))
+    fig, axes = figure(len(columns), len(datasets))
     keys = ["method", *by]
     for row, dataset in zip(axes, datasets):
         data = metrics[metrics.dataset == dataset]
@@ -77,21 +83,33 @@ def curves(
         for index, (key, group) in enumerate(groups):
             label = ", ".join([str(key[0])] + [f"{f.split('.')[-1]} {v}" for f, v in zip(by, key[1:])])
             color = METHOD_COLORS.get(key[0]) if not by else OKABE_ITO[index % len(OKABE_ITO)]
-            for ax, column, scale in zip(row, ("train_loss", "test_accuracy"), (1.0, 100.0)):
-                stats = (group.groupby("epoch")[column].agg(["mean", "std"]) * scale).fillna(0)
+            for ax, column in zip(row, columns):
+                if column not in group:
+                    continue
+                scale = 100.0 if column.endswith("accuracy") else 1.0
+                stats = (
+                    group.dropna(subset=[column]).groupby(x)[column].agg(["mean", "std"]) * scale
+                ).fillna(0)
                 mean_std_band(ax, stats.index, stats["mean"], stats["std"], label, color)
-        row[0].set(
-            title=f"{dataset}: training loss",
-            xlabel="epoch",
-            ylabel="cross-entropy (log scale)",
-            yscale="log",
-        )
-        row[1].set(
-            title=f"{dataset}: test accuracy (mean ± std over seeds)", xlabel="epoch", ylabel="accuracy (%)"
-        )
-        for ax in row:
+        for ax, column in zip(row, columns):
+            ax.set(**_labels(dataset, column, x))
             ax.legend()
     return save(fig, path, formats)
+
+
+def _labels(dataset: str, column: str, x: str) -> dict[str, str]:
+    split, _, name = column.partition("_")
+    if name in ("loss", "perplexity") or "perplexity" in name:
+        what = "cross-entropy" if name == "loss" else name
+        title = f"{dataset}: {'training' if split == 'train' else split} {name}"
+        return {"title": title, "xlabel": x, "ylabel": f"{what} (log scale)", "yscale": "log"}
+    if name == "accuracy":
+        return {
+            "title": f"{dataset}: {split} accuracy (mean ± std over seeds)",
+            "xlabel": x,
+            "ylabel": "accuracy (%)",
+        }
+    return {"title": f"{dataset}: {split} {name}", "xlabel": x, "ylabel": name}
 
 
 def training_loss_curves(

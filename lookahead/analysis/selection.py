@@ -41,6 +41,8 @@ class Selection:
     expected: list[tuple]
     caption: str
     auto_fields: list[str] = field(default_factory=list)  # added because they differ within a cell
+    higher_better: bool | None = None  # the metric's direction when the preset states it
+    mark_best: bool = False  # bold the best mean of each group
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,7 +66,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FIELD=VALUE",
         help="keep only runs whose config FIELD equals VALUE (repeatable), e.g. --where lookahead.k=5",
     )
-    parser.add_argument("--baseline", default="sgd", help="method for Welch's test ('none' to skip)")
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help="method for Welch's test, 'inner' (each wrapper vs its inner optimizer) or 'none' "
+        "(default: the preset's, else sgd)",
+    )
+    parser.add_argument("--mark-best", action="store_true", help="bold the best mean of each group")
     parser.add_argument("--scale", type=float, help="multiply the metric (100 for %%)")
     parser.add_argument("--wandb", metavar="ENTITY/PROJECT", help="also read runs from W&B")
     parser.add_argument("--group", help="W&B group filter")
@@ -125,6 +133,7 @@ def select(args: argparse.Namespace) -> Selection:
     runs = filter_runs(runs, parse_where(args.where))
     if "@" in metric:
         runs = add_metric_at_epoch(runs, metric)
+    baseline = args.baseline or preset.get("baseline", "sgd")
     base = list(preset["by"]) + [f for f in args.by.split(",") if f and f not in preset["by"]]
     by, added = resolve_by(runs, base, auto=not args.no_auto_by)
     return Selection(
@@ -132,7 +141,9 @@ def select(args: argparse.Namespace) -> Selection:
         by=by,
         metric=metric,
         scale=args.scale or preset["scale"],
-        baseline=None if args.baseline == "none" else args.baseline,
+        baseline=None if baseline == "none" else baseline,
+        higher_better=preset.get("higher_better"),
+        mark_best=args.mark_best or "higher_better" in preset,
         paper=preset["paper"],
         expected=[tuple(e) for e in preset["expected"]],
         caption=preset["caption"],

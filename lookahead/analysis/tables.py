@@ -11,9 +11,9 @@ import pandas as pd
 from lookahead.analysis.stats import summarize, welch_p
 from lookahead.train.run_dir import NOT_IDENTITY
 
-# Config fields that legitimately differ between the seeds of one cell: the seed and what the trainer
-# itself does not count as the run's identity (where it runs, how it logs, its directory).
-PER_RUN_FIELDS = ("seed", *NOT_IDENTITY)
+# Config fields that legitimately differ between the seeds of one cell: the seed (also as a workload's
+# interpolated `dataset.seed`) and what the trainer itself does not count as the run's identity.
+PER_RUN_FIELDS = ("seed", "dataset.seed", *NOT_IDENTITY)
 
 
 class MismatchedRunsError(ValueError):
@@ -82,6 +82,15 @@ def add_config_columns(runs: pd.DataFrame, fields: Sequence[str]) -> pd.DataFram
     return runs
 
 
+# baseline="inner": each wrapper method is tested against its own inner optimizer.
+INNER = {"lookahead": "sgd", "polyak": "sgd", "lookahead_adam": "adam"}
+
+
+def higher_is_better(metric: str) -> bool:
+    """The direction of a metric from its name: perplexity and losses are lower-is-better."""
+    return not any(word in metric for word in ("perplexity", "loss"))
+
+
 def comparison_table(
     runs: pd.DataFrame,
     metric: str = "final_test_accuracy",
@@ -90,11 +99,15 @@ def comparison_table(
     paper: dict[tuple, tuple[float, float | None]] | None = None,
     scale: float = 100.0,
     expected: Sequence[tuple] = (),
+    higher_better: bool | None = None,
 ) -> pd.DataFrame:
     """One row per cell. Only completed runs enter the statistics; the others are counted.
 
+    ``baseline`` is a method, or ``"inner"`` for each wrapper's inner optimizer (Lookahead(Adam) vs Adam).
     ``paper`` maps a (dataset, method) key to (mean, std) in the table's units; ``expected`` lists cells
-    (leading ``by`` values) that must appear even without runs (shown as missing, never as zero).
+    (leading ``by`` values) that must appear even without runs (shown as missing, never as zero). Column
+    ``best`` marks the best mean among the methods of each group (``higher_better``, default from the
+    metric's name).
     """
     by = list(by)
     extra = [f for f in by if f not in runs.columns]
@@ -114,11 +127,13 @@ def comparison_table(
         for status in ("diverged", "failed", "interrupted", "running"):
             row[f"n_{status}"] = int((cell.status == status).sum())
         if baseline is not None and "method" in by:
-            base = _baseline_cell(cells, by, key, baseline)
+            base_method = INNER.get(row["method"]) if baseline == "inner" else baseline
+            base = None if base_method is None else _baseline_cell(cells, by, key, base_method)
             base_values = (
                 [] if base is None else (base[base.status == "completed"][metric].dropna() * scale).tolist()
             )
-            row["p_vs_baseline"] = math.nan if row.get("method") == baseline else welch_p(values, base_values)
+            skip = base_method is None or row.get("method") == base_method
+            row["p_vs_baseline"] = math.nan if skip else welch_p(values, base_values)
         paper_value = (paper or {}).get(
             tuple(row.get(f) for f in ("dataset", "method")), (math.nan, math.nan)
         )
@@ -128,6 +143,7 @@ def comparison_table(
     table = pd.DataFrame(rows)
     for f in by:  # keep config values as written (5, not 5.0, where other rows lack the field)
         table[f] = pd.Series([r[f] for r in rows], index=table.index, dtype=object)
+    table["best"] = _best(table, by, higher_is_better(metric) if higher_better is None else higher_better)
     return table.sort_values(by, key=lambda c: c.map(display_order)).reset_index(drop=True)
 
 
@@ -150,6 +166,18 @@ def _baseline_cell(cells: dict[tuple, pd.DataFrame], by: list[str], key: tuple, 
     return matches[0] if len(matches) == 1 else None
 
 
+def _best(table: pd.DataFrame, by: Sequence[str], higher_better: bool) -> pd.Series:
+    """True where the mean is the best of its group (the rows that differ only in method)."""
+    others = [f for f in by if f != "method"]
+    means = table["mean"].astype(float)
+    if not others:
+        best = means.max() if higher_better else means.min()
+        return means == best
+    keys = table[others].astype(str).agg("|".join, axis=1)
+    best = means.groupby(keys).transform("max" if higher_better else "min")
+    return means == best
+
+
 METHOD_ORDER = ["sgd", "polyak", "adam", "lookahead", "lookahead_adam"]
 
 
@@ -168,9 +196,12 @@ def _fmt(mean: float, std: float, digits: int = 2) -> str:
     return f"{mean:.{digits}f}" + ("" if std is None or std != std else f" ± {std:.{digits}f}")
 
 
-def _cells(table: pd.DataFrame, by: Sequence[str]) -> list[list[str]]:
+def _cells(table: pd.DataFrame, by: Sequence[str], mark_best: bool = False) -> list[list[str]]:
     lines = []
     for _, r in table.iterrows():
+        mean = _fmt(r["mean"], r["std"])
+        if mark_best and r.get("best", False):
+            mean = f"**{mean}**"
         ci = "" if r.ci_low != r.ci_low else f"[{r.ci_low:.2f}, {r.ci_high:.2f}]"
         p = r.get("p_vs_baseline", math.nan)
         bad = ", ".join(
@@ -179,7 +210,7 @@ def _cells(table: pd.DataFrame, by: Sequence[str]) -> list[list[str]]:
         lines.append(
             [
                 *("-" if _missing(r[f]) else str(r[f]) for f in by),
-                _fmt(r["mean"], r["std"]),
+                mean,
                 str(int(r.n)),
                 ci,
                 "" if p != p else f"{p:.3g}",
@@ -194,10 +225,11 @@ def _cells(table: pd.DataFrame, by: Sequence[str]) -> list[list[str]]:
 HEADER = ["mean ± std", "n", "95% CI", "p vs baseline", "paper", "diff", "not completed"]
 
 
-def to_markdown(table: pd.DataFrame, by: Sequence[str]) -> str:
+def to_markdown(table: pd.DataFrame, by: Sequence[str], mark_best: bool = False) -> str:
+    """A Markdown table; ``mark_best`` puts the best mean of each group in bold."""
     head = [*by, *HEADER]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    out += ["| " + " | ".join(cells) + " |" for cells in _cells(table, by)]
+    out += ["| " + " | ".join(cells) + " |" for cells in _cells(table, by, mark_best)]
     return "\n".join(out) + "\n"
 
 
