@@ -74,6 +74,7 @@ def test_index_lists_what_each_run_key_stands_for(tmp_path, capsys):
         )
     assert report.main([str(tmp_path), "--index"]) == 0
     header, rule, row = capsys.readouterr().out.strip().splitlines()
+    assert rule == "|---|---|---|---|---|"
     assert header == "| experiment | key | overrides | seeds | statuses |"
     key = run_key(["lookahead.k=10"])
     assert row == f"| mnist1d_lookahead | {key} | lookahead.k=10 | 1,2 | completed,running |"
