@@ -124,22 +124,27 @@ class Workload(ABC):
 
 @dataclass
 class Metrics:
-    """Summed logging values accumulated on the device; read (one host sync) only when asked."""
+    """Summed logging values: tensors accumulate on their device (read, with one host sync, only when
+    asked), plain Python numbers as Python numbers (no tensor op per step)."""
 
-    sums: dict[str, torch.Tensor] = field(default_factory=dict)
+    sums: dict[str, Any] = field(default_factory=dict)
 
     def add(self, logs: Logs) -> None:
         for key, value in logs.items():
-            if key in self.sums:
-                self.sums[key].add_(value)
-            else:  # float64: sums over an epoch of float32 values keep their precision
-                tensor = torch.as_tensor(value)
-                self.sums[key] = tensor.to(
-                    torch.float64 if tensor.is_floating_point() else torch.long
-                ).clone()
+            total = self.sums.get(key)
+            if total is None:
+                if isinstance(value, torch.Tensor):  # float64: epoch sums of float32 values stay exact
+                    value = value.to(torch.float64 if value.is_floating_point() else torch.long).clone()
+                self.sums[key] = value
+            elif isinstance(total, torch.Tensor):
+                total.add_(value)
+            elif isinstance(value, torch.Tensor):
+                self.sums[key] = value.to(torch.float64 if value.is_floating_point() else torch.long) + total
+            else:
+                self.sums[key] = total + value
 
     def pop(self) -> dict[str, float]:
         """The sums as Python numbers, and reset."""
-        out = {k: v.item() for k, v in self.sums.items()}
+        out = {k: v.item() if isinstance(v, torch.Tensor) else v for k, v in self.sums.items()}
         self.sums.clear()
         return out
