@@ -24,7 +24,10 @@ def _words(rng: np.random.Generator, count: int, consonants: str, vowels: str, t
     out: list[str] = []
     while len(out) < count:
         syllables = int(rng.integers(1, 4))
-        word = "".join(consonants[rng.integers(len(consonants))] + vowels[rng.integers(len(vowels))] for _ in range(syllables))
+        word = "".join(
+            consonants[rng.integers(len(consonants))] + vowels[rng.integers(len(vowels))]
+            for _ in range(syllables)
+        )
         if word not in taken and len(word) > 1:
             taken.add(word)
             out.append(word)
@@ -36,7 +39,9 @@ def lexicon(seed: int = 0) -> dict[str, list[tuple[str, str]]]:
     rng = np.random.default_rng([seed, 1])
     taken = {SUBJECT, OBJECT}
     return {
-        cat: list(zip(_words(rng, n, "ptkbdgmnslr", "aeiou", taken), _words(rng, n, "fhjvwzcq", "aeiouy", taken)))
+        cat: list(
+            zip(_words(rng, n, "ptkbdgmnslr", "aeiou", taken), _words(rng, n, "fhjvwzcq", "aeiouy", taken))
+        )
         for cat, n in CATEGORIES.items()
     }
 

@@ -56,7 +56,9 @@ def read_lines(path: Path, hint: str = "") -> list[str]:
     return [line.rstrip("\r") for line in lines]
 
 
-def read_parallel(root: str | Path, split: str, src: str, tgt: str, hint: str = "") -> tuple[list[str], list[str]]:
+def read_parallel(
+    root: str | Path, split: str, src: str, tgt: str, hint: str = ""
+) -> tuple[list[str], list[str]]:
     """Source and target sentences of ``split``; files of different lengths are misaligned: an error."""
     src_path, tgt_path = split_path(root, split, src), split_path(root, split, tgt)
     source, target = read_lines(src_path, hint), read_lines(tgt_path, hint)
@@ -111,7 +113,9 @@ def train_vocab(
                 minloglevel=2,
             )
         except RuntimeError as err:
-            raise DataError(f"SentencePiece could not train a {vocab_size}-piece vocabulary on {root}: {err}") from None
+            raise DataError(
+                f"SentencePiece could not train a {vocab_size}-piece vocabulary on {root}: {err}"
+            ) from None
         os.replace(prefix.with_suffix(".vocab"), out.with_suffix(".vocab"))
         os.replace(prefix.with_suffix(".model"), out)
     return out
@@ -126,7 +130,9 @@ def load_vocab(root: str | Path, vocab_size: int, hint: str = ""):
         raise DataError(f"{path} not found: train the joint vocabulary first{': ' + hint if hint else ''}")
     sp = spm.SentencePieceProcessor(model_file=str(path))
     if (sp.pad_id(), sp.bos_id(), sp.eos_id()) != (PAD, BOS, EOS):
-        raise DataError(f"{path} has pad/bos/eos ids {sp.pad_id()}/{sp.bos_id()}/{sp.eos_id()}, expected 0/2/3")
+        raise DataError(
+            f"{path} has pad/bos/eos ids {sp.pad_id()}/{sp.bos_id()}/{sp.eos_id()}, expected 0/2/3"
+        )
     return sp
 
 
@@ -143,7 +149,11 @@ class Side:
         lengths = np.fromiter((len(s) for s in ids), dtype=np.int64, count=len(ids))
         offsets = np.zeros(len(ids) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        flat = np.concatenate([np.asarray(s, dtype=np.int32) for s in ids]) if len(ids) else np.zeros(0, np.int32)
+        flat = (
+            np.concatenate([np.asarray(s, dtype=np.int32) for s in ids])
+            if len(ids)
+            else np.zeros(0, np.int32)
+        )
         return cls(flat, offsets)
 
     def __len__(self) -> int:
@@ -311,7 +321,9 @@ class TranslationBatch:
         return int((self.tgt_out != PAD).sum())
 
 
-def collate(corpus: ParallelCorpus, indices: np.ndarray, device: torch.device | str = "cpu") -> TranslationBatch:
+def collate(
+    corpus: ParallelCorpus, indices: np.ndarray, device: torch.device | str = "cpu"
+) -> TranslationBatch:
     n = len(indices)
     src_len = corpus.src.lengths()[indices] + 1
     tgt_len = corpus.tgt.lengths()[indices] + 1

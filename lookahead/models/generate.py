@@ -72,7 +72,9 @@ def beam_search(
     finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(n)]
     done = [False] * n
     for t in range(max_len):
-        logp = torch.log_softmax(model.decode(tokens[:, -1:], memory, mask, cache, start=t)[:, -1].float(), -1)
+        logp = torch.log_softmax(
+            model.decode(tokens[:, -1:], memory, mask, cache, start=t)[:, -1].float(), -1
+        )
         vocab = logp.size(-1)
         top_scores, top_index = (scores.view(-1, 1) + logp).view(n, k * vocab).topk(2 * k, dim=1)
         top_beam, top_token = (top_index // vocab).tolist(), (top_index % vocab).tolist()
@@ -87,7 +89,9 @@ def beam_search(
                 score, b, token = top_scores[i][rank], top_beam[i][rank], top_token[i][rank]
                 if token == eos:
                     if rank < k:  # an EOS below the top `beam` candidates is not a better hypothesis
-                        finished[i].append((score / length_penalty(t + 1, alpha), tokens[i * k + b, 1:].tolist()))
+                        finished[i].append(
+                            (score / length_penalty(t + 1, alpha), tokens[i * k + b, 1:].tolist())
+                        )
                 else:
                     next_scores[i][live], next_beam[i][live], next_token[i][live] = score, b, token
                     live += 1
@@ -96,7 +100,9 @@ def beam_search(
             done[i] = len(finished[i]) >= k
         if all(done):
             break
-        index = (torch.arange(n, device=src.device)[:, None] * k + torch.tensor(next_beam, device=src.device)).view(-1)
+        index = (
+            torch.arange(n, device=src.device)[:, None] * k + torch.tensor(next_beam, device=src.device)
+        ).view(-1)
         tokens = torch.cat([tokens[index], torch.tensor(next_token, device=src.device).view(-1, 1)], dim=1)
         scores = torch.tensor(next_scores, device=src.device)
         model.reorder_cache(cache, index)
@@ -106,5 +112,7 @@ def beam_search(
                 for b in range(k):
                     score = scores[i, b].item()
                     if score > float("-inf"):
-                        finished[i].append((score / length_penalty(max_len, alpha), tokens[i * k + b, 1:].tolist()))
+                        finished[i].append(
+                            (score / length_penalty(max_len, alpha), tokens[i * k + b, 1:].tolist())
+                        )
     return [max(hyps, key=lambda h: h[0])[1] for hyps in finished]

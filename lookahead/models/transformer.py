@@ -77,16 +77,25 @@ class Attention(nn.Module):
 
 class FeedForward(nn.Sequential):
     def __init__(self, d_model: int, ffn_dim: int, dropout: float) -> None:
-        super().__init__(nn.Linear(d_model, ffn_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ffn_dim, d_model))
+        super().__init__(
+            nn.Linear(d_model, ffn_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ffn_dim, d_model)
+        )
 
 
 class Block(nn.Module):
     """One encoder (self-attention, FFN) or decoder (self-, cross-attention, FFN) layer."""
 
     def __init__(
-        self, d_model: int, heads: int, ffn_dim: int, dropout: float, attn_dropout: float, ffn_dropout: float,
-        decoder: bool, norm_first: bool,
-    ) -> None:  # fmt: skip
+        self,
+        d_model: int,
+        heads: int,
+        ffn_dim: int,
+        dropout: float,
+        attn_dropout: float,
+        ffn_dropout: float,
+        decoder: bool,
+        norm_first: bool,
+    ) -> None:
         super().__init__()
         self.norm_first = norm_first
         self.self_attn = Attention(d_model, heads, attn_dropout, cross=False)
@@ -112,7 +121,9 @@ class Block(nn.Module):
         x = self._residual(
             x,
             self.norms[0],
-            lambda h: self.self_attn(h, mask=self_mask, causal=causal, cache=None if cache is None else cache["self"]),
+            lambda h: self.self_attn(
+                h, mask=self_mask, causal=causal, cache=None if cache is None else cache["self"]
+            ),
         )
         if self.cross_attn is not None:
             x = self._residual(
@@ -149,8 +160,12 @@ class Transformer(nn.Module):
         self.register_buffer("positions", sinusoidal_positions(max_positions, d_model), persistent=False)
         self.drop = nn.Dropout(dropout)
         args = (d_model, heads, ffn_dim, dropout, attn_dropout, ffn_dropout)
-        self.encoder = nn.ModuleList(Block(*args, decoder=False, norm_first=norm_first) for _ in range(encoder_layers))
-        self.decoder = nn.ModuleList(Block(*args, decoder=True, norm_first=norm_first) for _ in range(decoder_layers))
+        self.encoder = nn.ModuleList(
+            Block(*args, decoder=False, norm_first=norm_first) for _ in range(encoder_layers)
+        )
+        self.decoder = nn.ModuleList(
+            Block(*args, decoder=True, norm_first=norm_first) for _ in range(decoder_layers)
+        )
         # Pre-norm stacks end with a LayerNorm (the residual stream is never normalised otherwise).
         self.encoder_norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
         self.decoder_norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
@@ -170,7 +185,9 @@ class Transformer(nn.Module):
         end = start + tokens.size(1)
         if end > len(self.positions):
             self.positions = sinusoidal_positions(2 * end, self.d_model).to(self.positions.device)
-        x = self.embed(tokens) * math.sqrt(self.d_model) + self.positions[start:end].to(self.embed.weight.dtype)
+        x = self.embed(tokens) * math.sqrt(self.d_model) + self.positions[start:end].to(
+            self.embed.weight.dtype
+        )
         return self.drop(x)
 
     def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

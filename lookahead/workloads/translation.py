@@ -28,10 +28,14 @@ from lookahead.models.generate import beam_search, greedy
 from lookahead.workloads.base import Logs, Split, StepOutput, Workload
 
 log = logging.getLogger(__name__)
-VOCAB_HINT = "python scripts/translation_data.py vocab --root {root} --src {src} --tgt {tgt} --vocab-size {size}"
+VOCAB_HINT = (
+    "python scripts/translation_data.py vocab --root {root} --src {src} --tgt {tgt} --vocab-size {size}"
+)
 
 
-def label_smoothed_loss(logits: torch.Tensor, target: torch.Tensor, smoothing: float) -> tuple[torch.Tensor, torch.Tensor]:
+def label_smoothed_loss(
+    logits: torch.Tensor, target: torch.Tensor, smoothing: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed label-smoothed cross-entropy and summed NLL over the non-padding target tokens.
 
     Smoothing puts ``1 - smoothing`` on the reference and spreads ``smoothing`` uniformly over the whole
@@ -114,7 +118,9 @@ class Translation(Workload):
     def steps_per_epoch(self) -> int:
         return len(self.batcher)
 
-    def train_batches(self, epoch: int, start: int = 0, rank: int = 0, world: int = 1) -> Iterator[data.TranslationBatch]:
+    def train_batches(
+        self, epoch: int, start: int = 0, rank: int = 0, world: int = 1
+    ) -> Iterator[data.TranslationBatch]:
         for indices in self.batcher.epoch(epoch, start):
             yield data.collate(self.train, data.shard(indices, rank, world), self.device)
 
@@ -126,7 +132,12 @@ class Translation(Workload):
         logits = model(batch.src, batch.tgt_in)
         loss, nll = label_smoothed_loss(logits, batch.tgt_out, self.label_smoothing)
         tokens = batch.num_tokens
-        logs = {"loss": loss.detach().double(), "nll_loss": nll.detach().double(), "tokens": tokens, "sentences": len(batch.indices)}
+        logs = {
+            "loss": loss.detach().double(),
+            "nll_loss": nll.detach().double(),
+            "tokens": tokens,
+            "sentences": len(batch.indices),
+        }
         return StepOutput(loss / tokens, tokens, logs)
 
     # -- evaluation ----------------------------------------------------------------------------------
@@ -138,7 +149,9 @@ class Translation(Workload):
             if b % world != rank:  # whole batches round-robin over ranks
                 continue
             batch = data.collate(corpus, indices, self.device)
-            loss, nll = label_smoothed_loss(model(batch.src, batch.tgt_in), batch.tgt_out, self.label_smoothing)
+            loss, nll = label_smoothed_loss(
+                model(batch.src, batch.tgt_in), batch.tgt_out, self.label_smoothing
+            )
             loss_sum, nll_sum = loss_sum + loss.item(), nll_sum + nll.item()
             tokens, sentences = tokens + batch.num_tokens, sentences + len(indices)
         return {"loss": loss_sum, "nll_loss": nll_sum, "tokens": tokens, "sentences": sentences}
@@ -165,7 +178,9 @@ class Translation(Workload):
                 if self.beam == 1:
                     hyps = greedy(model, src, data.BOS, data.EOS, max_len)
                 else:
-                    hyps = beam_search(model, src, data.BOS, data.EOS, max_len, self.beam, self.length_penalty)
+                    hyps = beam_search(
+                        model, src, data.BOS, data.EOS, max_len, self.beam, self.length_penalty
+                    )
                 out.update(zip(indices.tolist(), self.sp.decode(hyps)))
         finally:
             model.train(was_training)
@@ -192,14 +207,18 @@ def bleu(hyps: list[str], refs: list[str], tokenize: str = "13a") -> dict[str, A
     return {"score": score.score, "signature": str(metric.get_signature()), "text": str(score)}
 
 
-def write_translations(folder: Path, split: str, lang: str, hyps: list[str], refs: list[str], result: dict[str, Any]) -> None:
+def write_translations(
+    folder: Path, split: str, lang: str, hyps: list[str], refs: list[str], result: dict[str, Any]
+) -> None:
     """Hypotheses, references and the score, so that ``sacrebleu`` on the command line can recheck it."""
     folder.mkdir(parents=True, exist_ok=True)
     hyp_file, ref_file = folder / f"{split}.hyp.{lang}", folder / f"{split}.ref.{lang}"
     hyp_file.write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
     ref_file.write_text("".join(r + "\n" for r in refs), encoding="utf-8")
     tokenize = result["signature"].split("tok:")[1].split("|")[0] if "tok:" in result["signature"] else "13a"
-    command = f"sacrebleu {shlex.quote(ref_file.name)} -i {shlex.quote(hyp_file.name)} -m bleu -tok {tokenize}"
+    command = (
+        f"sacrebleu {shlex.quote(ref_file.name)} -i {shlex.quote(hyp_file.name)} -m bleu -tok {tokenize}"
+    )
     record = {**result, "sentences": len(hyps), "command": command}
     (folder / "bleu.json").write_text(json.dumps(record, indent=2) + "\n")
 
@@ -218,7 +237,12 @@ class SyntheticTranslation(Translation):
         vocab_size: int = 400,
         **kwargs: Any,
     ) -> None:
-        self.generate_args = {"num_train": num_train, "num_valid": num_valid, "num_test": num_test, "seed": data_seed}
+        self.generate_args = {
+            "num_train": num_train,
+            "num_valid": num_valid,
+            "num_test": num_test,
+            "seed": data_seed,
+        }
         self.vocab_size = vocab_size
         kwargs.setdefault("name", "synth")
         kwargs.setdefault("src", "src")
@@ -226,7 +250,11 @@ class SyntheticTranslation(Translation):
         super().__init__(root, vocab_size=vocab_size, **kwargs)
 
     def prepare(self) -> None:
-        if not all(data.split_path(self.root, s, lang).is_file() for s in data.SPLITS for lang in (self.src, self.tgt)):
+        if not all(
+            data.split_path(self.root, s, lang).is_file()
+            for s in data.SPLITS
+            for lang in (self.src, self.tgt)
+        ):
             generate_corpus(self.root, src=self.src, tgt=self.tgt, **self.generate_args)
         if not data.vocab_path(self.root, self.vocab_size).is_file():
             data.train_vocab(self.root, self.src, self.tgt, self.vocab_size)
