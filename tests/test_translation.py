@@ -410,3 +410,39 @@ def test_greedy_option_and_bad_options(synth_root, tmp_path):
         synth(synth_root, beam=0)
     with pytest.raises(ValueError, match="label_smoothing must be in"):
         synth(synth_root, label_smoothing=1.0)
+
+
+# -- scripts and figure ------------------------------------------------------------------------------
+def test_join_script_concatenates_pairs_and_drops_empty_sides(tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from translation_data import main
+
+    (tmp_path / "a.en").write_text("one\n\nthree\n")
+    (tmp_path / "a.de").write_text("eins\nzwei\ndrei\n")
+    (tmp_path / "b.en").write_text("four\n")
+    (tmp_path / "b.de").write_text("vier\n")
+    pairs = [f"{tmp_path}/a.en:{tmp_path}/a.de", f"{tmp_path}/b.en:{tmp_path}/b.de"]
+    assert main(["join", "--root", str(tmp_path / "out"), "--pairs", *pairs]) == 0
+    assert data.read_parallel(tmp_path / "out", "train", "en", "de") == (
+        ["one", "three", "four"],
+        ["eins", "drei", "vier"],
+    )
+    (tmp_path / "b.de").write_text("vier\nfuenf\n")
+    assert main(["join", "--root", str(tmp_path / "out"), "--pairs", *pairs]) == 1
+
+
+def test_figure_7b_plots_mean_and_std_over_seeds(tmp_path):
+    import pandas as pd
+
+    from lookahead.analysis.translation_figures import training_loss_figure
+
+    rows = [
+        {"experiment": e, "seed": s, "step": step, "train_loss": 5.0 / step + s * 0.01}
+        for e in ("wmt14_adam", "wmt14_lookahead_adam_nowarmup")
+        for s in (1, 2)
+        for step in (100, 200, 300)
+    ]
+    written = training_loss_figure(pd.DataFrame(rows), tmp_path / "figure7b")
+    assert written == [tmp_path / "figure7b.png"] and written[0].stat().st_size > 10_000
+    with pytest.raises(ValueError, match="no 'train_loss' against 'step'"):
+        training_loss_figure(pd.DataFrame(), tmp_path / "empty")

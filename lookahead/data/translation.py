@@ -92,7 +92,9 @@ def train_vocab(
     import sentencepiece as spm
 
     root = Path(root).expanduser()
-    read_parallel(root, "train", src, tgt, "see docs/wmt.md")  # the clear errors (missing, misaligned, empty lines) first
+    read_parallel(
+        root, "train", src, tgt, "see docs/wmt.md"
+    )  # the clear errors (missing, misaligned, empty lines) first
     out = vocab_path(root, vocab_size)
     with tempfile.TemporaryDirectory(dir=root) as tmp:
         prefix = Path(tmp) / "spm"
