@@ -102,3 +102,25 @@ figures: $(STAMP) nqm quadratic inner-loop  ## every figure from results/cpu + t
 	$(PY) scripts/tables.py $(CPU)/methods --out $(CPU) --name methods
 
 paper-cpu: cpu-studies figures  ## regenerate every CPU-scale result and figure of the paper (see README for the time)
+
+# ---- WMT14 En-De and the synthetic translation task (issue 9) ------------------------------------
+WMT_ROOT ?= $(if $(LOOKAHEAD_DATA),$(LOOKAHEAD_DATA),data)/wmt14_en_de
+WMT_PRESETS := wmt14_adam,wmt14_lookahead_adam,wmt14_lookahead_adam_nowarmup,wmt14_adafactor
+SYNTH := results/synthetic_translation
+.PHONY: wmt14-vocab wmt14 wmt14-figure synthetic-translation
+
+wmt14-vocab: $(STAMP)  ## joint 32k SentencePiece vocabulary of data/wmt14_en_de (once; docs/wmt.md has the files)
+	$(PY) scripts/translation_data.py vocab --root $(WMT_ROOT) --src en --tgt de --vocab-size 32000
+
+wmt14: $(STAMP)  ## Figure 7b runs: Adam, LA(Adam), LA(Adam) without warmup, Adafactor (GPU; SEEDS=1 for one seed)
+	$(TRAIN) --multirun experiment=$(WMT_PRESETS) seed=$(SEEDS)
+	$(PY) -m lookahead.analysis.translation_figures results/runs/wmt14_* --out $(FIG)/figure7b
+
+wmt14-figure: $(STAMP)  ## Figure 7b (training loss vs inner steps) from results/runs/wmt14_*
+	$(PY) -m lookahead.analysis.translation_figures results/runs/wmt14_* --out $(FIG)/figure7b
+
+synthetic-translation: $(STAMP)  ## synthetic translation, Adam vs LA(Adam), 3 seeds, CPU -> results/synthetic_translation/
+	$(TRAIN) --multirun experiment=synth_adam,synth_lookahead_adam seed=1,2,3 paths.runs=$(SYNTH)/runs trainer.progress=lines
+	$(PY) scripts/report.py $(SYNTH)/runs --out $(SYNTH)
+	$(PY) -m lookahead.analysis.translation_figures $(SYNTH)/runs --out $(SYNTH)/training_loss --title "Synthetic translation: training loss"
+# ---- end of issue 9 ------------------------------------------------------------------------------
