@@ -446,3 +446,78 @@ def test_figure_7b_plots_mean_and_std_over_seeds(tmp_path):
     assert written == [tmp_path / "figure7b.png"] and written[0].stat().st_size > 10_000
     with pytest.raises(ValueError, match="no 'train_loss' against 'step'"):
         training_loss_figure(pd.DataFrame(), tmp_path / "empty")
+
+
+# -- presets -----------------------------------------------------------------------------------------
+WMT_PRESETS = ["wmt14_adam", "wmt14_lookahead_adam", "wmt14_lookahead_adam_nowarmup", "wmt14_adafactor"]
+
+
+def compose(overrides: list[str]):
+    from tests.conftest import compose_config
+
+    return compose_config(overrides)
+
+
+def test_wmt14_presets_carry_the_papers_settings():
+    adam = compose(["experiment=wmt14_adam"])
+    assert (
+        adam.dataset.name == "wmt14" and adam.experiment_name == "wmt14_adam" and not adam.lookahead.enabled
+    )
+    assert list(adam.optimizer.betas) == [0.9, 0.997] and adam.optimizer.eps == 1e-9
+    assert adam.schedule.name == "warmup" and adam.schedule.warmup_steps == 8000
+    assert adam.optimizer.lr == pytest.approx(2.0 * 512**-0.5 * 8000**-0.5, rel=1e-3)
+    assert (adam.model.encoder_layers, adam.model.d_model, adam.model.ffn_dim, adam.model.heads) == (
+        6,
+        512,
+        2048,
+        8,
+    )
+    assert adam.model.dropout == 0.1 and adam.dataset.label_smoothing == 0.1
+    assert (adam.dataset.beam, adam.dataset.length_penalty) == (4, 0.6)
+    vaswani = compose(["experiment=wmt14_adam", "wmt14_recipe=vaswani"])
+    assert list(vaswani.optimizer.betas) == [0.9, 0.98] and vaswani.schedule.warmup_steps == 4000
+    assert vaswani.optimizer.lr == pytest.approx(512**-0.5 * 4000**-0.5, rel=1e-3)
+    la = compose(["experiment=wmt14_lookahead_adam"])
+    assert la.experiment_name == "wmt14_lookahead_adam" and (la.lookahead.k, la.lookahead.alpha) == (5, 0.5)
+    assert la.schedule.warmup_steps == 8000 and list(la.optimizer.betas) == [0.9, 0.997]
+    nowarm = compose(["experiment=wmt14_lookahead_adam_nowarmup"])
+    assert nowarm.schedule.name == "constant" and "warmup_steps" not in nowarm.schedule
+    assert nowarm.lookahead.enabled and nowarm.optimizer.lr == adam.optimizer.lr
+    assert nowarm.experiment_name == "wmt14_lookahead_adam_nowarmup"
+    ada = compose(["experiment=wmt14_adafactor"])
+    assert ada.optimizer._target_ == "torch.optim.Adafactor" and ada.optimizer.lr == 0.01
+    assert not ada.lookahead.enabled and ada.schedule.name == "constant"
+
+
+@pytest.mark.parametrize("preset", [*WMT_PRESETS, "synth_adam", "synth_lookahead_adam"])
+def test_presets_build_their_workload_model_and_optimizer_and_step(preset, wmt_root, synth_root):
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from lookahead import Lookahead
+
+    data_dir = wmt_root.parent if preset.startswith("wmt14") else synth_root.parent
+    overrides = [f"experiment={preset}", f"paths.data={data_dir}"]
+    if preset.startswith("wmt14"):  # the fixture's vocabulary, a narrow model: seconds on CPU
+        overrides += ["dataset.vocab_size=120", "model.d_model=32", "model.ffn_dim=64", "model.heads=4"]
+        overrides += ["model.encoder_layers=2", "model.decoder_layers=2", "model.attn_dropout=0.0"]
+    else:
+        overrides += [
+            "dataset.num_train=600",
+            "dataset.num_valid=40",
+            "dataset.num_test=40",
+            "dataset.vocab_size=300",
+        ]
+    cfg = compose(overrides)
+    OmegaConf.to_yaml(cfg, resolve=True)  # every interpolation resolves
+    workload = instantiate(cfg.dataset, device="cpu")
+    assert isinstance(workload, Translation) and workload.name == preset.split("_")[0]
+    model = instantiate(cfg.model, **workload.model_kwargs())
+    optimizer = instantiate(cfg.optimizer)(model.parameters())
+    if cfg.lookahead.enabled:
+        optimizer = Lookahead(optimizer, k=cfg.lookahead.k, alpha=cfg.lookahead.alpha)
+    before = [p.detach().clone() for p in model.parameters()]
+    out = workload.train_step(model, next(workload.train_batches(0)), None)
+    out.loss.backward()
+    optimizer.step()
+    assert torch.isfinite(out.loss) and any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
