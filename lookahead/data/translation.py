@@ -212,7 +212,11 @@ def encode_split(root: str | Path, split: str, src: str, tgt: str, sp, hint: str
             Side(data["tgt_tokens"].numpy(), data["tgt_offsets"].numpy()),
         )
     source, target = read_parallel(root, split, src, tgt, hint)
-    corpus = ParallelCorpus(Side.from_ids(sp.encode(source)), Side.from_ids(sp.encode(target)))
+    threads = os.cpu_count() or 1
+    corpus = ParallelCorpus(
+        Side.from_ids(sp.encode(source, num_threads=threads)),
+        Side.from_ids(sp.encode(target, num_threads=threads)),
+    )
     cache.parent.mkdir(exist_ok=True)
     tmp = cache.with_suffix(f".tmp{os.getpid()}")
     torch.save(
@@ -317,10 +321,7 @@ class TranslationBatch:
     tgt_in: torch.Tensor
     tgt_out: torch.Tensor
     indices: np.ndarray
-
-    @property
-    def num_tokens(self) -> int:
-        return int((self.tgt_out != PAD).sum())
+    num_tokens: int  # target tokens (with EOS) = the loss's normaliser; known on the host, no device sync
 
 
 def collate(
@@ -338,4 +339,6 @@ def collate(
         tgt_in[row, 0], tgt_in[row, 1 : len(t) + 1] = BOS, t
         tgt_out[row, : len(t)], tgt_out[row, len(t)] = t, EOS
     as_tensor = lambda a: torch.from_numpy(a).to(device, non_blocking=True)  # noqa: E731
-    return TranslationBatch(as_tensor(src), as_tensor(tgt_in), as_tensor(tgt_out), indices)
+    return TranslationBatch(
+        as_tensor(src), as_tensor(tgt_in), as_tensor(tgt_out), indices, int(tgt_len.sum())
+    )
