@@ -128,6 +128,9 @@ class Translation(Workload):
         return [Split(name, len(corpus)) for name, corpus in self.eval_sets.items()]
 
     # -- training ------------------------------------------------------------------------------------
+    def sample_size(self, batch: data.TranslationBatch) -> int:
+        return batch.num_tokens
+
     def train_step(self, model: nn.Module, batch: data.TranslationBatch, carry: Any) -> StepOutput:
         logits = model(batch.src, batch.tgt_in)
         loss, nll = label_smoothed_loss(logits, batch.tgt_out, self.label_smoothing)
