@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     vocab.add_argument("--input-sentence-size", type=int, default=10_000_000, help="subsample this many")
     synth = sub.add_parser("synthetic", help="generate the synthetic translation task and its vocabulary")
     synth.add_argument("--root", type=Path, default=Path("data/synthetic_translation"))
-    synth.add_argument("--num-train", type=int, default=20_000)
+    synth.add_argument("--num-train", type=int, default=10_000)
     synth.add_argument("--num-valid", type=int, default=500)
     synth.add_argument("--num-test", type=int, default=500)
     synth.add_argument("--seed", type=int, default=0)

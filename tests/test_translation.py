@@ -521,3 +521,79 @@ def test_presets_build_their_workload_model_and_optimizer_and_step(preset, wmt_r
     out.loss.backward()
     optimizer.step()
     assert torch.isfinite(out.loss) and any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+# -- end to end through the trainer ------------------------------------------------------------------
+def cli_overrides(preset: str, data_dir: Path, runs: Path) -> list[str]:
+    """Overrides that make a translation preset a seconds-long CPU run on the fixture data."""
+    common = [f"paths.data={data_dir}", f"paths.runs={runs}", "trainer.progress=lines", "device=cpu"]
+    common += ["dataset.decode_extra_len=5", "trainer.eval_every_steps=2"]
+    if preset.startswith("wmt14"):
+        return [
+            *common,
+            "dataset.vocab_size=120",
+            "dataset.max_tokens=256",
+            "model.d_model=32",
+            "model.ffn_dim=64",
+            "model.heads=4",
+            "model.encoder_layers=1",
+            "model.decoder_layers=1",
+            "model.attn_dropout=0.0",
+        ]
+    return [
+        *common,
+        "dataset.num_train=600",
+        "dataset.num_valid=40",
+        "dataset.num_test=40",
+        "dataset.vocab_size=300",
+        "dataset.max_tokens=512",
+    ]
+
+
+@pytest.mark.parametrize("preset", [*WMT_PRESETS, "synth_adam", "synth_lookahead_adam"])
+def test_presets_train_end_to_end_with_bleu(preset, wmt_root, synth_root, tmp_path):
+    from lookahead.train.trainer import train
+
+    data_dir = wmt_root.parent if preset.startswith("wmt14") else synth_root.parent
+    tiny = cli_overrides(preset, data_dir, tmp_path)
+    cfg = compose([f"experiment={preset}", *tiny, "trainer.max_epochs=1", "trainer.limit_train_batches=4"])
+    summary = train(cfg, tmp_path / "run")
+    assert summary.status == "completed" and summary.steps == 4
+    assert math.isfinite(summary.final["valid_perplexity"]) and 0.0 <= summary.final["test_bleu"] <= 100.0
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4] and all(math.isfinite(r["train_loss"]) for r in records)
+    bleu_record = json.loads((tmp_path / "run" / "translations" / "bleu.json").read_text())
+    assert bleu_record["score"] == summary.final["test_bleu"] and "tok:13a" in bleu_record["signature"]
+
+
+def test_resume_after_sigkill_ends_with_the_metrics_of_an_uninterrupted_run(synth_root, tmp_path):
+    import os
+    import signal
+    import time
+
+    from tests.conftest import ROOT, run_cli
+
+    args = ["experiment=synth_lookahead_adam", "trainer.max_epochs=2", "trainer.checkpoint_every_steps=3"]
+
+    def overrides(runs: Path) -> list[str]:
+        return [*cli_overrides("synth_lookahead_adam", synth_root.parent, runs), "trainer.eval_every_steps=5"]
+
+    reference = run_cli([*args, *overrides(tmp_path / "ref")], cwd=tmp_path)
+    assert reference.returncode == 0, reference.stderr
+    (expected,) = [json.loads(p.read_text()) for p in (tmp_path / "ref").rglob("summary.json")]
+    command = [sys.executable, str(ROOT / "experiments" / "train.py"), *args, *overrides(tmp_path / "killed")]
+    proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not list((tmp_path / "killed").rglob("checkpoints/last.pt")) and time.time() < deadline:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)  # mid-epoch, maybe mid-write
+    proc.wait()
+    (summary_path,) = (tmp_path / "killed").rglob("summary.json")
+    assert json.loads(summary_path.read_text())["status"] == "running"
+    resumed = run_cli([*args, *overrides(tmp_path / "killed")], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    final = json.loads(summary_path.read_text())
+    assert final["status"] == "completed" and final["steps"] == expected["steps"]
+    assert final["final"] == expected["final"]  # exactly, BLEU included
+    hyps = summary_path.parent / "translations" / "test.hyp.tgt"
+    assert hyps.read_text() == next((tmp_path / "ref").rglob("test.hyp.tgt")).read_text()

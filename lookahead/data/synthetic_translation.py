@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-CATEGORIES = {"noun": 60, "adj": 24, "verb": 30, "prep": 8, "adv": 10}
+CATEGORIES = {"noun": 30, "adj": 12, "verb": 16, "prep": 6, "adv": 6}
 SUBJECT, OBJECT = "ga", "o"  # target case particles (fixed words, disjoint from the generated lexicon)
 
 
@@ -77,7 +77,7 @@ def sentence(rng: np.random.Generator, lex: dict[str, list[tuple[str, str]]]) ->
 
 def generate_corpus(
     root: str | Path,
-    num_train: int = 20_000,
+    num_train: int = 10_000,
     num_valid: int = 500,
     num_test: int = 500,
     seed: int = 0,

@@ -233,7 +233,7 @@ class SyntheticTranslation(Translation):
     def __init__(
         self,
         root: str | Path,
-        num_train: int = 20_000,
+        num_train: int = 10_000,
         num_valid: int = 500,
         num_test: int = 500,
         data_seed: int = 0,
