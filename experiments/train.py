@@ -1,7 +1,9 @@
 """Train one configuration: `python experiments/train.py experiment=cifar10_lookahead seed=1`.
 
 Any config field can be overridden (`lookahead.k=10 optimizer.lr=0.2 trainer.max_epochs=3`);
-`--multirun` sweeps (`seed=1,2,3`). Re-running the same command resumes the run from its checkpoint.
+`--multirun` sweeps (`seed=1,2,3`); `torchrun --nproc_per_node=N experiments/train.py ...` trains on N
+devices; `-m hydra/launcher=slurm ...` submits to a SLURM cluster. Re-running the same command resumes
+the run from its checkpoint.
 """
 
 from __future__ import annotations
@@ -20,15 +22,28 @@ register_resolvers()
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
 @user_errors_exit
 def main(cfg: DictConfig) -> float | None:
+    from lookahead.train.distributed import init_distributed, shutdown
+    from lookahead.train.run_dir import run_key, run_path
     from lookahead.train.trainer import train
 
     hydra_cfg = HydraConfig.get()
-    run_path = Path(hydra_cfg.runtime.output_dir)
+    overrides = list(hydra_cfg.overrides.task)
+    # `hydra.run.dir=...` on the command line names the run directory itself; otherwise it is derived.
+    explicit = any(o.startswith("hydra.run.dir=") for o in hydra_cfg.overrides.hydra)
+    path = (
+        Path(hydra_cfg.run.dir)
+        if explicit
+        else run_path(cfg.paths.runs, cfg.experiment_name, overrides, cfg.seed)
+    )
     with open_dict(cfg):
-        cfg.run_name = run_path.parent.name
-        cfg.overrides = list(hydra_cfg.overrides.task)
-    summary = train(cfg, run_path)
-    return (summary.get("final") or {}).get("test_accuracy")
+        cfg.run_name = path.parent.name if explicit else run_key(overrides)
+        cfg.overrides = overrides
+    ranks, device = init_distributed(cfg.device, float(cfg.trainer.dist_timeout_s))
+    try:
+        summary = train(cfg, path, ranks, device)
+    finally:
+        shutdown()
+    return summary.final.get(summary.target) if summary.target else None
 
 
 if __name__ == "__main__":

@@ -2,14 +2,20 @@
 
 1. Trainer vs a minimal hand-written loop: the same model, optimizer (Lookahead(SGD)), LR schedule,
    data and batches; training samples/s (evaluation excluded on both sides), alternating, median of pairs.
-2. The tensor data path (uint8 dataset in one tensor, batched crop/flip/normalise) vs torchvision's
+2. One process vs two ranks (torchrun, gloo, CPU): the trainer's samples/s for the same preset and global
+   batch, each run as a user would start it (one thread per process, so both use the same cores).
+3. The tensor data path (uint8 dataset in one tensor, batched crop/flip/normalise) vs torchvision's
    DataLoader + transforms (PIL per image) on CIFAR-shaped data: samples/s of producing training batches.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +33,8 @@ from lookahead.data.batches import normalize, random_crop_flip
 from lookahead.train.build import build
 from lookahead.train.trainer import seed_everything, train
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 
 
@@ -45,7 +52,7 @@ def trainer_vs_loop(preset: str, epochs: int, repeats: int, data_root: Path) -> 
     ours, minimal = [], []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as tmp:
-            ours.append(train(cfg, Path(tmp) / "run")["samples_per_s"])
+            ours.append(train(cfg, Path(tmp) / "run").samples_per_s)
         minimal.append(minimal_loop(cfg, epochs))
     ratios = [a / b for a, b in zip(ours, minimal)]
     return statistics.median(ours), statistics.median(minimal), statistics.median(ratios)
@@ -55,7 +62,8 @@ def minimal_loop(cfg, epochs: int) -> float:
     """The shortest honest loop: same batches, model, optimizer and LR schedule; nothing else."""
     seed_everything(cfg.seed)
     setup = build(cfg)
-    model, opt, loader, scheduler = setup.model, setup.optimizer, setup.train_loader, setup.scheduler
+    model, opt, scheduler = setup.model, setup.optimizer, setup.scheduler
+    loader = setup.workload.train_loader  # the classification workload's batches, without the trainer
     samples, elapsed = 0, 0.0
     for epoch in range(epochs):
         start = time.perf_counter()
@@ -68,6 +76,35 @@ def minimal_loop(cfg, epochs: int) -> float:
             samples += len(y)
         elapsed += time.perf_counter() - start
     return samples / elapsed
+
+
+def one_vs_two_ranks(preset: str, epochs: int, data_root: Path) -> tuple[float, float]:
+    """samples/s of the trainer as one process and as two gloo ranks (``torchrun --nproc_per_node 2``)."""
+    rates = []
+    for nproc in (1, 2):
+        with tempfile.TemporaryDirectory() as tmp:
+            launcher = [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                f"--nproc_per_node={nproc}",
+            ]
+            command = [
+                *(launcher if nproc > 1 else [sys.executable]),
+                str(ROOT / "experiments" / "train.py"),
+                f"experiment={preset}",
+                f"trainer.max_epochs={epochs}",
+                "trainer.progress=lines",
+                "device=cpu",
+                f"paths.data={data_root.resolve()}",
+                f"paths.runs={tmp}",
+            ]
+            env = {**os.environ, "OMP_NUM_THREADS": "1"}
+            subprocess.run(command, check=True, capture_output=True, env=env, cwd=tmp)
+            (summary,) = Path(tmp).rglob("summary.json")
+            rates.append(json.loads(summary.read_text())["samples_per_s"])
+    return rates[0], rates[1]
 
 
 def data_paths(n: int, batch_size: int, workers: int) -> tuple[float, float]:
@@ -133,6 +170,12 @@ def main() -> None:
     print(
         f"trainer vs minimal loop ({args.preset}, {args.epochs} epochs, median of {args.repeats} pairs): "
         f"{ours:,.0f} vs {minimal:,.0f} samples/s = {ratio:.3f}x (target >= 0.95: {verdict})"
+    )
+
+    one, two = one_vs_two_ranks(args.preset, args.epochs, args.data)
+    print(
+        f"one process vs two gloo ranks ({args.preset}, same global batch, 1 thread per process): "
+        f"{one:,.0f} vs {two:,.0f} samples/s = {two / one:.2f}x"
     )
 
     tensor_rate, pil_rate = data_paths(args.images, 128, args.workers)

@@ -65,11 +65,26 @@ def test_cifar_presets_carry_the_papers_settings(dataset, method):
         (["averaging=polyak"], "polyak"),
         (["lookahead=on"], "lookahead"),
         (["optimizer=adam", "lookahead=on"], "lookahead_adam"),
+        (["optimizer=rmsprop"], "rmsprop"),
+        (["optimizer=adagrad", "lookahead=on"], "lookahead_adagrad"),
+        (["experiment=cifar10_sgd", "optimizer=adamw", "lookahead=on"], "lookahead_adam"),
+        (["experiment=cifar10_lookahead", "lookahead=off"], "sgd"),
+        (["experiment=cifar10_polyak", "optimizer=adam"], "polyak_adam"),
     ],
 )
 def test_method_label_follows_the_composed_groups(groups, method):
     cfg = compose_config(["dataset=cifar10", *groups])
     assert cfg.method == method and cfg.experiment_name == f"cifar10_{method}"
+
+
+@pytest.mark.parametrize("method", ["sgd", "adam", "polyak", "lookahead", "lookahead_adam"])
+def test_cifar100_presets_are_the_cifar10_ones_with_another_dataset(method):
+    ten = OmegaConf.to_container(compose_config([f"experiment=cifar10_{method}"]), resolve=True)
+    hundred = OmegaConf.to_container(compose_config([f"experiment=cifar100_{method}"]), resolve=True)
+    assert hundred.pop("dataset")["name"] == "cifar100" and ten.pop("dataset")["name"] == "cifar10"
+    for cfg in (ten, hundred):  # derived from the dataset name
+        del cfg["experiment_name"], cfg["logger"]["group"]
+    assert hundred == ten
 
 
 def test_command_line_style_overrides_reach_the_config():
@@ -89,8 +104,8 @@ def test_smoke_run_every_preset(preset, data_root, tmp_path):
         [f"experiment={preset}", *overrides, "trainer.max_epochs=2", "trainer.limit_train_batches=3"]
     )
     summary = train(cfg, tmp_path / "run")
-    assert summary["status"] == "completed" and summary["epochs_completed"] == 2 and summary["steps"] == 6
-    assert 0.0 <= summary["final"]["test_accuracy"] <= 1.0
+    assert summary.status == "completed" and summary.epochs_completed == 2 and summary.steps == 6
+    assert 0.0 <= summary.final["test_accuracy"] <= 1.0
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2] and [r["step"] for r in records] == [3, 6]
     on_disk = json.loads((tmp_path / "run" / "summary.json").read_text())

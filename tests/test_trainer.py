@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lookahead.train.run_dir import RunDir, RunDirError
+from lookahead.train.run_dir import RunDir, RunDirError, run_key
 from lookahead.train.trainer import train
 from tests.conftest import ROOT, compose_config, run_cli, tiny_overrides
 from tests.wandb_records import read_records
@@ -93,8 +93,8 @@ def test_divergence_is_recorded_and_exits_cleanly(data_root, tmp_path):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("lookahead.k=0", "lookahead.k must be a positive int, got 0"),
-        ("lookahead.alpha=1.5", "lookahead.alpha must be in (0, 1], got 1.5"),
+        ("lookahead.k=0", "lookahead.k: Lookahead k must be a positive int (number of inner steps per sync), got 0"),
+        ("lookahead.alpha=1.5", "lookahead.alpha: Lookahead alpha must be a number in (0, 1], got 1.5"),
         ("optimizer.lr=-0.1", "optimizer.lr must be >= 0, got -0.1"),
         ("trainer.eval_weights=median", "trainer.eval_weights must be slow, fast or both, got 'median'"),
     ],
@@ -195,7 +195,8 @@ def test_wandb_offline_logs_config_metrics_and_summary(data_root, tmp_path):
     records = read_records(run_file)
     kinds = [r.WhichOneof("record_type") for r in records]
     run = next(r.run for r in records if r.HasField("run"))
-    assert run.run_group == "mnist1d_lookahead/dataset.num_samples=600,trainer.max_epochs=2"  # seeds share it
+    key = run_key(["dataset.num_samples=600", "trainer.max_epochs=2"])
+    assert run.run_group == f"mnist1d_lookahead/{key}"  # seeds share it
     config = {c.key: json.loads(c.value_json) for c in run.config.update}
     assert config["lookahead"]["k"] == 5 and config["method"] == "lookahead"
     assert kinds.count("history") == 2
@@ -205,6 +206,9 @@ def test_wandb_offline_logs_config_metrics_and_summary(data_root, tmp_path):
     on_disk = json.loads((only_run_dir(tmp_path) / "summary.json").read_text())
     assert summary["status"] == "completed"
     assert summary["final/test_accuracy"] == on_disk["final"]["test_accuracy"]
+    # the summary's own values, not the last history row's
+    assert summary["samples_per_s"] == on_disk["samples_per_s"]
+    assert summary["wall_time_s"] == on_disk["wall_time_s"]
     assert next(r.exit for r in records if r.HasField("exit")).exit_code == 0
 
 
@@ -228,7 +232,8 @@ def test_user_dataset_and_model_from_their_own_config_dir(tmp_path):
     configs = tmp_path / "my_configs"
     (configs / "dataset").mkdir(parents=True)
     (configs / "model").mkdir()
-    (configs / "dataset" / "blobs.yaml").write_text("_target_: my_project.stuff.blobs\nname: blobs\nn: 200\n")
+    # no `name:`: the label falls back to the target's name (it used to be a Hydra AssertionError)
+    (configs / "dataset" / "blobs.yaml").write_text("_target_: my_project.stuff.blobs\nn: 200\n")
     (configs / "model" / "linear.yaml").write_text("_target_: my_project.stuff.linear\nwidth: 4\n")
     result = run_cli(
         [

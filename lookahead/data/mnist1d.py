@@ -11,29 +11,43 @@ from mnist1d.utils import from_pickle, to_pickle
 from lookahead.data.dataset import Dataset
 
 
+def _generate(root: Path, num_samples: int, train_split: float, seed: int) -> dict:
+    """``make_dataset`` with these arguments, cached under ``root`` (written atomically)."""
+    cache = root / f"mnist1d_n{num_samples}_split{train_split}_seed{seed}.pkl"
+    if cache.exists():
+        return from_pickle(str(cache))
+    args = get_dataset_args()
+    args.num_samples, args.train_split, args.seed = num_samples, train_split, seed
+    data = make_dataset(args)  # seeds Python's and NumPy's RNGs (not torch's)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
+    to_pickle(data, str(tmp))
+    tmp.replace(cache)  # atomic: concurrent runs never read a half-written cache
+    return data
+
+
 def load_mnist1d(
     root: str | Path,
     name: str = "mnist1d",
     num_samples: int = 5000,
     train_split: float = 0.8,
     data_seed: int = 42,
+    valid_samples: int = 1000,
     device: str | torch.device = "cpu",
 ) -> Dataset:
-    """The MNIST-1D dataset (40-sample signals, 10 classes), generated once and cached under ``root``."""
+    """The MNIST-1D dataset (40-sample signals, 10 classes): the standard train/test split of
+    ``num_samples`` generated with ``data_seed``, and a validation split of ``valid_samples`` drawn
+    afresh from the same generator with seed ``data_seed + 1`` (so train and test are exactly the
+    MNIST-1D paper's; 0 for none). Generated once and cached under ``root``."""
     root = Path(root).expanduser()
-    cache = root / f"mnist1d_n{num_samples}_split{train_split}_seed{data_seed}.pkl"
-    if cache.exists():
-        data = from_pickle(str(cache))
-    else:
-        args = get_dataset_args()
-        args.num_samples, args.train_split, args.seed = num_samples, train_split, data_seed
-        data = make_dataset(args)
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        to_pickle(data, str(tmp))
-        tmp.replace(cache)  # atomic: concurrent runs never read a half-written cache
+    data = _generate(root, num_samples, train_split, data_seed)
     x, x_test = (torch.as_tensor(data[k], dtype=torch.float32).unsqueeze(1) for k in ("x", "x_test"))
     y, y_test = (torch.as_tensor(data[k], dtype=torch.long) for k in ("y", "y_test"))
+    valid_x = valid_y = None
+    if valid_samples:
+        valid = _generate(root, valid_samples, 1.0, data_seed + 1)
+        valid_x = torch.as_tensor(valid["x"], dtype=torch.float32).unsqueeze(1).to(device)
+        valid_y = torch.as_tensor(valid["y"], dtype=torch.long).to(device)
     return Dataset(
         name=name,
         train_x=x.to(device),
@@ -42,4 +56,6 @@ def load_mnist1d(
         test_y=y_test.to(device),
         num_classes=10,
         input_shape=(1, x.shape[-1]),
+        valid_x=valid_x,
+        valid_y=valid_y,
     )

@@ -17,17 +17,18 @@ def mlp(num_classes: int = 10, input_length: int = 40, hidden: int = 100, depth:
     return nn.Sequential(*layers)
 
 
-def cnn(num_classes: int = 10, input_length: int = 40, channels: int = 25) -> nn.Sequential:
-    """The MNIST-1D paper's 1-D CNN: three stride-2 convolutions and a linear head."""
-    features = nn.Sequential(
-        nn.Conv1d(1, channels, 5, stride=2, padding=1),
-        nn.ReLU(),
-        nn.Conv1d(channels, channels, 3, stride=2, padding=1),
-        nn.ReLU(),
-        nn.Conv1d(channels, channels, 3, stride=2, padding=1),
-        nn.ReLU(),
-        nn.Flatten(),
-    )
+def cnn(
+    num_classes: int = 10, input_length: int = 40, channels: int = 25, batch_norm: bool = False
+) -> nn.Sequential:
+    """The MNIST-1D paper's 1-D CNN: three stride-2 convolutions and a linear head; ``batch_norm`` adds
+    BatchNorm after each convolution (to study BatchNorm statistics under Lookahead's slow weights)."""
+    layers: list[nn.Module] = []
+    for i, (c_in, kernel) in enumerate(((1, 5), (channels, 3), (channels, 3))):
+        layers.append(nn.Conv1d(c_in if i == 0 else channels, channels, kernel, stride=2, padding=1))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(channels))
+        layers.append(nn.ReLU())
+    features = nn.Sequential(*layers, nn.Flatten())
     with torch.no_grad():
         width = features(torch.zeros(1, 1, input_length)).shape[1]
     return nn.Sequential(*features, nn.Linear(width, num_classes))

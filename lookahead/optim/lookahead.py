@@ -52,13 +52,13 @@ def _fused_lerp_and_copy(slow: list[torch.Tensor], fast: list[torch.Tensor], alp
     _compiled_lerp_and_copy(slow, fast, alpha)
 
 
-def _check_k(k: Any) -> int:
+def check_k(k: Any) -> int:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"Lookahead k must be a positive int (number of inner steps per sync), got {k!r}")
     return k
 
 
-def _check_alpha(alpha: Any) -> float:
+def check_alpha(alpha: Any) -> float:
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha <= 1.0:
         raise ValueError(f"Lookahead alpha must be a number in (0, 1], got {alpha!r}")
     return float(alpha)
@@ -113,7 +113,7 @@ class Lookahead(Optimizer):
         self.fused = bool(fused)
         self._cache: dict[int, tuple[Any, ...]] = {}
         self._needs_init = True
-        defaults = {**optimizer.defaults, "lookahead_k": _check_k(k), "lookahead_alpha": _check_alpha(alpha)}
+        defaults = {**optimizer.defaults, "lookahead_k": check_k(k), "lookahead_alpha": check_alpha(alpha)}
         # Runs Optimizer.__init__ (hooks, profiling names); add_param_group below only tags the groups.
         super().__init__(optimizer.param_groups, defaults)
         self.param_groups = optimizer.param_groups  # ONE list, shared with the inner optimizer
@@ -125,9 +125,9 @@ class Lookahead(Optimizer):
         """Add a group to the inner optimizer; its params get slow weights at their first step."""
         if not any(param_group is g for g in self.optimizer.param_groups):
             self.optimizer.add_param_group(param_group)
-        param_group["lookahead_k"] = _check_k(param_group.get("lookahead_k", self.defaults["lookahead_k"]))
+        param_group["lookahead_k"] = check_k(param_group.get("lookahead_k", self.defaults["lookahead_k"]))
         alpha = param_group.get("lookahead_alpha", self.defaults["lookahead_alpha"])
-        param_group["lookahead_alpha"] = _check_alpha(alpha)
+        param_group["lookahead_alpha"] = check_alpha(alpha)
         param_group.setdefault("lookahead_step", 0)
         self._invalidate()
 
@@ -264,8 +264,8 @@ class Lookahead(Optimizer):
         self.optimizer.load_state_dict({"state": inner_state, "param_groups": state_dict["param_groups"]})
         self.param_groups = self.optimizer.param_groups  # load_state_dict built a new list: share it again
         for group, (k, alpha) in zip(self.param_groups, current):
-            group["lookahead_k"] = _check_k(group.get("lookahead_k", k))
-            group["lookahead_alpha"] = _check_alpha(group.get("lookahead_alpha", alpha))
+            group["lookahead_k"] = check_k(group.get("lookahead_k", k))
+            group["lookahead_alpha"] = check_alpha(group.get("lookahead_alpha", alpha))
             group.setdefault("lookahead_step", 0)
         params = self._params()
         self.state = defaultdict(dict)

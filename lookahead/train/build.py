@@ -1,8 +1,10 @@
-"""Config -> objects: the inner optimizer, Lookahead around it, the LR schedule, averaging."""
+"""Config -> objects: the workload, its model, the inner optimizer, Lookahead around it, the LR schedule,
+Polyak averaging."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,9 +13,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
 
-from lookahead.data import Dataset, TensorLoader
-from lookahead.optim.lookahead import Lookahead
+from lookahead.data import Dataset
+from lookahead.optim.lookahead import Lookahead, check_alpha, check_k
 from lookahead.optim.polyak import PolyakAverage
+from lookahead.workloads.base import Workload
+from lookahead.workloads.classification import Classification
 
 
 class ConfigError(ValueError):
@@ -31,21 +35,29 @@ def validate(cfg: DictConfig) -> None:
             f"trainer.eval_weights must be slow, fast or both, got {cfg.trainer.eval_weights!r}",
         ),
     ]
-    if cfg.lookahead.enabled:
-        k, alpha = cfg.lookahead.k, cfg.lookahead.alpha
-        checks += [
-            (
-                isinstance(k, int) and not isinstance(k, bool) and k >= 1,
-                f"lookahead.k must be a positive int, got {k!r}",
-            ),
-            (
-                isinstance(alpha, (int, float)) and 0 < alpha <= 1,
-                f"lookahead.alpha must be in (0, 1], got {alpha!r}",
-            ),
-        ]
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    if cfg.lookahead.enabled:  # the optimizer's own checks, reported with the config field's name
+        for field, check in (("k", check_k), ("alpha", check_alpha)):
+            try:
+                check(cfg.lookahead[field])
+            except ValueError as err:
+                raise ConfigError(f"lookahead.{field}: {err}") from None
+
+
+def build_workload(cfg: DictConfig, device: torch.device | str) -> Workload:
+    """``cfg.dataset`` instantiated: a Workload as it is, a tensor Dataset as a Classification workload."""
+    built = instantiate(cfg.dataset, device=device)
+    if isinstance(built, Workload):
+        return built
+    if isinstance(built, Dataset):
+        tcfg = cfg.trainer
+        return Classification(built, tcfg.batch_size, tcfg.eval_batch_size, cfg.seed)
+    raise ConfigError(
+        f"dataset._target_ {cfg.dataset._target_} returned {type(built).__name__}; it must return a "
+        f"lookahead.data.Dataset or a lookahead.workloads.Workload"
+    )
 
 
 def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -58,8 +70,31 @@ def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
     )
 
 
-def lr_factor(schedule: DictConfig, steps_per_epoch: int, total_steps: int) -> Any:
-    """Multiplier of the base LR as a function of the (0-based) inner step; stepped every iteration."""
+class Plateau:
+    """LR factor that is multiplied by ``factor`` whenever the target metric has not improved for
+    ``patience`` evaluations (the paper's "halve on plateau" for language modelling)."""
+
+    def __init__(self, factor: float, patience: int) -> None:
+        self.factor, self.patience = factor, patience
+        self.value, self.stale = 1.0, 0
+
+    def observe(self, improved: bool) -> None:
+        self.stale = 0 if improved else self.stale + 1
+        if self.stale >= self.patience:
+            self.value *= self.factor
+            self.stale = 0
+
+    def state_dict(self) -> dict[str, float]:
+        return {"value": self.value, "stale": self.stale}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.value, self.stale = state["value"], int(state["stale"])
+
+
+def lr_factor(
+    schedule: DictConfig, steps_per_epoch: int, total_steps: int, plateau: Plateau | None = None
+) -> Callable[[int], float]:
+    """Multiplier of the base LR as a function of the (0-based) optimizer step; stepped every step."""
     name = schedule.name
     if name == "constant":
         return lambda step: 1.0
@@ -71,15 +106,23 @@ def lr_factor(schedule: DictConfig, steps_per_epoch: int, total_steps: int) -> A
         return lambda step: (
             floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
         )
-    if name == "warmup":  # linear warmup, then inverse square root decay (Transformer schedule)
-        warmup = max(1, int(schedule.warmup_epochs * steps_per_epoch))
+    if name == "warmup":  # linear warmup, then inverse square root decay (the Transformer schedule)
+        steps = schedule.get("warmup_steps")
+        warmup = max(1, int(steps if steps is not None else schedule.warmup_epochs * steps_per_epoch))
         return lambda step: min((step + 1) / warmup, math.sqrt(warmup / (step + 1)))
-    raise ConfigError(f"schedule.name must be constant, multistep, cosine or warmup, got {name!r}")
+    if name == "plateau":
+        assert plateau is not None
+        return lambda step: plateau.value
+    raise ConfigError(f"schedule.name must be constant, multistep, cosine, warmup or plateau, got {name!r}")
 
 
-def build_scheduler(cfg: DictConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int):
+def build_scheduler(
+    cfg: DictConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int, plateau: Plateau | None = None
+) -> torch.optim.lr_scheduler.LambdaLR:
     total = steps_per_epoch * cfg.trainer.max_epochs
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg.schedule, steps_per_epoch, total))
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lr_factor(cfg.schedule, steps_per_epoch, total, plateau)
+    )
 
 
 def build_averaging(cfg: DictConfig, model: nn.Module, steps_per_epoch: int) -> PolyakAverage | None:
@@ -92,44 +135,60 @@ def build_averaging(cfg: DictConfig, model: nn.Module, steps_per_epoch: int) -> 
 class Setup:
     """Everything a training run is made of, built from its config."""
 
-    data: Dataset
+    workload: Workload
     model: nn.Module
-    train_loader: TensorLoader
-    test_loader: TensorLoader
-    steps_per_epoch: int
+    steps_per_epoch: int  # optimizer steps per epoch
     optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scheduler: torch.optim.lr_scheduler.LambdaLR
     averaging: PolyakAverage | None
+    plateau: Plateau | None
+
+    def state_dict(self) -> dict[str, Any]:
+        """The trainable state a checkpoint holds."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "averaging": self.averaging.state_dict() if self.averaging is not None else None,
+            "plateau": self.plateau.state_dict() if self.plateau is not None else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.averaging is not None:
+            self.averaging.load_state_dict(state["averaging"])
+        if self.plateau is not None:
+            self.plateau.load_state_dict(state["plateau"])
 
 
 def build(cfg: DictConfig, device: torch.device | str = "cpu") -> Setup:
-    """Dataset -> model -> loaders -> inner optimizer (+ Lookahead) -> LR schedule -> averaging.
+    """Workload -> model -> inner optimizer (+ Lookahead) -> LR schedule -> averaging.
 
     Seed the RNGs first: the model's initial weights come from the global torch RNG.
     """
-    data = instantiate(cfg.dataset, device=device)
-    model = instantiate(cfg.model, num_classes=data.num_classes).to(device)
+    workload = build_workload(cfg, device)
+    model = instantiate(cfg.model, **workload.model_kwargs()).to(device)
     tcfg = cfg.trainer
-    train_loader = TensorLoader(
-        data.train_x,
-        data.train_y,
-        tcfg.batch_size,
-        shuffle=True,
-        transform=data.train_transform,
-        seed=cfg.seed,
-    )
-    test_loader = TensorLoader(data.test_x, data.test_y, tcfg.eval_batch_size, transform=data.eval_transform)
-    steps_per_epoch = len(train_loader)
+    batches = workload.steps_per_epoch()
     if tcfg.get("limit_train_batches"):
-        steps_per_epoch = min(steps_per_epoch, int(tcfg.limit_train_batches))
+        batches = min(batches, int(tcfg.limit_train_batches))
+    steps_per_epoch = batches // int(tcfg.get("accumulate_steps", 1) or 1)
+    if steps_per_epoch < 1:
+        raise ConfigError(
+            f"an epoch has {batches} batches, fewer than trainer.accumulate_steps={tcfg.accumulate_steps}"
+        )
     optimizer = build_optimizer(cfg, model)
+    plateau = None
+    if cfg.schedule.name == "plateau":
+        plateau = Plateau(float(cfg.schedule.factor), int(cfg.schedule.patience))
     return Setup(
-        data,
+        workload,
         model,
-        train_loader,
-        test_loader,
         steps_per_epoch,
         optimizer,
-        build_scheduler(cfg, optimizer, steps_per_epoch),
+        build_scheduler(cfg, optimizer, steps_per_epoch, plateau),
         build_averaging(cfg, model, steps_per_epoch),
+        plateau,
     )

@@ -33,18 +33,23 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save(path: Path, state: dict[str, Any]) -> None:
-    """``torch.save`` to a temporary file, then rename: a crash never leaves a truncated checkpoint."""
+    """``torch.save`` to a temporary file, then rename: a crash never leaves a truncated checkpoint, and
+    a failed write (full disk) leaves the previous checkpoint and no temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load(path: Path) -> dict[str, Any]:
     try:
         # Our own files (RNG states hold numpy/python objects), hence weights_only=False.
         return torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as err:
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as err:
         raise CheckpointError(
             f"checkpoint {path} is corrupt or unreadable ({type(err).__name__}); move it away to start "
             f"the run afresh"

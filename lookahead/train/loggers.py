@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -11,49 +12,71 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from lookahead.train.run_dir import atomic_write_text
+
 
 class MetricsFile:
-    """Append-only ``metrics.jsonl``; on resume, records past the checkpoint's step are dropped so an
-    interrupted run never leaves duplicates."""
+    """Append-only ``metrics.jsonl``. On resume, records past the checkpoint's step are dropped (an
+    interrupted run never leaves duplicates), and so is a last line cut short by a crash or a full disk."""
 
     def __init__(self, path: Path, resume_step: int | None) -> None:
         self.path = path
         if resume_step is None:
             path.unlink(missing_ok=True)
         elif path.exists():
-            kept = [
-                line
-                for line in path.read_text().splitlines()
-                if line.strip() and json.loads(line)["step"] <= resume_step
-            ]
-            path.write_text("".join(line + "\n" for line in kept))
+            kept = []
+            lines = path.read_text(errors="replace").splitlines()
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    if number == len(lines):  # a torn last line: the write it belongs to never finished
+                        break
+                    raise ValueError(
+                        f"{path}: line {number} is not JSON; repair or delete the file"
+                    ) from None
+                if record["step"] <= resume_step:
+                    kept.append(line)
+            atomic_write_text(path, "".join(line + "\n" for line in kept))
 
     def log(self, record: dict[str, Any]) -> None:
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
 
 
+# How the console shows a record's keys: short names, and which come first.
+_SHORT = {"accuracy": "acc", "perplexity": "ppl"}
+
+
 def fmt(record: dict[str, Any]) -> str:
-    parts = [
-        f"epoch {record['epoch']}",
-        f"step {record['step']}",
-        f"lr {record['lr']:.4g}",
-        f"train_loss {record['train_loss']:.4f}",
-        f"train_acc {record['train_accuracy']:.4f}",
-        f"test_loss {record['test_loss']:.4f}",
-        f"test_acc {record['test_accuracy']:.4f}",
-    ]
-    if "test_accuracy_fast" in record:
-        parts.append(f"test_acc_fast {record['test_accuracy_fast']:.4f}")
-    parts.append(f"{record['samples_per_s']:.0f} samples/s")
+    """One line per evaluation: epoch, step, lr, then every metric, then the throughput."""
+    epoch = record["epoch"]
+    parts = [f"epoch {epoch:g}" if isinstance(epoch, float) else f"epoch {epoch}", f"step {record['step']}"]
+    parts.append(f"lr {record['lr']:.4g}")
+    for key, value in record.items():
+        if (
+            key in ("epoch", "step", "lr", "wall_time_s")
+            or key.endswith("_per_s")
+            or not isinstance(value, float)
+        ):
+            continue
+        split, _, name = key.partition("_")
+        parts.append(f"{split}_{_SHORT.get(name, name)} {value:.4f}")
+    for key, value in record.items():
+        if key.endswith("_per_s") and value is not None:
+            parts.append(f"{value:.0f} {key[: -len('_per_s')]}/s")
     return " | ".join(parts)
 
 
 class Console:
-    """A tqdm bar per epoch on a terminal; plain log lines (one per evaluation) otherwise."""
+    """A tqdm bar per epoch on a terminal; plain log lines (one per evaluation) otherwise; nothing on
+    ranks other than 0 (``mode="off"``)."""
 
     def __init__(self, mode: str = "auto") -> None:
-        self.bar_enabled = sys.stderr.isatty() if mode == "auto" else mode == "bar"
+        self.silent = mode == "off"
+        self.bar_enabled = not self.silent and (sys.stderr.isatty() if mode == "auto" else mode == "bar")
         self.bar: tqdm | None = None
 
     def start_epoch(self, epoch: int, max_epochs: int, total: int, initial: int) -> None:
@@ -72,14 +95,22 @@ class Console:
             if postfix:
                 self.bar.set_postfix({k: f"{v:.4g}" for k, v in postfix.items()}, refresh=False)
 
-    def end_epoch(self, record: dict[str, Any]) -> None:
-        if self.bar is not None:
+    def evaluation(self, record: dict[str, Any], end_of_epoch: bool = True) -> None:
+        if end_of_epoch and self.bar is not None:
             self.bar.close()
             self.bar = None
-        print(fmt(record), flush=True)
+        self.message(fmt(record))
 
     def message(self, text: str) -> None:
-        print(text, flush=True)
+        if self.silent:
+            return
+        if self.bar is not None:
+            self.bar.write(text)
+        else:
+            print(text, flush=True)
+
+
+SUMMARY_KEYS = ("epochs_completed", "wall_time_s", "samples_per_s")
 
 
 class WandbLogger:
@@ -102,7 +133,7 @@ class WandbLogger:
             name=f"{group}/seed{cfg.seed}",
             job_type=cfg.get("method"),
             config=OmegaConf.to_container(cfg, resolve=True),
-            dir=str(run_path),
+            dir=os.environ.get("WANDB_DIR") or str(run_path),  # W&B's own variable wins
             id=run_id,
             resume="allow",
             mode=cfg.logger.get("mode") or None,
@@ -110,11 +141,15 @@ class WandbLogger:
             reinit="finish_previous",
         )
 
+        # The summary's own values of these keys win over the last history row at finish().
+        for key in SUMMARY_KEYS:
+            self.run.define_metric(key, summary="none")
+
     def log(self, record: dict[str, Any]) -> None:
         self.run.log(record, step=record["step"])
 
     def finish(self, summary: dict[str, Any]) -> None:
-        for key in ("status", "epochs_completed", "wall_time_s", "samples_per_s"):
+        for key in ("status", *SUMMARY_KEYS):
             self.run.summary[key] = summary.get(key)
         for key, value in (summary.get("final") or {}).items():
             self.run.summary[f"final/{key}"] = value

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import platform
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -114,3 +116,45 @@ def environment(device: torch.device) -> dict[str, Any]:
         "hostname": platform.node(),
         "torch_threads": torch.get_num_threads(),
     }
+
+
+# Config fields that may differ between attempts of the same run: not part of its identity.
+NOT_IDENTITY = ("logger", "overrides", "device", "paths", "trainer.progress", "run_name")
+# Command-line overrides that do not define a run (the seed and experiment have their own path parts).
+NOT_DEFINING = ("seed", "experiment", *NOT_IDENTITY, "hydra")
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]{0,99}$")
+
+
+def defining_overrides(overrides: list[str]) -> list[str]:
+    """The overrides that change what a run computes, sorted (``+``/``~`` prefixes kept)."""
+    kept = []
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+~")
+        if not any(key == k or key.startswith((f"{k}.", f"{k}/")) for k in NOT_DEFINING):
+            kept.append(override)
+    return sorted(kept)
+
+
+def run_key(overrides: list[str]) -> str:
+    """``default`` without defining overrides, else a short, stable hash of them (readable in the run's
+    config.yaml and summary.json, and listed by ``scripts/report.py --index``)."""
+    defining = defining_overrides(overrides)
+    if not defining:
+        return "default"
+    return hashlib.sha1("\n".join(defining).encode()).hexdigest()[:10]
+
+
+def safe_name(name: str, field: str) -> str:
+    """``name`` as one path component that stays inside the runs folder, or a RunDirError naming ``field``."""
+    if not _SAFE.match(name) or ".." in name:
+        raise RunDirError(
+            f"{field}={name!r} cannot name a run directory: use 1-100 letters, digits and _ . + = - "
+            f"(starting with a letter or digit)"
+        )
+    return name
+
+
+def run_path(runs: str | Path, experiment: str, overrides: list[str], seed: int) -> Path:
+    """``<runs>/<experiment>/<key of the defining overrides>/seed<N>``: the same command always maps to
+    the same directory (so re-running resumes), different configurations never share one."""
+    return Path(runs) / safe_name(experiment, "experiment_name") / run_key(overrides) / f"seed{seed}"

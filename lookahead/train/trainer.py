@@ -1,29 +1,40 @@
-"""The one training loop every workload shares: train, evaluate, log, checkpoint, resume.
+"""The one training loop every workload shares: train, evaluate, log, checkpoint, resume; one process
+or many (torchrun, SLURM).
 
-Read top to bottom: set up (data, model, optimizer chain, logs), maybe resume, then epochs of inner
-steps; after each epoch evaluate (slow / fast / averaged weights), append to metrics.jsonl, checkpoint
-and rewrite summary.json.
+``train`` validates and builds everything, then opens the run directory (rank 0 only) and calls
+``fit``: epochs of optimizer steps; every ``log_every_steps`` the summed logs are read (divergence and
+stop checks, progress); at every evaluation (each epoch, or every ``eval_every_steps``) the weights the
+method is judged by are evaluated on the workload's splits, a line goes to metrics.jsonl, and the
+checkpoint and summary.json are rewritten.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import random
 import time
-from contextlib import nullcontext
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
+from torch.nn.parallel import DistributedDataParallel
 
 from lookahead.optim.lookahead import Lookahead
 from lookahead.train import checkpoint
-from lookahead.train.build import build, validate
+from lookahead.train.build import Setup, build, validate
+from lookahead.train.distributed import Dist
+from lookahead.train.evaluation import evaluate
 from lookahead.train.loggers import Console, MetricsFile, WandbLogger
-from lookahead.train.run_dir import RunDir, RunDirError, environment, read_json, write_json
-from lookahead.train.task import Classification
+from lookahead.train.run_dir import NOT_IDENTITY, RunDir, RunDirError, environment
+from lookahead.train.signals import StopSignals
+from lookahead.train.state import RunState, Summary
+from lookahead.train.step import TrainStep
+from lookahead.workloads.base import Metrics
 
 
 def resolve_device(name: str) -> torch.device:
@@ -38,11 +49,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-# Fields that may differ between attempts of the same run (they are not part of its directory name).
-NOT_IDENTITY = ("logger", "overrides", "device", "paths", "trainer.progress")
-
-
-def _identity(cfg: DictConfig) -> dict[str, Any]:
+def identity(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config minus the fields that may change when a run is resumed."""
     data = OmegaConf.to_container(cfg, resolve=True)
     for key in NOT_IDENTITY:
@@ -54,218 +61,351 @@ def _identity(cfg: DictConfig) -> dict[str, Any]:
     return data
 
 
-def train(cfg: DictConfig, run_path: str | Path) -> dict[str, Any]:
-    """Run (or resume) the training run configured by ``cfg`` in ``run_path``; return its summary."""
+def config_hash(cfg: DictConfig) -> str:
+    return hashlib.sha1(json.dumps(identity(cfg), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def train(
+    cfg: DictConfig, run_path: str | Path, ranks: Dist | None = None, device: torch.device | None = None
+) -> Summary:
+    """Run (or resume) the run configured by ``cfg`` in ``run_path`` on every rank; return its summary.
+
+    Everything that can fail on bad input (config values, data, model) happens before the run directory
+    is created. Rank 0 alone owns the directory (lock, config, logs, checkpoints).
+    """
+    ranks = ranks or Dist()
     validate(cfg)
-    with RunDir(run_path) as run:
-        if run.config.exists() and _identity(OmegaConf.load(run.config)) != _identity(cfg):
-            raise RunDirError(
-                f"{run.path} holds a run with a different config (see its config.yaml); "
-                f"choose another directory"
-            )
-        previous = read_json(run.summary)
-        if previous and previous.get("status") == "completed":
+    device = device or resolve_device(cfg.device)
+    seed_everything(cfg.seed)
+    setup = build(cfg, device)
+    run, done, error = None, None, None
+    if ranks.is_main:
+        try:
+            run, done = _open(cfg, Path(run_path))
+        except RunDirError as err:
+            error = str(err)
+    error, done = ranks.broadcast((error, done))
+    if error:
+        raise RunDirError(error)
+    if done is not None:
+        return Summary(**done)
+    try:
+        return fit(cfg, setup, run, Path(run_path), ranks, device)
+    finally:
+        if run is not None:
+            run.close()
+
+
+def _open(cfg: DictConfig, path: Path) -> tuple[RunDir, dict[str, Any] | None]:
+    """Lock the run directory; the summary of a run that is already over (completed or diverged)."""
+    run = RunDir(path)
+    try:
+        if run.config.exists():
+            try:
+                previous_cfg = OmegaConf.load(run.config)
+            except Exception as err:  # garbled YAML
+                raise RunDirError(
+                    f"{run.config} is damaged ({type(err).__name__}); delete the run directory"
+                ) from None
+            if identity(previous_cfg) != identity(cfg):
+                raise RunDirError(
+                    f"{run.path} holds a run with a different config (see its config.yaml); "
+                    f"choose another directory"
+                )
+        try:
+            previous = Summary.read(run.summary)
+        except ValueError as err:
+            raise RunDirError(str(err)) from None
+        if previous is not None and previous.status in ("completed", "diverged"):
+            value = previous.final.get(previous.target or "", previous.final)
             print(
-                f"already completed: {run.path} (final test_accuracy "
-                f"{previous['final'].get('test_accuracy')}); delete the directory to run it again"
+                f"already {previous.status}: {run.path} (final {previous.target or 'metrics'}: {value}); "
+                f"delete the directory to train it again"
             )
-            return previous
+            return run, previous.to_dict()
         if not run.config.exists():
             run.config.write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        return _train(cfg, run)
+        return run, None
+    except BaseException:
+        run.close()
+        raise
 
 
-def _train(cfg: DictConfig, run: RunDir) -> dict[str, Any]:
-    device = resolve_device(cfg.device)
-    seed_everything(cfg.seed)
+def _checksum(tensors: list[torch.Tensor]) -> float:
+    return float(sum(t.detach().double().sum().item() for t in tensors))
+
+
+def fit(
+    cfg: DictConfig, setup: Setup, run: RunDir | None, run_path: Path, ranks: Dist, device: torch.device
+) -> Summary:
     tcfg = cfg.trainer
-    task = Classification()
+    workload, model, optimizer, averaging = setup.workload, setup.model, setup.optimizer, setup.averaging
+    steps_per_epoch, max_epochs = setup.steps_per_epoch, int(tcfg.max_epochs)
+    ckpt_path = run_path / "checkpoints" / "last.pt"
+    hash_ = config_hash(cfg)
 
-    # -- data, model, optimizer chain ----------------------------------------------------------------
-    setup = build(cfg, device)
-    data, model, optimizer, scheduler = setup.data, setup.model, setup.optimizer, setup.scheduler
-    train_loader, test_loader, averaging = setup.train_loader, setup.test_loader, setup.averaging
-    steps_per_epoch = setup.steps_per_epoch
-    autocast = (
-        torch.autocast(device.type, dtype=torch.bfloat16) if tcfg.precision == "bf16" else nullcontext()
+    # -- resume: every rank loads the same checkpoint (a shared file system), then its own RNG/carry ----
+    state, carry = RunState(), None
+    resumed = ranks.broadcast(ckpt_path.exists() if ranks.is_main else None)
+    if resumed:
+        ckpt = checkpoint.load(ckpt_path)
+        if "setup" not in ckpt or "ranks" not in ckpt:
+            raise checkpoint.CheckpointError(
+                f"checkpoint {ckpt_path} was written by an older version of the trainer; move it away to "
+                f"start the run afresh"
+            )
+        if ckpt.get("config_hash") != hash_:
+            raise checkpoint.CheckpointError(
+                f"checkpoint {ckpt_path} was written under another config; move it away to start afresh"
+            )
+        if len(ckpt["ranks"]) != ranks.world:
+            raise checkpoint.CheckpointError(
+                f"checkpoint {ckpt_path} was written by {len(ckpt['ranks'])} process(es), this job has "
+                f"{ranks.world}: resume with the same number of processes"
+            )
+        setup.load_state_dict(ckpt["setup"])
+        state = RunState.from_dict(ckpt["state"])
+        checkpoint.set_rng_state(ckpt["ranks"][ranks.rank]["rng"])
+        carry = ckpt["ranks"][ranks.rank]["carry"]
+    net = model
+    if ranks.enabled:  # broadcasts rank 0's weights: every replica (and Lookahead's slow copy) starts equal
+        net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if tcfg.precision == "bf16" else None
+    step = TrainStep(
+        workload, net, optimizer, setup.scheduler, ranks, device, tcfg.precision, tcfg.get("clip_grad_norm")
     )
 
-    # -- state that a checkpoint restores --------------------------------------------------------------
-    state: dict[str, Any] = {
-        "epoch": 0,
-        "batch": 0,
-        "step": 0,
-        "wall_time_s": 0.0,
-        "train_time_s": 0.0,
-        "sums": [0.0, 0, 0],
-        "samples": 0,
-        "best": {},
-        "final": {},
-    }
-    resumed = run.checkpoint.exists()
-    if resumed:
-        ckpt = checkpoint.load(run.checkpoint)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        if averaging is not None:
-            averaging.load_state_dict(ckpt["averaging"])
-        state = ckpt["state"]
-        checkpoint.set_rng_state(ckpt["rng"])
+    # -- outputs (rank 0) -----------------------------------------------------------------------------
+    main = ranks.is_main
+    metrics = MetricsFile(run.metrics, resume_step=state.step if resumed else None) if main else None
+    console = Console(tcfg.progress if main else "off")
+    wandb = (
+        WandbLogger(cfg, run_path, group=cfg.logger.group) if main and cfg.logger.name == "wandb" else None
+    )
+    unit = workload.unit
+    summary = Summary(
+        status="running",
+        experiment=cfg.experiment_name,
+        dataset=workload.name,
+        model=cfg.model._target_.rsplit(".", 1)[-1],
+        method=cfg.method,
+        seed=cfg.seed,
+        max_epochs=max_epochs,
+        run_dir=str(run_path),
+        target=workload.target,
+        unit=unit,
+        world_size=ranks.world,
+        overrides=list(cfg.get("overrides") or []),
+        **environment(device),
+    )
+
+    def write_summary(status: str, reason: str | None = None) -> None:
+        summary.status, summary.reason = status, reason
+        summary.epochs_completed, summary.steps = state.epoch, state.step
+        summary.final, summary.best, summary.wall_time_s = state.final, state.best, state.wall_time_s
+        summary.samples_per_s = state.samples / state.train_time_s if state.train_time_s else None
+        if main:
+            summary.write(run.summary)
 
     def save_checkpoint() -> None:
-        checkpoint.save(
-            run.checkpoint,
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "state": state,
-                "rng": checkpoint.rng_state(),
-                "averaging": averaging.state_dict() if averaging is not None else None,
-            },
+        per_rank = ranks.gather({"rng": checkpoint.rng_state(), "carry": carry})
+        if main:
+            payload = {
+                "setup": setup.state_dict(),
+                "state": state.to_dict(),
+                "ranks": per_rank,
+                "config_hash": hash_,
+            }
+            checkpoint.save(ckpt_path, payload)
+
+    # -- the loop -------------------------------------------------------------------------------------
+    accumulate = int(tcfg.get("accumulate_steps", 1) or 1)
+    log_every, checkpoint_every = int(tcfg.log_every_steps), int(tcfg.checkpoint_every_steps or 0)
+    eval_every = int(tcfg.get("eval_every_steps") or 0)
+    bn_batches = int(tcfg.get("bn_recalibration_batches") or 0)
+    acc = Metrics()  # this rank's summed logs since the last flush, on the device
+    status, reason = "running", None
+    train_start = 0.0  # perf_counter at the start of the current stretch of training steps
+    start = time.perf_counter() - state.wall_time_s
+
+    def flush(stop_requested: bool) -> bool:
+        """Fold the device sums into state.sums (summed over ranks); True if the job must stop now."""
+        sums = acc.pop()
+        keys = sorted(sums)
+        values = torch.tensor(
+            [sums[k] for k in keys] + [float(stop_requested)], dtype=torch.float64, device=device
         )
+        values = ranks.all_reduce_tensor(values).tolist()
+        for key, value in zip(keys, values):
+            state.sums[key] = state.sums.get(key, 0) + value
+        return values[-1] > 0
 
-    metrics = MetricsFile(run.metrics, resume_step=state["step"] if resumed else None)
-    console = Console(tcfg.progress)
-    wandb = WandbLogger(cfg, run.path, group=cfg.logger.group) if cfg.logger.name == "wandb" else None
-    meta = {
-        "experiment": cfg.experiment_name,
-        "dataset": data.name,
-        "model": cfg.model._target_.rsplit(".", 1)[-1],
-        "method": cfg.method,
-        "seed": cfg.seed,
-        "max_epochs": tcfg.max_epochs,
-        "run_dir": str(run.path),
-        "overrides": list(cfg.get("overrides") or []),
-        **environment(device),
-    }
-
-    def write_summary(status: str) -> dict[str, Any]:
-        summary = {
-            "status": status,
-            **meta,
-            "epochs_completed": state["epoch"],
-            "steps": state["step"],
-            "final": state["final"],
-            "best": state["best"],
-            "wall_time_s": state["wall_time_s"],
-            "samples_per_s": state["samples"] / state["train_time_s"] if state["train_time_s"] else None,
+    def evaluation(epoch_value: float) -> dict[str, Any]:
+        nonlocal train_start
+        elapsed = time.perf_counter() - train_start
+        state.train_time_s += elapsed
+        units = state.sums.get("sample_size", 0)
+        state.samples += int(units)
+        record = {
+            "epoch": epoch_value,
+            "step": state.step,
+            "lr": optimizer.param_groups[0]["lr"],
+            **{f"train_{k}": v for k, v in workload.reduce(state.sums).items()},
+            **evaluate(
+                workload,
+                model,
+                optimizer,
+                averaging,
+                eval_weights=tcfg.eval_weights,
+                bn_batches=bn_batches,
+                epoch=state.epoch,
+                ranks=ranks,
+                device=device,
+                autocast=autocast,
+            ),
+            "wall_time_s": time.perf_counter() - start,
+            f"{unit}_per_s": units / elapsed if elapsed > 0 else None,
         }
-        write_json(run.summary, summary)
-        return summary
+        state.sums = {}
+        state.final = {
+            k: v
+            for k, v in record.items()
+            if k.startswith(("train_", *(f"{s.name}_" for s in workload.splits())))
+        }
+        target = workload.target
+        if target is not None and target in record:
+            best = state.best.get(target)
+            value = record[target]
+            improved = best is None or (value >= best if workload.higher_is_better else value <= best)
+            if improved:
+                state.best = {target: value, "epoch": epoch_value, "step": state.step}
+                state.best.update({k: v for k, v in record.items() if k.startswith("valid_")})
+            if setup.plateau is not None:
+                setup.plateau.observe(improved)
+        state.wall_time_s = record["wall_time_s"]
+        train_start = time.perf_counter()
+        return record
 
-    def evaluate() -> dict[str, float]:
-        results: dict[str, float] = {}
-        if averaging is not None and averaging.n_averaged > 0:  # Polyak: the averaged weights, once averaging began
-            results.update(task.evaluate(averaging.module, test_loader.epoch(0)))
-        elif isinstance(optimizer, Lookahead) and tcfg.eval_weights in ("slow", "both"):
-            with optimizer.slow_weights():
-                results.update(task.evaluate(model, test_loader.epoch(0)))
-            if tcfg.eval_weights == "both":
-                fast = task.evaluate(model, test_loader.epoch(0))
-                results.update({f"{k}_fast": v for k, v in fast.items()})
-        else:
-            results.update(task.evaluate(model, test_loader.epoch(0)))
-        return {f"test_{k}": v for k, v in results.items()}
+    def diverged(values: dict[str, Any]) -> bool:
+        names = [
+            f"train_{workload.divergence_metric}",
+            *(f"{s.name}_{workload.divergence_metric}" for s in workload.splits()),
+        ]
+        return any(k in values and not math.isfinite(values[k]) for k in names)
 
-    status = "running"
     write_summary(status)
     if resumed:
-        console.message(f"resuming {run.path} at epoch {state['epoch'] + 1}, batch {state['batch']}")
-    start = time.perf_counter() - state["wall_time_s"]
-    # Per-step loss/accuracy stay on the device; they are added to state["sums"] at fixed steps only.
-    loss_acc = torch.zeros((), device=device, dtype=torch.float64)
-    correct_acc = torch.zeros((), device=device, dtype=torch.long)
-
-    def flush() -> float:
-        state["sums"][0] += loss_acc.item()
-        state["sums"][1] += int(correct_acc.item())
-        loss_acc.zero_()
-        correct_acc.zero_()
-        return state["sums"][0]
-
-    # Plain ints for the hot loop: DictConfig attribute access costs microseconds per call.
-    log_every, checkpoint_every = int(tcfg.log_every_steps), int(tcfg.checkpoint_every_steps or 0)
+        console.message(f"resuming {run_path} at epoch {state.epoch + 1}, batch {state.batch}")
     model.train()
-    try:
-        while state["epoch"] < tcfg.max_epochs and status == "running":
-            epoch = state["epoch"]
-            console.start_epoch(epoch, tcfg.max_epochs, steps_per_epoch, state["batch"])
-            epoch_start, epoch_samples = time.perf_counter(), 0
-            for x, y in train_loader.epoch(epoch, start_batch=state["batch"]):
-                if state["batch"] >= steps_per_epoch:
-                    break
-                with autocast:
-                    loss, n_correct = task.train_step_loss(model, x, y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                if averaging is not None:
-                    averaging.maybe_update(model, state["step"] + 1)
-                loss_acc.add_(loss.detach(), alpha=len(y))  # one op: float32 into the float64 sum
-                correct_acc.add_(n_correct)
-                state["step"] += 1
-                state["batch"] += 1
-                state["sums"][2] += len(y)
-                epoch_samples += len(y)
-                if state["step"] % log_every == 0:
-                    if not math.isfinite(flush()):
-                        status = "diverged"
+    with StopSignals() as signals:
+        try:
+            while state.epoch < max_epochs and status == "running":
+                epoch = state.epoch
+                console.start_epoch(epoch, max_epochs, steps_per_epoch, state.batch)
+                if state.batch == 0:
+                    carry = workload.init_carry(model)
+                batches = workload.train_batches(epoch, state.batch * accumulate, ranks.rank, ranks.world)
+                train_start = time.perf_counter()
+                while state.batch < steps_per_epoch:
+                    micro = list(islice(batches, accumulate))
+                    if len(micro) < accumulate:
                         break
-                    loss_sum, correct, count = state["sums"]
-                    console.update(log_every, loss=loss_sum / count, acc=correct / count)
-                if checkpoint_every and state["step"] % checkpoint_every == 0:
-                    flush()
-                    state["wall_time_s"] = time.perf_counter() - start
+                    result = step(micro, carry)
+                    carry = result.carry
+                    if averaging is not None:
+                        averaging.maybe_update(model, state.step + 1)
+                    for logs in result.logs:
+                        acc.add(logs)
+                    acc.add({"sample_size": result.sample_size})
+                    state.step += 1
+                    state.batch += 1
+                    # Single process: stop at once on a signal; ranks agree on stopping at flushes only.
+                    at_flush = state.step % log_every == 0 or (signals.requested and not ranks.enabled)
+                    if at_flush:
+                        stop = flush(signals.requested is not None)
+                        if diverged({f"train_{k}": v for k, v in workload.reduce(state.sums).items()}):
+                            status = "diverged"
+                            break
+                        if stop:
+                            status, reason = "interrupted", f"signal {signals.name or 'on another rank'}"
+                            break
+                        console.update(log_every, **workload.reduce(state.sums))
+                    if checkpoint_every and state.step % checkpoint_every == 0:
+                        flush(False)
+                        state.wall_time_s = time.perf_counter() - start
+                        save_checkpoint()
+                    if eval_every and state.step % eval_every == 0 and state.batch < steps_per_epoch:
+                        flush(False)
+                        record = evaluation(epoch + state.batch / steps_per_epoch)
+                        if diverged(record):
+                            status = "diverged"
+                            break
+                        _emit(record, metrics, wandb, console, end_of_epoch=False)
+                        save_checkpoint()
+                        write_summary(status)
+                if status == "running":
+                    flush(False)
+                    if diverged({f"train_{k}": v for k, v in workload.reduce(state.sums).items()}):
+                        status = "diverged"
+                if status == "diverged":
+                    console.message(f"loss became non-finite at step {state.step}: stopping (diverged)")
+                    break
+                if status == "interrupted":
+                    state.train_time_s += time.perf_counter() - train_start
+                    state.wall_time_s = time.perf_counter() - start
                     save_checkpoint()
-            if status == "running" and not math.isfinite(flush()):
-                status = "diverged"
-            if status != "running":
-                console.message(f"loss became non-finite at step {state['step']}: stopping (diverged)")
-                break
-            epoch_time = time.perf_counter() - epoch_start
-            state["train_time_s"] += epoch_time
-            state["samples"] += epoch_samples
-            loss_sum, correct, count = state["sums"]
-            record = {
-                "epoch": epoch + 1,
-                "step": state["step"],
-                "lr": optimizer.param_groups[0]["lr"],
-                "train_loss": loss_sum / count,
-                "train_accuracy": correct / count,
-                **evaluate(),
-                "wall_time_s": time.perf_counter() - start,
-                "samples_per_s": epoch_samples / epoch_time if epoch_time > 0 else None,
-            }
-            if not math.isfinite(record["test_loss"]):
-                status = "diverged"
-            state.update(epoch=epoch + 1, batch=0, sums=[0.0, 0, 0], wall_time_s=record["wall_time_s"])
-            state["final"] = {k: v for k, v in record.items() if k.startswith(("test_", "train_"))}
-            if record["test_accuracy"] >= state["best"].get("test_accuracy", -1.0):
-                state["best"] = {
-                    "test_accuracy": record["test_accuracy"],
-                    "test_loss": record["test_loss"],
-                    "epoch": epoch + 1,
-                }
-            metrics.log(record)
-            if wandb is not None:
-                wandb.log(record)
-            save_checkpoint()
-            console.end_epoch(record)
-            write_summary(status)
-        if status == "running":
-            status = "completed"
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise
-    except BaseException:
-        status = "failed"
-        raise
-    finally:
-        state["wall_time_s"] = time.perf_counter() - start
-        summary = write_summary(status)
-        if wandb is not None:
-            wandb.finish(summary)
+                    console.message(
+                        f"stopped by {reason} at step {state.step}: checkpoint written, resume by running the same command"
+                    )
+                    break
+                record = evaluation(epoch + 1)
+                state.epoch, state.batch = epoch + 1, 0
+                if diverged(record):
+                    status = "diverged"
+                _emit(record, metrics, wandb, console, end_of_epoch=True)
+                save_checkpoint()
+                write_summary(status)
+            if status == "running":
+                status = "completed"
+                if main:
+                    final = workload.final_evaluation(model, run_path)
+                    state.final.update(final)
+                ranks.barrier()
+                if ranks.enabled:  # Lookahead's slow weights (and the fast ones) must agree across ranks
+                    tensors = list(model.parameters())
+                    if isinstance(optimizer, Lookahead):
+                        tensors += [
+                            s["lookahead_slow"] for s in optimizer.state.values() if "lookahead_slow" in s
+                        ]
+                    sums = ranks.all_gather(_checksum(tensors))
+                    summary.extra["replicas_identical"] = len(set(sums)) == 1
+        except KeyboardInterrupt:
+            status, reason = "interrupted", "KeyboardInterrupt"
+            raise
+        except BaseException as err:
+            status, reason = "failed", f"{type(err).__name__}: {err}"
+            raise
+        finally:
+            state.wall_time_s = time.perf_counter() - start
+            try:
+                write_summary(status, reason)
+            finally:
+                if wandb is not None:
+                    wandb.finish(summary.to_dict())
+    if status == "interrupted":
+        signals.hand_on()
     return summary
+
+
+def _emit(
+    record: dict[str, Any],
+    metrics: MetricsFile | None,
+    wandb: WandbLogger | None,
+    console: Console,
+    end_of_epoch: bool,
+) -> None:
+    if metrics is not None:
+        metrics.log(record)
+    if wandb is not None:
+        wandb.log(record)
+    console.evaluation(record, end_of_epoch)

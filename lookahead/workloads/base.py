@@ -93,6 +93,11 @@ class Workload(ABC):
         return {}
 
     # -- training ----------------------------------------------------------------------------------
+    def sample_size(self, batch: Batch) -> int | torch.Tensor:
+        """A batch's sample size, known without a forward pass (used to weight micro-batches and ranks);
+        by default the number of labels, the batch's last element. Token workloads count tokens."""
+        return len(batch[-1])
+
     def init_carry(self, model: nn.Module) -> Any:
         """State carried from batch to batch within an epoch (an LSTM's hidden state); None if none."""
         return None
@@ -129,7 +134,9 @@ class Metrics:
                 self.sums[key].add_(value)
             else:  # float64: sums over an epoch of float32 values keep their precision
                 tensor = torch.as_tensor(value)
-                self.sums[key] = tensor.to(torch.float64 if tensor.is_floating_point() else torch.long).clone()
+                self.sums[key] = tensor.to(
+                    torch.float64 if tensor.is_floating_point() else torch.long
+                ).clone()
 
     def pop(self) -> dict[str, float]:
         """The sums as Python numbers, and reset."""

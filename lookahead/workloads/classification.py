@@ -54,7 +54,9 @@ class Classification(Workload):
     def splits(self) -> list[Split]:
         return [Split(name, loader.num_samples) for name, loader in self.eval_loaders.items()]
 
-    def train_step(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], carry: None) -> StepOutput:
+    def train_step(
+        self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], carry: None
+    ) -> StepOutput:
         x, y = batch
         logits = model(x)
         loss = nn.functional.cross_entropy(logits, y)

@@ -1,0 +1,95 @@
+"""What a run knows about itself: the typed state a checkpoint restores, and the one summary schema.
+
+``summary.json`` is written here and read back (by the trainer on resume, by the report and tables)
+only through :class:`Summary`, so its keys are defined once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from lookahead.train.run_dir import write_json
+
+STATUSES = ("running", "completed", "diverged", "failed", "interrupted")
+
+
+@dataclass
+class RunState:
+    """Counters and results that a checkpoint restores; everything else is rebuilt from the config."""
+
+    epoch: int = 0  # completed epochs
+    batch: int = 0  # batches of the current epoch already trained
+    step: int = 0  # optimizer steps
+    wall_time_s: float = 0.0  # since the run began, across resumes (evaluation included)
+    train_time_s: float = 0.0  # inside the training loop only
+    samples: int = 0  # sample_size units trained (samples or tokens), for the throughput
+    sums: dict[str, float] = field(default_factory=dict)  # summed train logs of the current epoch
+    best: dict[str, Any] = field(default_factory=dict)  # the evaluation with the best target value
+    final: dict[str, float] = field(default_factory=dict)  # the last evaluation
+    evals_since_best: int = 0  # for plateau schedules
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunState:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class SummaryError(ValueError):
+    """A summary.json that cannot be read."""
+
+
+@dataclass
+class Summary:
+    """The run's outcome, rewritten atomically after every evaluation and at exit."""
+
+    status: str
+    experiment: str
+    dataset: str
+    model: str
+    method: str
+    seed: int
+    max_epochs: int
+    run_dir: str
+    epochs_completed: int = 0
+    steps: int = 0
+    final: dict[str, float] = field(default_factory=dict)
+    best: dict[str, Any] = field(default_factory=dict)
+    target: str | None = None
+    wall_time_s: float = 0.0
+    samples_per_s: float | None = None
+    unit: str = "samples"
+    world_size: int = 1
+    reason: str | None = None  # why a run failed or was interrupted
+    overrides: list[str] = field(default_factory=list)
+    git_sha: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    device: str = ""
+    hostname: str = ""
+    torch_threads: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)  # workload-specific (e.g. sacreBLEU signature)
+
+    def write(self, path: Path) -> None:
+        write_json(path, asdict(self))
+
+    @classmethod
+    def read(cls, path: Path) -> Summary | None:
+        """The summary in ``path``, None when there is none; a damaged file is one clear error."""
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise SummaryError(f"{path} is damaged ({err}); delete it to let the run resume") from None
+        if not isinstance(data, dict) or "status" not in data:
+            raise SummaryError(f"{path} is not a run summary (no 'status'); delete it to let the run resume")
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
