@@ -384,6 +384,7 @@ def test_workload_trains_evaluates_and_scores_bleu(synth_root, tmp_path):
     final = workload.final_evaluation(model, tmp_path)
     record = json.loads((tmp_path / "translations" / "bleu.json").read_text())
     assert final == {"test_bleu": record["score"]} and record["sentences"] == 40
+    assert workload.summary_extra == {"test_bleu_signature": record["signature"]}
     hyps = (tmp_path / "translations" / "test.hyp.tgt").read_text().splitlines()
     refs = (tmp_path / "translations" / "test.ref.tgt").read_text().splitlines()
     assert len(hyps) == 40 and refs == (synth_root / "test.tgt").read_text().splitlines()

@@ -85,6 +85,7 @@ class Translation(Workload):
         self.label_smoothing, self.beam, self.length_penalty = label_smoothing, beam, length_penalty
         self.decode_extra_len, self.bleu_split = decode_extra_len, bleu_split
         self.bleu_max_sentences, self.sacrebleu_tokenize = bleu_max_sentences, sacrebleu_tokenize
+        self.summary_extra: dict[str, str] = {}  # the sacreBLEU signature, once final_evaluation has run
         self.prepare()
         hint = self.data_hint()
         self.sp = data.load_vocab(
@@ -196,6 +197,8 @@ class Translation(Workload):
         hyps = self.translate(model, split, self.bleu_max_sentences)
         refs = data.read_lines(data.split_path(self.root, split, self.tgt))[: len(hyps)]
         result = bleu(hyps, refs, self.sacrebleu_tokenize)
+        # Not a number, so not a metric: for the run summary's ``extra`` (and translations/bleu.json).
+        self.summary_extra = {f"{split}_bleu_signature": result["signature"]}
         if out_dir is not None:
             write_translations(Path(out_dir) / "translations", split, self.tgt, hyps, refs, result)
         return {f"{split}_bleu": result["score"]}
