@@ -115,12 +115,14 @@ wmt14-vocab: $(STAMP)  ## joint 32k SentencePiece vocabulary of data/wmt14_en_de
 wmt14: $(STAMP)  ## Figure 7b runs: Adam, LA(Adam), LA(Adam) without warmup, Adafactor (GPU; SEEDS=1 for one seed)
 	$(TRAIN) --multirun experiment=$(WMT_PRESETS) seed=$(SEEDS)
 	$(PY) -m lookahead.analysis.translation_figures results/runs/wmt14_* --out $(FIG)/figure7b
+	$(PY) scripts/tables.py results/runs --preset wmt --out results/tables --name wmt
 
 wmt14-figure: $(STAMP)  ## Figure 7b (training loss vs inner steps) from results/runs/wmt14_*
 	$(PY) -m lookahead.analysis.translation_figures results/runs/wmt14_* --out $(FIG)/figure7b
 
 synthetic-translation: $(STAMP)  ## synthetic translation, Adam vs LA(Adam), 3 seeds, CPU -> results/synthetic_translation/
 	$(TRAIN) --multirun experiment=synth_adam,synth_lookahead_adam seed=1,2,3 paths.runs=$(SYNTH)/runs trainer.progress=lines
-	$(PY) scripts/report.py $(SYNTH)/runs --out $(SYNTH)
+	$(PY) scripts/tables.py $(SYNTH)/runs --metric final_test_bleu --scale 1 --baseline adam --out $(SYNTH) --name bleu
+	$(PY) scripts/tables.py $(SYNTH)/runs --metric final_valid_perplexity --scale 1 --baseline adam --out $(SYNTH) --name valid_perplexity
 	$(PY) -m lookahead.analysis.translation_figures $(SYNTH)/runs --out $(SYNTH)/training_loss --title "Synthetic translation: training loss"
 # ---- end of issue 9 ------------------------------------------------------------------------------
