@@ -445,6 +445,10 @@ def test_figure_7b_plots_mean_and_std_over_seeds(tmp_path):
     ]
     written = training_loss_figure(pd.DataFrame(rows), tmp_path / "figure7b")
     assert written == [tmp_path / "figure7b.png"] and written[0].stat().st_size > 10_000
+    from lookahead.analysis.translation_figures import regular_records
+
+    runs = pd.DataFrame({"run_dir": ["a"] * 5, "step": [25, 49, 50, 75, 98], "train_loss": [5, 4, 9, 3, 2]})
+    assert regular_records(runs)["step"].tolist() == [25, 49, 75, 98]  # 50 averaged a single step
     with pytest.raises(ValueError, match="no 'train_loss' against 'step'"):
         training_loss_figure(pd.DataFrame(), tmp_path / "empty")
 

@@ -10,8 +10,18 @@ import pandas as pd
 
 from lookahead.analysis.stats import summarize, welch_p
 
-# Config fields that legitimately differ between the seeds of one cell.
-PER_RUN_FIELDS = ("seed", "run_name", "overrides", "paths.", "logger.", "device", "trainer.progress")
+# Config fields that legitimately differ between the seeds of one cell (a workload's dataset config
+# takes the run's seed as `seed: ${seed}`, for its batch order).
+PER_RUN_FIELDS = (
+    "seed",
+    "dataset.seed",
+    "run_name",
+    "overrides",
+    "paths.",
+    "logger.",
+    "device",
+    "trainer.progress",
+)
 
 
 class MismatchedRunsError(ValueError):

@@ -29,6 +29,19 @@ LABELS = {
 }
 
 
+def regular_records(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Drop records that average far fewer steps than the run's usual interval.
+
+    With ``eval_every_steps`` not dividing the epoch, an end-of-epoch record comes a few steps after a
+    step-cadence one; its training loss averages only those steps and makes a spurious dent in a curve.
+    """
+    keep = []
+    for _, run in metrics.sort_values("step").groupby("run_dir", sort=False):
+        gaps = run["step"].diff()
+        keep.append(run[gaps.isna() | (gaps >= 0.5 * gaps.median())])
+    return pd.concat(keep) if keep else metrics
+
+
 def training_loss_figure(
     metrics: pd.DataFrame,
     path: Path,
@@ -39,6 +52,8 @@ def training_loss_figure(
     """Mean ± std over seeds of ``column`` against ``step`` for every experiment in ``metrics``."""
     if metrics.empty or column not in metrics or "step" not in metrics:
         raise NoRunsError(f"no '{column}' against 'step' in the runs' metrics.jsonl")
+    if "run_dir" in metrics:
+        metrics = regular_records(metrics)
     fig, axes = figure(1, 1, width=5.5, height=3.8)
     ax = axes[0][0]
     order = [e for e in LABELS if e in set(metrics.experiment)]
