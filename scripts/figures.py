@@ -6,7 +6,11 @@
     python scripts/figures.py grid results/cpu/robustness --x optimizer.lr --y optimizer.momentum \
         --panel method --out results/figures/robustness
 
-`curves`: training loss and test accuracy per epoch, mean ± std over seeds, per method.
+    python scripts/figures.py imagenet results/runs/imagenet_* --out results/figures/imagenet_loss
+
+`curves`: training loss and test accuracy per epoch, mean ± std over seeds, per method; other
+metrics.jsonl columns with --columns (PTB: --columns train_perplexity,valid_perplexity --x step).
+`imagenet`: the paper's Figure 6: training loss (and validation top-1) per epoch, one panel per model.
 `grid`: mean final test accuracy over seeds on a grid of two config fields (one panel per value of
 --panel); diverged cells are marked. The grid's numbers are also written as CSV next to the figure.
 The theory figures come from experiments/nqm.py and experiments/quadratic.py, the inner-loop ones
@@ -19,7 +23,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from lookahead.analysis.plotting import curves, heatmap_panels
+from lookahead.analysis.plotting import curves, heatmap_panels, training_loss_curves
 from lookahead.analysis.runs import NoRunsError, load_metrics, load_summaries
 from lookahead.analysis.tables import add_config_columns
 
@@ -28,20 +32,36 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("kind", choices=["curves", "grid"])
+    parser.add_argument("kind", choices=["curves", "grid", "imagenet"])
     parser.add_argument("paths", nargs="+", help="run directories or folders containing them")
     parser.add_argument("--out", type=Path, required=True, help="output path without suffix")
-    parser.add_argument("--x", help="config field on the x axis (grid)")
+    parser.add_argument("--x", help="config field on the x axis (grid); epoch (default) or step (curves)")
     parser.add_argument("--y", help="config field on the y axis (grid)")
     parser.add_argument("--panel", help="one panel per value of this field (grid), e.g. method")
     parser.add_argument("--title", default="")
+    parser.add_argument(
+        "--columns",
+        default="train_loss,test_accuracy",
+        help="curves: metrics.jsonl columns, one panel each (e.g. train_perplexity,valid_perplexity)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.kind == "curves":
             metrics = load_metrics(args.paths)
             if metrics.empty:
                 raise NoRunsError("the runs have no metrics.jsonl records yet")
-            written = curves(metrics, args.out, formats=("png", "pdf"))
+            columns = tuple(c for c in args.columns.split(",") if c)
+            missing = [c for c in columns if c not in metrics]
+            if missing:
+                raise NoRunsError(f"no metrics.jsonl record has column(s) {', '.join(missing)}")
+            written = curves(metrics, args.out, formats=("png", "pdf"), columns=columns, x=args.x or "epoch")
+        elif args.kind == "imagenet":
+            metrics = load_metrics(args.paths)
+            if metrics.empty:
+                raise NoRunsError("the runs have no metrics.jsonl records yet")
+            written, plotted = training_loss_curves(metrics, args.out, formats=("png", "pdf"))
+            plotted.to_csv(args.out.with_suffix(".csv"), index=False)
+            written.append(args.out.with_suffix(".csv"))
         else:
             if not (args.x and args.y):
                 parser.error("grid needs --x and --y")
@@ -55,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             grid.to_csv(args.out.with_suffix(".csv"), index=False)
             written.append(args.out.with_suffix(".csv"))
-    except NoRunsError as err:
+    except (NoRunsError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print("wrote " + ", ".join(map(str, written)))

@@ -1,10 +1,12 @@
-"""Final test accuracy by dataset x method: mean ± std over seeds, next to the paper's Table 1.
+"""Final test accuracy by dataset x method (x whatever differs): mean ± std over seeds, next to the
+paper's Table 1, as table.md and table.csv (and curves.png with --plot).
 
-    python scripts/report.py results/runs --out results/report [--plot]
+    python scripts/report.py results/runs --out results/local/report [--plot]
+    python scripts/report.py results/runs --where lookahead.alpha=0.5
 
-A short form of scripts/tables.py (which adds config grouping, LaTeX, W&B and the other paper tables).
-Only completed runs enter the statistics; diverged/failed/unfinished ones are counted. Writes
-table.md and table.csv (and curves.png with --plot) to --out, and prints the table.
+The same selection and grouping flags as scripts/tables.py (which also writes LaTeX): runs are grouped
+by workload x method, the --by fields, and every config field that differs between runs of one cell;
+--where FIELD=VALUE selects. Only completed runs enter the statistics; the others are counted.
 """
 
 from __future__ import annotations
@@ -13,35 +15,46 @@ import argparse
 import sys
 from pathlib import Path
 
-from lookahead.analysis.paper_numbers import TABLE1
+from tables import make_table
+
+from lookahead.analysis import selection
 from lookahead.analysis.plotting import curves
-from lookahead.analysis.runs import NoRunsError, load_metrics, load_summaries
-from lookahead.analysis.tables import MismatchedRunsError, comparison_table, to_markdown
-
-BY = ["dataset", "method"]
+from lookahead.analysis.runs import NoRunsError, load_metrics
+from lookahead.analysis.tables import to_markdown
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("paths", nargs="+", help="run directories or folders containing them")
+    selection.add_arguments(parser)
     parser.add_argument("--out", type=Path, help="folder for table.md / table.csv (and curves.png)")
     parser.add_argument("--plot", action="store_true", help="also plot training curves (mean ± std)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
-        table = comparison_table(load_summaries(args.paths), by=BY, paper=dict(TABLE1))
-    except (NoRunsError, MismatchedRunsError) as err:
+        chosen, table = make_table(args)
+    except (NoRunsError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    markdown = to_markdown(table, BY)
+    note = selection.grouping_note(chosen)
+    if note:
+        print(note, file=sys.stderr)
+    markdown = to_markdown(table, chosen.by)
     print(markdown)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "table.md").write_text(markdown)
         table.to_csv(args.out / "table.csv", index=False)
         if args.plot:
-            curves(load_metrics(args.paths), args.out / "curves.png")
+            local = chosen.runs[~chosen.runs["run_dir"].str.startswith("wandb:")]
+            metrics = load_metrics(list(local["run_dir"]))
+            if chosen.auto_fields:  # one curve per configuration, as in the table
+                metrics = metrics.merge(local[["run_dir", *chosen.auto_fields]], on="run_dir")
+            curves(metrics, args.out / "curves.png", by=chosen.auto_fields)
         print(f"wrote {args.out}/table.md, table.csv" + (", curves.png" if args.plot else ""))
     return 0
 

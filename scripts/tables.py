@@ -1,14 +1,18 @@
 """Comparison tables with statistics from run directories (and W&B), as Markdown, LaTeX and CSV.
 
-    python scripts/tables.py results/runs                                 # dataset x method
-    python scripts/tables.py results/cpu/grid --by lookahead.k,lookahead.alpha --baseline none
-    python scripts/tables.py results/runs --preset table1 --out results/tables
+    python scripts/tables.py results/runs                                 # dataset x method (x sweeps)
+    python scripts/tables.py results/cpu/alpha_k --baseline none          # grouped by alpha and k
+    python scripts/tables.py results/runs --where lookahead.k=5 --by lookahead.alpha
+    python scripts/tables.py results/runs/imagenet_sgd results/runs/imagenet_lookahead --preset table2
+    python scripts/tables.py results/runs --preset table1 --out results/local/tables
     python scripts/tables.py --wandb my-entity/lookahead --group cifar10_lookahead/default
 
 Per cell: mean ± std over completed seeds, n, 95% t confidence interval, Welch's p-value against the
 baseline method, the paper's value and our difference. Diverged/failed/unfinished runs are counted in
-their own column and never averaged in. Cells whose runs differ in an un-grouped config field are an
-error: group by the field (--by) or select fewer runs.
+their own column and never averaged in. Runs are grouped by workload x method, the --by fields, and
+every config field that differs between runs of one cell (shown as columns; --where FIELD=VALUE
+selects instead, --no-auto-by refuses such cells). --mark-best (and the ptb presets) put the best mean of
+each group in bold: highest accuracy, lowest perplexity or loss. scripts/report.py takes the same flags.
 """
 
 from __future__ import annotations
@@ -17,74 +21,69 @@ import argparse
 import sys
 from pathlib import Path
 
-from lookahead.analysis.paper_numbers import TABLE1, paper_preset
-from lookahead.analysis.runs import NoRunsError, add_metric_at_epoch, load_summaries, load_wandb_runs
-from lookahead.analysis.tables import MismatchedRunsError, comparison_table, to_latex, to_markdown
+import pandas as pd
+
+from lookahead.analysis import selection
+from lookahead.analysis.paper_numbers import paper_preset
+from lookahead.analysis.runs import NoRunsError
+from lookahead.analysis.tables import comparison_table, to_latex, to_markdown
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("paths", nargs="*", help="run directories or folders containing them")
-    parser.add_argument(
-        "--preset", help="table1 | table2_top1_epoch50 | table2_top5_epoch60 | ... | ptb | wmt"
-    )
-    parser.add_argument("--metric", default=None, help="summary column (final_test_accuracy) or name@epoch")
-    parser.add_argument("--by", default="", help="extra config fields to group by, comma separated")
-    parser.add_argument("--baseline", default="sgd", help="method for Welch's test ('none' to skip)")
-    parser.add_argument("--scale", type=float, default=None, help="multiply the metric (100 for %%)")
-    parser.add_argument("--out", type=Path, help="write table.md, table.tex, table.csv here")
+    selection.add_arguments(parser)
+    parser.add_argument("--out", type=Path, help="write <name>.md, <name>.tex, <name>.csv here")
     parser.add_argument("--name", default="table", help="file name stem under --out")
-    parser.add_argument("--wandb", metavar="ENTITY/PROJECT", help="also read runs from W&B")
-    parser.add_argument("--group", help="W&B group filter")
-    args = parser.parse_args(argv)
-    if not args.paths and not args.wandb:
-        parser.error("give run directories and/or --wandb ENTITY/PROJECT")
-    try:
-        preset = (
-            paper_preset(args.preset)
-            if args.preset
-            else {
-                "metric": "final_test_accuracy",
-                "scale": 100.0,
-                "by": ["dataset", "method"],
-                "expected": [],
-                "paper": dict(TABLE1),
-                "caption": "final test accuracy (%)",
-            }
-        )
-        metric = args.metric or preset["metric"]
-        by = preset["by"] + [f for f in args.by.split(",") if f]
-        frames = [load_summaries(args.paths)] if args.paths else []
-        if args.wandb:
-            import pandas as pd
-            import wandb
+    return parser
 
-            frames.append(load_wandb_runs(wandb.Api(), args.wandb, args.group))
-            runs = pd.concat(frames, ignore_index=True)
-        else:
-            runs = frames[0]
-        if "@" in metric:
-            runs = add_metric_at_epoch(runs, metric)
+
+def make_table(args: argparse.Namespace):
+    """(selection, table) for the parsed flags; raises ValueError (NoRunsError, ...) on bad input.
+
+    A combined preset (``table2``: top-1/top-5 at epochs 50 and 60) stacks its parts' tables with a
+    leading ``metric`` column."""
+    parts = paper_preset(args.preset).get("parts") if args.preset else None
+    tables = []
+    for part in parts or [args.preset]:
+        chosen = selection.select(argparse.Namespace(**{**vars(args), "preset": part}))
         table = comparison_table(
-            runs,
-            metric=metric,
-            by=by,
-            baseline=None if args.baseline == "none" else args.baseline,
-            paper=preset["paper"],
-            scale=args.scale or preset["scale"],
-            expected=preset["expected"],
+            chosen.runs,
+            metric=chosen.metric,
+            by=chosen.by,
+            baseline=chosen.baseline,
+            paper=chosen.paper,
+            scale=chosen.scale,
+            expected=chosen.expected,
+            higher_better=chosen.higher_better,
         )
-    except (NoRunsError, MismatchedRunsError, ValueError) as err:
+        if parts:
+            table.insert(0, "metric", chosen.metric)
+        tables.append(table)
+    if parts:
+        chosen.by = ["metric", *chosen.by]
+        chosen.caption = paper_preset(args.preset)["caption"]
+        return chosen, pd.concat(tables, ignore_index=True)
+    return chosen, tables[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        chosen, table = make_table(args)
+    except (NoRunsError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    markdown = to_markdown(table, by)
+    note = selection.grouping_note(chosen)
+    if note:
+        print(note, file=sys.stderr)
+    markdown = to_markdown(table, chosen.by, mark_best=chosen.mark_best)
     print(markdown)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / f"{args.name}.md").write_text(markdown)
-        (args.out / f"{args.name}.tex").write_text(to_latex(table, by, preset["caption"]))
+        (args.out / f"{args.name}.tex").write_text(to_latex(table, chosen.by, chosen.caption))
         table.to_csv(args.out / f"{args.name}.csv", index=False)
         print(f"wrote {args.out}/{args.name}.md, .tex, .csv")
     return 0

@@ -20,7 +20,13 @@ def test_the_documented_workload_example_trains_from_a_user_config_dir(tmp_path)
         (tmp_path / "my_configs" / group / f"{name}.yaml").write_text(body)
     command = re.search(r"python experiments/train.py (.*)\n", text).group(1).split()
     result = run_cli(
-        [*command, "trainer.max_epochs=3", "trainer.batch_size=32", f"paths.runs={tmp_path / 'runs'}", "device=cpu"],
+        [
+            *command,
+            "trainer.max_epochs=3",
+            "trainer.batch_size=32",
+            f"paths.runs={tmp_path / 'runs'}",
+            "device=cpu",
+        ],
         cwd=tmp_path,
         env={"PYTHONPATH": str(tmp_path)},
     )

@@ -68,10 +68,47 @@ def test_loader_order_is_a_function_of_seed_and_epoch():
 
 
 def test_mnist1d_is_generated_once_and_cached(tmp_path):
-    first = load_mnist1d(tmp_path, num_samples=200)
-    (cache,) = tmp_path.glob("mnist1d_*.pkl")
-    mtime = cache.stat().st_mtime_ns
-    second = load_mnist1d(tmp_path, num_samples=200)
-    assert cache.stat().st_mtime_ns == mtime
+    first = load_mnist1d(tmp_path, num_samples=200, valid_samples=50)
+    caches = sorted(tmp_path.glob("mnist1d_*.pkl"))  # train/test, and the validation draw (seed + 1)
+    assert [c.name for c in caches] == ["mnist1d_n200_split0.8_seed42.pkl", "mnist1d_n50_split1.0_seed43.pkl"]
+    mtimes = [c.stat().st_mtime_ns for c in caches]
+    second = load_mnist1d(tmp_path, num_samples=200, valid_samples=50)
+    assert [c.stat().st_mtime_ns for c in caches] == mtimes
     assert first.train_x.shape == (160, 1, 40) and first.test_x.shape == (40, 1, 40)
+    assert first.valid_x.shape == (50, 1, 40) and not torch.equal(first.valid_x[:40], first.test_x)
     assert torch.equal(first.train_x, second.train_x) and set(first.train_y.tolist()) <= set(range(10))
+    assert load_mnist1d(tmp_path, num_samples=200, valid_samples=0).valid_x is None
+
+
+def _repack(folder, fname: str) -> None:
+    """Re-pickle a CIFAR file with the same arrays (protocol 2): valid content, different bytes and md5."""
+    import pickle
+
+    with open(folder / fname, "rb") as f:
+        entry = pickle.load(f, encoding="latin1")
+    with open(folder / fname, "wb") as f:
+        pickle.dump(entry, f, protocol=2)
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar100"])
+def test_checksum_failure_is_named_and_can_be_skipped(tmp_path, name):
+    expected = write_cifar(tmp_path, name, n_train=12, n_test=4, seed=7)
+    folder = tmp_path / ("cifar-10-batches-py" if name == "cifar10" else "cifar-100-python")
+    train_file = "data_batch_2" if name == "cifar10" else "train"
+    _repack(folder, train_file)
+    with pytest.raises(DataError) as err:
+        load_cifar(name, tmp_path)
+    message = str(err.value)
+    assert f"md5 checksum of {train_file} in {folder} does not match" in message
+    assert "dataset.check_integrity=false" in message and "not found" not in message
+    data = load_cifar(name, tmp_path, check_integrity=False)  # the same images and labels as written
+    assert np.array_equal(data.train_x.numpy(), expected["train_x"])
+    assert np.array_equal(data.test_y.numpy(), expected["test_y"])
+
+
+def test_incomplete_cifar_folder_names_the_missing_file(tmp_path):
+    write_cifar(tmp_path, "cifar10", n_train=10, n_test=4)
+    (tmp_path / "cifar-10-batches-py" / "test_batch").unlink()
+    for check in (True, False):
+        with pytest.raises(DataError, match=r"cifar-10-batches-py lacks test_batch; re-extract"):
+            load_cifar("cifar10", tmp_path, check_integrity=check)

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
+from lookahead.theory import nqm as theory
 from tests.conftest import MNIST1D_SAMPLES, ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -123,10 +126,25 @@ def _run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_theory_entry_points_write_figures(tmp_path):
-    nqm = _run("nqm.py", f"out={tmp_path}", "dim=20", "steps=200", "monte_carlo_chains=300", cwd=tmp_path)
+    small = ["dim=20", "steps=300", "monte_carlo_chains=300", "alphas=10", "points=12", "matched_loss=0.5"]
+    variants = ["~variants", "+variants={small:[20,1.0,1.0]}"]
+    nqm = _run("nqm.py", f"out={tmp_path}", *small, *variants, cwd=tmp_path)
     assert nqm.returncode == 0, nqm.stderr
     data = json.loads((tmp_path / "nqm.json").read_text())
-    assert data["monte_carlo_rel_error"] < 0.15 and 0 < data["matched_sgd_lr"] < 1
+    # the figure's numbers are the closed form's: every matched curve settles at the common final loss,
+    # and each plotted Lookahead point is (steady loss, rate) of its step size
+    a = 1.0 / np.arange(1, 21)
+    for curve in data["matched"].values():
+        assert theory.steady_loss(a, 1 / a, curve["lr"], curve["k"], curve["alpha"]) == pytest.approx(0.5)
+        assert curve["monte_carlo_rel_error"] < 0.2
+        first = next(t for t, loss in zip(curve["steps"], curve["loss"]) if loss <= 1.05 * 0.5)
+        assert curve["steps_to_5pct"] == first
+    assert set(data["lookahead_frontiers"]) == {f"{i / 10:g}" for i in range(1, 11)}
+    curve = data["lookahead_frontiers"]["0.3"]
+    for lr, loss, rate in list(zip(curve["lr"], curve["loss"], curve["rate"]))[::4]:
+        assert loss == pytest.approx(theory.steady_loss(a, 1 / a, lr, 5, 0.3))
+        assert rate == pytest.approx(theory.convergence_rate(a, lr, 5, 0.3))
+    assert max(data["speedup"]["small"]["speedup"]) > 1
     quad = _run("quadratic.py", f"out={tmp_path}", "points=50", cwd=tmp_path)
     assert quad.returncode == 0, quad.stderr
     assert {"nqm.png", "nqm.pdf", "quadratic.png", "quadratic.pdf"} <= {p.name for p in tmp_path.iterdir()}
@@ -134,6 +152,7 @@ def test_theory_entry_points_write_figures(tmp_path):
     assert bad.returncode == 1 and bad.stderr.strip().startswith("error: need k >= 1 and 0 < alpha <= 1")
 
 
+@pytest.mark.slow  # 38 s (trains 4 small models) on the shared 2-core CPU
 def test_inner_loop_entry_points(tmp_path, data_root):
     common = [
         f"out={tmp_path}",
@@ -146,8 +165,12 @@ def test_inner_loop_entry_points(tmp_path, data_root):
     assert fast_slow.returncode == 0, fast_slow.stderr
     summary = json.loads((tmp_path / "fast_slow.json").read_text())
     assert summary["seeds"] == [1, 2] and 0 <= summary["slow_accuracy_mean"] <= 1
-    surface = _run("surface.py", *common, "grid=5", cwd=tmp_path)
+    surface = _run("surface.py", *common, "grid=5", "surface_seeds=[1,2]", cwd=tmp_path)
     assert surface.returncode == 0, surface.stderr
+    spread = json.loads((tmp_path / "surface.json").read_text())
+    assert [s["seed"] for s in spread["per_seed"]] == [1, 2] and spread["slow_minus_fast_points_std"] >= 0
+    gaps = [100 * (s["slow_accuracy_mean"] - s["fast_accuracy_mean"]) for s in spread["per_seed"]]
+    assert spread["slow_minus_fast_points_mean"] == pytest.approx(sum(gaps) / 2)
     assert (tmp_path / "surface.png").exists() and (tmp_path / "fast_slow.pdf").exists()
     off = _run("fast_slow.py", *common, "lookahead=off", cwd=tmp_path)
     assert off.returncode == 1 and "needs lookahead=on" in off.stderr

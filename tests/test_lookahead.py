@@ -445,6 +445,7 @@ def test_deepcopy_keeps_the_inner_optimizer_and_shared_groups():
     assert clone.param_groups[0]["lookahead_step"] == 3
 
 
+@pytest.mark.slow  # 44 s (torch.compile) on the shared 2-core CPU
 def test_fused_sync_matches_the_foreach_sync():
     data = batches(11)
     a, b = make_model(), make_model()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -47,6 +48,7 @@ def test_slow_weights_identical_on_every_rank_when_built_before_ddp(tmp_path):
     assert not all(torch.equal(s, s0) for s, s0 in zip(r0["slow"], r0["start"]))
 
 
+@pytest.mark.slow  # 24 s (torch.compile) on the shared 2-core CPU
 def test_training_step_under_torch_compile():
     torch.manual_seed(0)
     eager = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))

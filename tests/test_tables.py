@@ -33,7 +33,8 @@ def write_run(root, dataset, method, seed, acc, status="completed", lr=0.1, k=5,
     (run / "summary.json").write_text(
         json.dumps({"status": status, "dataset": dataset, "method": method, "seed": seed, "final": final})
     )
-    records = [{"epoch": e, "step": e, "test_accuracy": a} for e, a in (epochs or {}).items()]
+    metric = "valid_top1" if dataset == "imagenet" else "test_accuracy"
+    records = [{"epoch": e, "step": e, metric: a} for e, a in (epochs or {}).items()]
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
@@ -73,10 +74,20 @@ def test_group_by_a_swept_config_field(tmp_path):
     assert tables.main([str(tmp_path), "--by", "lookahead.k", "--baseline", "none"]) == 0
 
 
-def test_mismatched_configs_are_one_clear_error(tmp_path, capsys):
-    write_run(tmp_path, "cifar10", "sgd", 1, 0.9, lr=0.1)
-    write_run(tmp_path, "cifar10", "sgd", 2, 0.9, lr=0.2)
-    assert tables.main([str(tmp_path)]) == 1
+def test_mismatched_configs_are_split_into_columns_or_refused(tmp_path, capsys):
+    write_run(tmp_path, "cifar10", "sgd", 1, 0.90, lr=0.1)
+    write_run(tmp_path, "cifar10", "sgd", 2, 0.92, lr=0.2)
+    assert tables.main([str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    # the differing field becomes a column, one row per value (never averaged together)
+    assert "| dataset | method | optimizer.lr | mean ± std |" in captured.out
+    assert "| cifar10 | sgd | 0.1 | 90.00 | 1 |" in captured.out
+    assert "| cifar10 | sgd | 0.2 | 92.00 | 1 |" in captured.out
+    assert captured.err.strip() == (
+        "note: also grouped by optimizer.lr (they differ between runs of one dataset x method cell); "
+        "select with --where optimizer.lr=VALUE"
+    )
+    assert tables.main([str(tmp_path), "--no-auto-by"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: runs grouped as ('cifar10', 'sgd') differ in optimizer.lr (0.1 vs 0.2)")
     assert len(err.splitlines()) == 1
@@ -85,13 +96,9 @@ def test_mismatched_configs_are_one_clear_error(tmp_path, capsys):
 @pytest.mark.parametrize("args", [["{empty}"], ["{empty}/missing"], []])
 def test_no_runs_is_one_clear_error(tmp_path, capsys, args):
     (tmp_path / "empty").mkdir()
-    argv = [a.format(empty=tmp_path / "empty") for a in args]
-    if not argv:
-        with pytest.raises(SystemExit):
-            tables.main(argv)
-        return
-    assert tables.main(argv) == 1
-    assert capsys.readouterr().err.startswith("error: ")
+    assert tables.main([a.format(empty=tmp_path / "empty") for a in args]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
 
 
 def test_table2_reads_accuracy_at_an_epoch(tmp_path, capsys):

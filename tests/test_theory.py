@@ -106,3 +106,62 @@ def test_lookahead_helps_under_damped_and_slows_over_damped_momentum():
         assert quadratic.lookahead_rate(lam, lr, under, 20, 0.5) < quadratic.cm_rate(lam, lr, under)
     for over in (0.0, 0.5, 0.8):
         assert quadratic.lookahead_rate(lam, lr, over, 20, 0.5) > quadratic.cm_rate(lam, lr, over)
+
+
+# ---- the NQM figure: Lookahead beyond SGD's stability limit, matched final loss, per-alpha curves ----
+
+
+def test_stability_limit_by_hand():
+    assert nqm.max_stable_lr(A) == pytest.approx(2.0)  # SGD: |1 - lr a| < 1 for a_max = 1
+    # Lookahead, k 5, alpha 0.5: |1 - alpha + alpha b^5| < 1 <=> b^5 > 1 - 2 / alpha = -3
+    assert nqm.max_stable_lr(A, 5, 0.5) == pytest.approx(1 + 3 ** (1 / 5))
+    assert nqm.max_stable_lr(A, 4, 0.5) == pytest.approx(2.0)  # even k: b^4 >= 0, no extension
+
+
+def test_lookahead_variance_beyond_sgds_limit_matches_monte_carlo():
+    lr, k, alpha = 2.1, 5, 0.5  # SGD diverges (|1 - 2.1| > 1), Lookahead's slow weights do not
+    assert np.isinf(nqm.steady_loss(A, SIGMA2, lr))
+    steady = nqm.steady_loss(A, SIGMA2, lr, k, alpha)
+    simulated = nqm.simulate(A, SIGMA2, lr, X0, 400, k=k, alpha=alpha, chains=4000, seed=3)
+    assert simulated[-100:].mean() == pytest.approx(steady, rel=0.05)
+    # where SGD is stable the per-sync formula is Proposition 2 exactly
+    np.testing.assert_allclose(
+        nqm.lookahead_variance(A, SIGMA2, 0.7, k, alpha),
+        nqm.lookahead_variance_ratio(A, 0.7, k, alpha) * nqm.sgd_variance(A, SIGMA2, 0.7),
+    )
+
+
+def test_matched_curves_settle_at_the_target_and_follow_the_closed_form():
+    target = 0.5
+    curves = nqm.matched_curves(A, SIGMA2, X0, target, 5, [0.2, 0.8], steps=3000)
+    assert set(curves) == {"sgd", "alpha=0.2", "alpha=0.8"}
+    for c in curves.values():
+        assert nqm.steady_loss(A, SIGMA2, c["lr"], c["k"], c["alpha"]) == pytest.approx(target, rel=1e-8)
+        assert c["loss"][-1] == pytest.approx(target, rel=1e-3)  # 3000 steps: settled
+        b = 1 - c["lr"] * A  # closed form by hand at sync 7 (step 7k): mean c^T x0, variance V (1 - c^2T)
+        slow = 1 - c["alpha"] + c["alpha"] * b ** c["k"]
+        var = nqm.lookahead_variance(A, SIGMA2, c["lr"], c["k"], c["alpha"]) * (1 - slow**14)
+        assert c["loss"][7] == pytest.approx(0.5 * np.sum(A * ((slow**7 * X0) ** 2 + var)))
+        simulated = nqm.simulate(A, SIGMA2, c["lr"], X0, 60, k=c["k"], alpha=c["alpha"], chains=4000, seed=5)
+        np.testing.assert_allclose(simulated[5:], c["loss"][5:61], rtol=0.06)
+    # a smaller alpha takes a larger inner step to settle at the same loss
+    assert curves["alpha=0.2"]["lr"] > curves["alpha=0.8"]["lr"] > curves["sgd"]["lr"]
+
+
+def test_frontier_alpha_one_is_sgd_and_speedup_appears_only_at_low_loss():
+    sgd = nqm.frontier(A, SIGMA2, 1, 1.0, 20)
+    assert sgd["lr"][-1] == pytest.approx(2.0, rel=1e-5)
+    for lr, loss, rate in zip(sgd["lr"], sgd["loss"], sgd["rate"]):  # alpha = 1 is SGD, for any k
+        assert nqm.steady_loss(A, SIGMA2, lr, 5, 1.0) == pytest.approx(
+            loss, rel=1e-4
+        )  # ill-conditioned at the edge
+        assert nqm.convergence_rate(A, lr, 5, 1.0) == pytest.approx(rate, rel=1e-9)
+        assert loss == pytest.approx(float(np.sum(0.5 * A * nqm.sgd_variance(A, SIGMA2, lr))))
+    f = nqm.frontier(A, SIGMA2, 5, 0.5, 20)
+    for lr, loss, rate in zip(f["lr"], f["loss"], f["rate"]):
+        assert loss == pytest.approx(nqm.steady_loss(A, SIGMA2, lr, 5, 0.5))
+        assert rate == pytest.approx(np.max(np.abs(0.5 + 0.5 * (1 - lr * A) ** 5)) ** 0.2)
+    alphas = np.linspace(0.05, 1, 20)
+    low, _ = nqm.best_speedup(A, SIGMA2, 0.05, 5, alphas)
+    high, _ = nqm.best_speedup(A, SIGMA2, 5.0, 5, alphas)
+    assert low > 1.1 and high == pytest.approx(1.0, abs=0.02)

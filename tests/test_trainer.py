@@ -90,31 +90,6 @@ def test_divergence_is_recorded_and_exits_cleanly(data_root, tmp_path):
     assert "diverged" in result.stdout
 
 
-@pytest.mark.parametrize(
-    ("override", "message"),
-    [
-        ("lookahead.k=0", "lookahead.k: Lookahead k must be a positive int (number of inner steps per sync), got 0"),
-        ("lookahead.alpha=1.5", "lookahead.alpha: Lookahead alpha must be a number in (0, 1], got 1.5"),
-        ("optimizer.lr=-0.1", "optimizer.lr must be >= 0, got -0.1"),
-        ("trainer.eval_weights=median", "trainer.eval_weights must be slow, fast or both, got 'median'"),
-    ],
-)
-def test_bad_values_give_one_clear_line(override, message, data_root, tmp_path):
-    result = run_cli(
-        ["experiment=mnist1d_lookahead", override, *tiny_overrides(data_root, tmp_path)], cwd=tmp_path
-    )
-    assert result.returncode == 1
-    assert result.stderr.strip() == f"error: {message}"
-    assert not list(tmp_path.rglob("metrics.jsonl"))
-
-
-def test_unknown_group_option_is_one_message(tmp_path):
-    result = run_cli(["optimizer=adagrad_typo"], cwd=tmp_path)
-    assert result.returncode != 0
-    assert "Could not find 'optimizer/adagrad_typo'" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
 def test_missing_cifar_says_where_to_put_it(tmp_path):
     result = run_cli(
         ["experiment=cifar10_sgd", f"paths.data={tmp_path / 'nothing'}", f"paths.runs={tmp_path}"],
@@ -124,32 +99,6 @@ def test_missing_cifar_says_where_to_put_it(tmp_path):
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: cifar10 not found") and "cifar-10-batches-py" in line
     assert str(tmp_path / "nothing" / "cifar") in line
-
-
-def test_corrupt_checkpoint_is_reported_and_kept(data_root, tmp_path):
-    args = ["experiment=mnist1d_sgd", "trainer.max_epochs=2", *tiny_overrides(data_root, tmp_path)]
-    cfg = compose_config(args)
-    run_dir = tmp_path / "run"
-    (run_dir / "checkpoints").mkdir(parents=True)
-    (run_dir / "checkpoints" / "last.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(Exception, match="corrupt or unreadable"):
-        train(cfg, run_dir)
-    assert (run_dir / "checkpoints" / "last.pt").read_bytes() == b"not a checkpoint"
-
-    # and through the command line: one line, exit 1, the file untouched
-    assert run_cli(args, cwd=tmp_path).returncode == 0
-    ckpt = next(tmp_path.rglob("seed1/checkpoints/last.pt"))
-    summary = json.loads((ckpt.parents[1] / "summary.json").read_text())
-    summary["status"] = "interrupted"  # pretend it stopped early, then corrupt its checkpoint
-    (ckpt.parents[1] / "summary.json").write_text(json.dumps(summary))
-    ckpt.write_bytes(b"garbage")
-    result = run_cli(args, cwd=tmp_path)
-    assert (
-        result.returncode == 1
-        and result.stderr.startswith("error: checkpoint")
-        and "corrupt" in result.stderr
-    )
-    assert ckpt.read_bytes() == b"garbage"
 
 
 def test_a_run_directory_is_never_shared(tmp_path):
@@ -212,6 +161,7 @@ def test_wandb_offline_logs_config_metrics_and_summary(data_root, tmp_path):
     assert next(r.exit for r in records if r.HasField("exit")).exit_code == 0
 
 
+@pytest.mark.slow  # 40 s on the shared 2-core CPU
 def test_user_dataset_and_model_from_their_own_config_dir(tmp_path):
     package = tmp_path / "my_project"
     package.mkdir()
@@ -255,6 +205,7 @@ def test_user_dataset_and_model_from_their_own_config_dir(tmp_path):
     assert summary["status"] == "completed" and summary["final"]["test_accuracy"] > 0.8
 
 
+@pytest.mark.slow  # 38 s on the shared 2-core CPU
 def test_polyak_evaluates_the_average_only_once_averaging_began(data_root, tmp_path):
     common = ["trainer.max_epochs=2", *tiny_overrides(data_root, tmp_path)]
     train(compose_config(["experiment=mnist1d_sgd", *common]), tmp_path / "sgd")

@@ -12,7 +12,6 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from lookahead.optim.lookahead import Lookahead
 from lookahead.train.build import build
-from lookahead.train.task import Classification
 from lookahead.train.trainer import seed_everything
 
 
@@ -28,37 +27,48 @@ class InnerLoopRecord:
 
 def record_inner_loop(cfg: DictConfig, warmup_epochs: int, window: int, keep_path: bool = False):
     """Train ``cfg`` (with Lookahead) for ``warmup_epochs`` epochs, then for ``window`` more steps
-    evaluate the fast weights after every step and the slow weights at every sync.
+    evaluate the fast weights after every step and the slow weights at every sync, on the workload's
+    last evaluation split (``test``) and its ``accuracy``.
 
     Returns (record, model, evaluate) so callers can evaluate other weight vectors.
     """
     seed_everything(cfg.seed)
-    setup = build(cfg)
-    model, opt, loader, scheduler = setup.model, setup.optimizer, setup.train_loader, setup.scheduler
+    setup = build(cfg, device="cpu")
+    model, opt, scheduler, workload = setup.model, setup.optimizer, setup.scheduler, setup.workload
     if not isinstance(opt, Lookahead):
         raise ValueError("the inner-loop study needs lookahead=on")
-    test = setup.test_loader
-    task = Classification()
+    split = workload.splits()[-1].name
+
+    @torch.no_grad()
+    def accuracy() -> float:
+        was_training = model.training
+        model.eval()
+        result = workload.reduce({k: float(v) for k, v in workload.eval_logs(model, split).items()})
+        model.train(was_training)
+        return float(result["accuracy"])
 
     def evaluate(vector: torch.Tensor | None = None) -> float:
         if vector is None:
-            return task.evaluate(model, test.epoch(0))["accuracy"]
+            return accuracy()
         backup = parameters_to_vector(model.parameters()).detach().clone()
         vector_to_parameters(vector, model.parameters())
-        accuracy = task.evaluate(model, test.epoch(0))["accuracy"]
+        result = accuracy()
         vector_to_parameters(backup, model.parameters())
-        return accuracy
+        return result
 
     def slow_vector() -> torch.Tensor:
         return torch.cat([opt.state[p]["slow"].flatten().float() for p in model.parameters()])
 
     record, step, epoch = InnerLoopRecord(), 0, 0
     k = opt.param_groups[0]["lookahead_k"]
+    carry = workload.init_carry(model)
+    model.train()
     while True:
-        for x, y in loader.epoch(epoch):
-            loss, _ = task.train_step_loss(model, x, y)
+        for batch in workload.train_batches(epoch):
+            out = workload.train_step(model, batch, carry)
+            carry = out.carry
             opt.zero_grad()
-            loss.backward()
+            out.loss.backward()
             opt.step()
             scheduler.step()
             step += 1

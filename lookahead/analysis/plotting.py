@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -9,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
+
+from lookahead.analysis.tables import display_order
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 METHOD_COLORS = {
@@ -60,27 +63,98 @@ def mean_std_band(ax, x, mean, std, label: str, color: str | None = None) -> Non
     ax.fill_between(x, mean - std, mean + std, alpha=0.2, color=color, linewidth=0)
 
 
-def curves(metrics: pd.DataFrame, path: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
-    """Training loss and test accuracy per epoch, mean ± std over seeds, one row per dataset."""
+def curves(
+    metrics: pd.DataFrame,
+    path: Path,
+    formats: tuple[str, ...] = ("png",),
+    by: Sequence[str] = (),
+    columns: Sequence[str] = ("train_loss", "test_accuracy"),
+    x: str = "epoch",
+) -> list[Path]:
+    """``columns`` (training loss and test accuracy (%) by default) against ``x`` (epoch or step), mean ±
+    std over seeds, one row per dataset and one curve per method (and per value of the ``by`` columns,
+    e.g. a swept lookahead.alpha). Losses and perplexities are drawn on a log scale."""
     datasets = sorted(metrics.dataset.unique())
-    fig, axes = figure(2, len(datasets))
+    fig, axes = figure(len(columns), len(datasets))
+    keys = ["method", *by]
     for row, dataset in zip(axes, datasets):
         data = metrics[metrics.dataset == dataset]
-        for method, group in data.groupby("method"):
-            for ax, column in zip(row, ("train_loss", "test_accuracy")):
-                stats = group.groupby("epoch")[column].agg(["mean", "std"]).fillna(0)
-                mean_std_band(ax, stats.index, stats["mean"], stats["std"], method, METHOD_COLORS.get(method))
-        row[0].set(
-            title=f"{dataset}: training loss",
-            xlabel="epoch",
-            ylabel="cross-entropy (log scale)",
-            yscale="log",
-        )
-        row[1].set(
-            title=f"{dataset}: test accuracy (mean ± std over seeds)", xlabel="epoch", ylabel="accuracy"
-        )
-        row[1].legend()
+        groups = sorted(data.groupby(keys, dropna=False), key=lambda kv: tuple(map(display_order, kv[0])))
+        for index, (key, group) in enumerate(groups):
+            label = ", ".join([str(key[0])] + [f"{f.split('.')[-1]} {v}" for f, v in zip(by, key[1:])])
+            color = METHOD_COLORS.get(key[0]) if not by else OKABE_ITO[index % len(OKABE_ITO)]
+            for ax, column in zip(row, columns):
+                if column not in group:
+                    continue
+                scale = 100.0 if column.endswith("accuracy") else 1.0
+                stats = (
+                    group.dropna(subset=[column]).groupby(x)[column].agg(["mean", "std"]) * scale
+                ).fillna(0)
+                mean_std_band(ax, stats.index, stats["mean"], stats["std"], label, color)
+        for ax, column in zip(row, columns):
+            ax.set(**_labels(dataset, column, x))
+            ax.legend()
     return save(fig, path, formats)
+
+
+def _labels(dataset: str, column: str, x: str) -> dict[str, str]:
+    split, _, name = column.partition("_")
+    if name in ("loss", "perplexity") or "perplexity" in name:
+        what = "cross-entropy" if name == "loss" else name
+        title = f"{dataset}: {'training' if split == 'train' else split} {name}"
+        return {"title": title, "xlabel": x, "ylabel": f"{what} (log scale)", "yscale": "log"}
+    if name == "accuracy":
+        return {
+            "title": f"{dataset}: {split} accuracy (mean ± std over seeds)",
+            "xlabel": x,
+            "ylabel": "accuracy (%)",
+        }
+    return {"title": f"{dataset}: {split} {name}", "xlabel": x, "ylabel": name}
+
+
+def training_loss_curves(
+    metrics: pd.DataFrame,
+    path: Path,
+    panel: str = "model",
+    accuracy: str | None = "valid_top1",
+    formats: tuple[str, ...] = ("png",),
+) -> tuple[list[Path], pd.DataFrame]:
+    """The paper's Figure 6 (ImageNet): training loss per epoch, one panel per ``panel`` value (ResNet-50,
+    ResNet-152), one line per method, mean ± std over seeds; with ``accuracy``, a second row of that
+    validation metric. Uses each epoch's last record (runs may also log mid-epoch evaluations).
+    Returns the files and the plotted means/stds."""
+    metrics = metrics.dropna(subset=["train_loss"])
+    if metrics.empty:
+        raise ValueError("no metrics.jsonl record holds train_loss")
+    metrics = metrics.groupby(["run_dir", "epoch"], as_index=False).last()
+    panels = sorted(metrics[panel].dropna().unique(), key=str)
+    rows = [("train_loss", "training loss (cross-entropy)")]
+    if accuracy and accuracy in metrics and metrics[accuracy].notna().any():
+        rows.append((accuracy, f"{accuracy.replace('_', ' ')} (%)"))
+    fig, axes = figure(len(panels), len(rows), width=4.6, height=3.4)
+    plotted = []
+    for col, value in enumerate(panels):
+        data = metrics[metrics[panel] == value]
+        for row, (column, label) in enumerate(rows):
+            ax = axes[row][col]
+            scale = 100.0 if column != "train_loss" else 1.0
+            for method, group in data.groupby("method"):
+                stats = group.groupby("epoch")[column].agg(["mean", "std", "count"]).dropna(subset=["mean"])
+                stats["std"] = stats["std"].fillna(0)
+                mean_std_band(
+                    ax,
+                    stats.index,
+                    scale * stats["mean"],
+                    scale * stats["std"],
+                    method,
+                    METHOD_COLORS.get(method),
+                )
+                plotted.append(
+                    stats.reset_index().assign(**{panel: value, "method": method, "metric": column})
+                )
+            ax.set(xlabel="epoch", ylabel=label, title=f"{value}: {label.split(' (')[0]}")
+            ax.legend()
+    return save(fig, path, formats), pd.concat(plotted, ignore_index=True)
 
 
 def heatmap_panels(

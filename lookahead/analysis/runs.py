@@ -81,7 +81,7 @@ def load_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
         if not metrics.exists() or not metrics.read_text().strip():
             continue
         frame = pd.read_json(metrics, lines=True)
-        for key in ("experiment", "dataset", "method", "seed", "status"):
+        for key in ("experiment", "dataset", "model", "method", "seed", "status"):
             frame[key] = summary.get(key)
         frame["run_dir"] = str(run)
         frames.append(frame)
@@ -89,7 +89,8 @@ def load_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
 
 
 def add_metric_at_epoch(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Add column ``name@epoch`` (e.g. ``test_accuracy@50``) read from each run's metrics.jsonl."""
+    """Add column ``name@epoch`` (e.g. ``valid_top1@50``) read from each run's metrics.jsonl: the last
+    record of that epoch holding ``name`` (with mid-epoch evaluations, the one at the epoch's end)."""
     name, epoch = metric.split("@")
     values = []
     for run_dir in runs["run_dir"]:
@@ -99,7 +100,8 @@ def add_metric_at_epoch(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
             if path.exists()
             else []
         )
-        values.append(next((r.get(name) for r in records if r.get("epoch") == int(epoch)), None))
+        at_epoch = [r[name] for r in records if r.get("epoch") == int(epoch) and r.get(name) is not None]
+        values.append(at_epoch[-1] if at_epoch else None)
     runs = runs.copy()
     runs[metric] = pd.to_numeric(pd.Series(values, index=runs.index), errors="coerce")
     return runs

@@ -9,42 +9,58 @@ from collections.abc import Sequence
 import pandas as pd
 
 from lookahead.analysis.stats import summarize, welch_p
+from lookahead.train.run_dir import NOT_IDENTITY
 
-# Config fields that legitimately differ between the seeds of one cell (a workload's dataset config
-# takes the run's seed as `seed: ${seed}`, for its batch order).
-PER_RUN_FIELDS = (
-    "seed",
-    "dataset.seed",
-    "run_name",
-    "overrides",
-    "paths.",
-    "logger.",
-    "device",
-    "trainer.progress",
-)
+# Config fields that legitimately differ between the seeds of one cell: the seed (also as a workload's
+# interpolated `dataset.seed`) and what the trainer itself does not count as the run's identity.
+PER_RUN_FIELDS = ("seed", "dataset.seed", *NOT_IDENTITY)
 
 
 class MismatchedRunsError(ValueError):
     """Runs grouped into one cell differ in a config field the user did not group by."""
 
 
+def _is_per_run(field: str) -> bool:
+    return any(field == k or field.startswith(f"{k}.") for k in PER_RUN_FIELDS)
+
+
+def group_cells(runs: pd.DataFrame, by: Sequence[str]) -> dict[tuple, pd.DataFrame]:
+    """Runs split by the values of ``by``, keys as written in the configs (pandas' groupby would turn
+    an int field that some runs lack into floats); a missing value is None."""
+    members: dict[tuple, list] = {}
+    for index, values in zip(runs.index, zip(*(runs[f] for f in by))):
+        key = tuple(None if _missing(v) else v for v in values)
+        members.setdefault(key, []).append(index)
+    return {key: runs.loc[index] for key, index in members.items()}
+
+
+def differing_fields(runs: pd.DataFrame, by: Sequence[str]) -> list[str]:
+    """Config fields whose value differs between runs of one cell of ``by`` (seeds and run bookkeeping
+    aside), in config order: the fields a table must also group by to compare like with like."""
+    found: dict[str, None] = {}
+    for cell in group_cells(runs, by).values():
+        configs = [c for c in cell["config"] if isinstance(c, dict) and c]
+        keys: dict[str, None] = {}
+        for config in configs:
+            keys.update(dict.fromkeys(config))
+        for k in keys:
+            if not _is_per_run(k) and k not in by and len({repr(c.get(k)) for c in configs}) > 1:
+                found[k] = None
+    return list(found)
+
+
 def check_consistent(runs: pd.DataFrame, by: Sequence[str]) -> None:
     """Every cell must hold runs of one configuration (up to seed); otherwise name the fields."""
-    for key, cell in runs.groupby(list(by), dropna=False):
-        configs = [c for c in cell["config"] if c]
-        keys = set().union(*configs) if configs else set()
-        differing = sorted(
-            k
-            for k in keys
-            if not k.startswith(PER_RUN_FIELDS) and k not in by and len({repr(c.get(k)) for c in configs}) > 1
-        )
+    for key, cell in group_cells(runs, by).items():
+        differing = differing_fields(cell, by)
         if differing:
+            configs = [c for c in cell["config"] if c]
             shown = ", ".join(
                 f"{k} ({' vs '.join(_distinct(c.get(k) for c in configs))})" for k in differing[:3]
             )
             raise MismatchedRunsError(
-                f"runs grouped as {key} differ in {shown}; group by them too (--by {','.join(differing[:3])}) "
-                f"or select fewer runs"
+                f"runs grouped as {key} differ in {shown}; group by them too (--by {','.join(differing[:3])}), "
+                f"select fewer runs (--where {differing[0]}=VALUE) or drop --no-auto-by"
             )
 
 
@@ -60,8 +76,19 @@ def _distinct(values) -> list[str]:
 def add_config_columns(runs: pd.DataFrame, fields: Sequence[str]) -> pd.DataFrame:
     runs = runs.copy()
     for field in fields:
-        runs[field] = [c.get(field) if isinstance(c, dict) else None for c in runs["config"]]
+        # object dtype: an int field missing from some runs stays 5, not 5.0
+        values = [c.get(field) if isinstance(c, dict) else None for c in runs["config"]]
+        runs[field] = pd.Series(values, index=runs.index, dtype=object)
     return runs
+
+
+# baseline="inner": each wrapper method is tested against its own inner optimizer.
+INNER = {"lookahead": "sgd", "polyak": "sgd", "lookahead_adam": "adam"}
+
+
+def higher_is_better(metric: str) -> bool:
+    """The direction of a metric from its name: perplexity and losses are lower-is-better."""
+    return not any(word in metric for word in ("perplexity", "loss"))
 
 
 def comparison_table(
@@ -72,20 +99,25 @@ def comparison_table(
     paper: dict[tuple, tuple[float, float | None]] | None = None,
     scale: float = 100.0,
     expected: Sequence[tuple] = (),
+    higher_better: bool | None = None,
 ) -> pd.DataFrame:
     """One row per cell. Only completed runs enter the statistics; the others are counted.
 
+    ``baseline`` is a method, or ``"inner"`` for each wrapper's inner optimizer (Lookahead(Adam) vs Adam).
     ``paper`` maps a (dataset, method) key to (mean, std) in the table's units; ``expected`` lists cells
-    that must appear even without runs (shown as missing, never as zero).
+    (leading ``by`` values) that must appear even without runs (shown as missing, never as zero). Column
+    ``best`` marks the best mean among the methods of each group (``higher_better``, default from the
+    metric's name).
     """
     by = list(by)
     extra = [f for f in by if f not in runs.columns]
     runs = add_config_columns(runs, extra) if extra else runs
     check_consistent(runs, by)
     rows = []
-    cells = {k if isinstance(k, tuple) else (k,): g for k, g in runs.groupby(by, dropna=False)}
-    for key in expected:
-        cells.setdefault(tuple(key), runs.iloc[0:0])
+    cells = group_cells(runs, by)
+    for key in map(tuple, expected):  # a preset's (dataset, method) cells, shown even without runs
+        if not any(have[: len(key)] == key for have in cells):
+            cells[key + (None,) * (len(by) - len(key))] = runs.iloc[0:0]
     for key, cell in cells.items():
         done = cell[cell.status == "completed"]
         values = (done[metric].dropna() * scale).tolist() if metric in done else []
@@ -95,12 +127,13 @@ def comparison_table(
         for status in ("diverged", "failed", "interrupted", "running"):
             row[f"n_{status}"] = int((cell.status == status).sum())
         if baseline is not None and "method" in by:
-            base_key = tuple(baseline if f == "method" else v for f, v in zip(by, key))
-            base = cells.get(base_key)
+            base_method = INNER.get(row["method"]) if baseline == "inner" else baseline
+            base = None if base_method is None else _baseline_cell(cells, by, key, base_method)
             base_values = (
                 [] if base is None else (base[base.status == "completed"][metric].dropna() * scale).tolist()
             )
-            row["p_vs_baseline"] = math.nan if row.get("method") == baseline else welch_p(values, base_values)
+            skip = base_method is None or row.get("method") == base_method
+            row["p_vs_baseline"] = math.nan if skip else welch_p(values, base_values)
         paper_value = (paper or {}).get(
             tuple(row.get(f) for f in ("dataset", "method")), (math.nan, math.nan)
         )
@@ -108,13 +141,47 @@ def comparison_table(
         row["diff"] = s.mean - paper_value[0] if paper_value[0] == paper_value[0] else math.nan
         rows.append(row)
     table = pd.DataFrame(rows)
-    return table.sort_values(by, key=lambda c: c.map(_order)).reset_index(drop=True)
+    for f in by:  # keep config values as written (5, not 5.0, where other rows lack the field)
+        table[f] = pd.Series([r[f] for r in rows], index=table.index, dtype=object)
+    table["best"] = _best(table, by, higher_is_better(metric) if higher_better is None else higher_better)
+    return table.sort_values(by, key=lambda c: c.map(display_order)).reset_index(drop=True)
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _baseline_cell(cells: dict[tuple, pd.DataFrame], by: list[str], key: tuple, baseline: str):
+    """The baseline method's cell to test ``key`` against: the same value in every grouping field the
+    two share. A field one side lacks (lookahead.alpha for SGD) does not count; ambiguity gives None."""
+    exact = cells.get(tuple(baseline if f == "method" else v for f, v in zip(by, key)))
+    if exact is not None:
+        return exact
+    matches = [
+        cell
+        for other, cell in cells.items()
+        if dict(zip(by, other))["method"] == baseline
+        and all(a == b or _missing(a) or _missing(b) for f, a, b in zip(by, key, other) if f != "method")
+    ]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _best(table: pd.DataFrame, by: Sequence[str], higher_better: bool) -> pd.Series:
+    """True where the mean is the best of its group (the rows that differ only in method)."""
+    others = [f for f in by if f != "method"]
+    means = table["mean"].astype(float)
+    if not others:
+        best = means.max() if higher_better else means.min()
+        return means == best
+    keys = table[others].astype(str).agg("|".join, axis=1)
+    best = means.groupby(keys).transform("max" if higher_better else "min")
+    return means == best
 
 
 METHOD_ORDER = ["sgd", "polyak", "adam", "lookahead", "lookahead_adam"]
 
 
-def _order(value: object) -> tuple:
+def display_order(value: object) -> tuple:
     """Sort key: methods in the paper's order, numbers numerically, anything else as text."""
     if value in METHOD_ORDER:
         return (0, METHOD_ORDER.index(value), "")
@@ -129,9 +196,12 @@ def _fmt(mean: float, std: float, digits: int = 2) -> str:
     return f"{mean:.{digits}f}" + ("" if std is None or std != std else f" ± {std:.{digits}f}")
 
 
-def _cells(table: pd.DataFrame, by: Sequence[str]) -> list[list[str]]:
+def _cells(table: pd.DataFrame, by: Sequence[str], mark_best: bool = False) -> list[list[str]]:
     lines = []
     for _, r in table.iterrows():
+        mean = _fmt(r["mean"], r["std"])
+        if mark_best and r.get("best", False):
+            mean = f"**{mean}**"
         ci = "" if r.ci_low != r.ci_low else f"[{r.ci_low:.2f}, {r.ci_high:.2f}]"
         p = r.get("p_vs_baseline", math.nan)
         bad = ", ".join(
@@ -139,8 +209,8 @@ def _cells(table: pd.DataFrame, by: Sequence[str]) -> list[list[str]]:
         )
         lines.append(
             [
-                *(str(r[f]) for f in by),
-                _fmt(r["mean"], r["std"]),
+                *("-" if _missing(r[f]) else str(r[f]) for f in by),
+                mean,
                 str(int(r.n)),
                 ci,
                 "" if p != p else f"{p:.3g}",
@@ -155,10 +225,11 @@ def _cells(table: pd.DataFrame, by: Sequence[str]) -> list[list[str]]:
 HEADER = ["mean ± std", "n", "95% CI", "p vs baseline", "paper", "diff", "not completed"]
 
 
-def to_markdown(table: pd.DataFrame, by: Sequence[str]) -> str:
+def to_markdown(table: pd.DataFrame, by: Sequence[str], mark_best: bool = False) -> str:
+    """A Markdown table; ``mark_best`` puts the best mean of each group in bold."""
     head = [*by, *HEADER]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    out += ["| " + " | ".join(cells) + " |" for cells in _cells(table, by)]
+    out += ["| " + " | ".join(cells) + " |" for cells in _cells(table, by, mark_best)]
     return "\n".join(out) + "\n"
 
 

@@ -34,7 +34,90 @@ def lookahead_variance_ratio(a: np.ndarray, lr: float, k: int, alpha: float) -> 
 
 
 def lookahead_variance(a: np.ndarray, sigma2: np.ndarray, lr: float, k: int, alpha: float) -> np.ndarray:
-    return lookahead_variance_ratio(a, lr, k, alpha) * sgd_variance(a, sigma2, lr)
+    """Steady-state variance of the slow weights, from the per-sync recursion phi <- c phi + noise with
+    c = 1 - alpha + alpha b^k and noise variance alpha^2 gamma^2 a^2 sigma^2 sum_{j<k} b^{2j}. Equal to
+    Proposition 2 where |b| < 1, and also valid where Lookahead is stable although SGD is not (|b| >= 1
+    but |c| < 1); inf where the slow weights diverge."""
+    b = 1.0 - lr * a
+    c = 1.0 - alpha + alpha * b**k
+    b2 = b**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inner = np.where(np.isclose(b2, 1.0), float(k), (1.0 - b2**k) / (1.0 - b2))  # sum_{j<k} b^2j
+        var = alpha**2 * lr**2 * a**2 * sigma2 * inner / (1.0 - c**2)
+    return np.where(np.abs(c) < 1.0, var, np.inf)
+
+
+def slow_factor(a: np.ndarray, lr: float, k: int, alpha: float) -> np.ndarray:
+    """c = 1 - alpha + alpha (1 - lr a)^k: the slow weights' mean shrinks by c per sync (SGD: k = 1, alpha = 1)."""
+    return 1.0 - alpha + alpha * (1.0 - lr * a) ** k
+
+
+def convergence_rate(a: np.ndarray, lr: float, k: int = 1, alpha: float = 1.0) -> float:
+    """Per inner step: the expected loss's transient decays like rate^(2t); rate = max_i |c_i|^(1/k)."""
+    return float(np.max(np.abs(slow_factor(a, lr, k, alpha))) ** (1.0 / k))
+
+
+def steady_loss(a: np.ndarray, sigma2: np.ndarray, lr: float, k: int = 1, alpha: float = 1.0) -> float:
+    """Expected excess loss the slow weights settle at (inf where they diverge)."""
+    return float(expected_loss(a, 0 * a, lookahead_variance(a, sigma2, lr, k, alpha)))
+
+
+def max_stable_lr(a: np.ndarray, k: int = 1, alpha: float = 1.0, tol: float = 1e-12) -> float:
+    """The largest inner step size with every |c_i| < 1 (2 / max a for SGD; larger for Lookahead with odd
+    k and alpha < 1, where the slow step damps the fast weights' oscillation)."""
+    lo, hi = 0.0, 4.0 / float(np.max(a))
+    while hi - lo > tol * hi:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if np.all(np.abs(slow_factor(a, mid, k, alpha)) < 1.0) else (lo, mid)
+    return lo
+
+
+def lr_for_loss(
+    a: np.ndarray, sigma2: np.ndarray, target: float, k: int = 1, alpha: float = 1.0, tol: float = 1e-12
+) -> float:
+    """The inner step size whose steady-state loss equals ``target`` (bisection: the loss grows with the
+    step size up to the stability limit); ValueError if no stable step size gets that high."""
+    lo, hi = 0.0, max_stable_lr(a, k, alpha) * (1 - 1e-9)
+    if steady_loss(a, sigma2, hi, k, alpha) < target:
+        raise ValueError(f"no stable step size reaches a steady loss of {target} (k={k}, alpha={alpha})")
+    while hi - lo > tol * hi:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if steady_loss(a, sigma2, mid, k, alpha) < target else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def frontier(
+    a: np.ndarray, sigma2: np.ndarray, k: int, alpha: float, points: int = 60
+) -> dict[str, np.ndarray]:
+    """(step size, steady-state loss, convergence rate) over step sizes up to the stability limit,
+    geometrically spaced: one curve of the paper's NQM figure (rate against final loss)."""
+    lrs = max_stable_lr(a, k, alpha) * np.geomspace(1e-3, 1 - 1e-6, points)
+    loss = np.array([steady_loss(a, sigma2, lr, k, alpha) for lr in lrs])
+    rate = np.array([convergence_rate(a, lr, k, alpha) for lr in lrs])
+    return {"lr": lrs, "loss": loss, "rate": rate}
+
+
+def time_constant(rate: np.ndarray | float) -> np.ndarray | float:
+    """Inner steps for the transient to shrink by e: 1 / -ln(rate)."""
+    return -1.0 / np.log(rate)
+
+
+def best_speedup(
+    a: np.ndarray, sigma2: np.ndarray, target: float, k: int, alphas: np.ndarray
+) -> tuple[float, float]:
+    """(SGD's time constant / the best Lookahead time constant, that alpha) at steady loss ``target``:
+    each optimizer's step size is set so it settles exactly at ``target``."""
+    sgd = time_constant(convergence_rate(a, lr_for_loss(a, sigma2, target)))
+    best, best_alpha = np.inf, 1.0
+    for alpha in alphas:
+        try:
+            lr = lr_for_loss(a, sigma2, target, k, alpha)
+        except ValueError:
+            continue
+        tau = time_constant(convergence_rate(a, lr, k, alpha))
+        if tau < best:
+            best, best_alpha = tau, float(alpha)
+    return float(sgd / best), best_alpha
 
 
 def expected_loss(a: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
@@ -87,15 +170,30 @@ def simulate(
 
 
 def sgd_lr_for_loss(a: np.ndarray, sigma2: np.ndarray, target: float, tol: float = 1e-10) -> float:
-    """The SGD step size whose steady-state expected loss equals ``target`` (bisection: the loss grows
-    monotonically with the step size on (0, 2 / max a))."""
-    lo, hi = 0.0, 2.0 / float(np.max(a)) * (1 - 1e-9)
-    if expected_loss(a, 0 * a, sgd_variance(a, sigma2, hi)) < target:
-        raise ValueError(f"no SGD step size reaches a steady loss of {target}")
-    while hi - lo > tol * hi:
-        mid = 0.5 * (lo + hi)
-        if expected_loss(a, 0 * a, sgd_variance(a, sigma2, mid)) < target:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
+    """The SGD step size whose steady-state expected loss equals ``target``."""
+    return lr_for_loss(a, sigma2, target, 1, 1.0, tol)
+
+
+def matched_curves(
+    a: np.ndarray, sigma2: np.ndarray, x0: np.ndarray, target: float, k: int, alphas, steps: int
+) -> dict[str, dict]:
+    """Expected loss over ``steps`` inner steps of SGD and of Lookahead for each alpha, every one with
+    the step size that makes it settle at ``target``: {"sgd" | "alpha=0.5": {"lr", "steps", "loss"}}.
+    Lookahead is read at its slow weights, after each sync."""
+    curves = {}
+    for name, kk, alpha in [("sgd", 1, 1.0)] + [(f"alpha={al:g}", k, float(al)) for al in alphas]:
+        lr = lr_for_loss(a, sigma2, target, kk, alpha)
+        mean, var = lookahead_moments(a, sigma2, lr, kk, alpha, x0, steps // kk)
+        curves[name] = {
+            "k": kk,
+            "alpha": alpha,
+            "lr": lr,
+            "steps": np.arange(steps // kk + 1) * kk,
+            "loss": expected_loss(a, mean, var),
+        }
+    return curves
+
+
+def steps_to_within(curve: np.ndarray, steps: np.ndarray, final: float, tolerance: float = 0.05) -> int:
+    """First step at which the loss is within ``tolerance`` (relative) of ``final``."""
+    return int(steps[np.argmax(curve <= (1 + tolerance) * final)])

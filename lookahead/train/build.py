@@ -14,36 +14,11 @@ from omegaconf import DictConfig
 from torch import nn
 
 from lookahead.data import Dataset
-from lookahead.optim.lookahead import Lookahead, check_alpha, check_k
+from lookahead.optim.lookahead import Lookahead
 from lookahead.optim.polyak import PolyakAverage
+from lookahead.train.schema import ConfigError
 from lookahead.workloads.base import Workload
 from lookahead.workloads.classification import Classification
-
-
-class ConfigError(ValueError):
-    """A config value that makes no sense; the message names the field."""
-
-
-def validate(cfg: DictConfig) -> None:
-    """Check the values that would otherwise fail late or silently (one clear message each)."""
-    checks = [
-        (cfg.optimizer.get("lr", 0) >= 0, f"optimizer.lr must be >= 0, got {cfg.optimizer.get('lr')}"),
-        (cfg.trainer.max_epochs >= 1, f"trainer.max_epochs must be >= 1, got {cfg.trainer.max_epochs}"),
-        (cfg.trainer.batch_size >= 1, f"trainer.batch_size must be >= 1, got {cfg.trainer.batch_size}"),
-        (
-            cfg.trainer.eval_weights in ("slow", "fast", "both"),
-            f"trainer.eval_weights must be slow, fast or both, got {cfg.trainer.eval_weights!r}",
-        ),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(message)
-    if cfg.lookahead.enabled:  # the optimizer's own checks, reported with the config field's name
-        for field, check in (("k", check_k), ("alpha", check_alpha)):
-            try:
-                check(cfg.lookahead[field])
-            except ValueError as err:
-                raise ConfigError(f"lookahead.{field}: {err}") from None
 
 
 def build_workload(cfg: DictConfig, device: torch.device | str) -> Workload:

@@ -22,8 +22,12 @@ class RunDirError(RuntimeError):
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temporary file + rename, so a crash never leaves a half-written file."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves the previous file and no stray temp file
+        raise
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

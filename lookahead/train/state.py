@@ -86,10 +86,13 @@ class Summary:
             data = json.loads(path.read_text())
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise SummaryError(f"{path} is damaged ({err}); delete it to let the run resume") from None
-        if not isinstance(data, dict) or "status" not in data:
+        if not isinstance(data, dict) or data.get("status") not in STATUSES:
             raise SummaryError(f"{path} is not a run summary (no 'status'); delete it to let the run resume")
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        try:
+            return cls(**{k: v for k, v in data.items() if k in known})
+        except TypeError as err:  # a required key is missing
+            raise SummaryError(f"{path} is incomplete ({err}); delete it to let the run resume") from None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

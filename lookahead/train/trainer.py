@@ -26,11 +26,12 @@ from torch.nn.parallel import DistributedDataParallel
 
 from lookahead.optim.lookahead import Lookahead
 from lookahead.train import checkpoint
-from lookahead.train.build import Setup, build, validate
+from lookahead.train.build import Setup, build
 from lookahead.train.distributed import Dist
 from lookahead.train.evaluation import evaluate
 from lookahead.train.loggers import Console, MetricsFile, WandbLogger
 from lookahead.train.run_dir import NOT_IDENTITY, RunDir, RunDirError, environment
+from lookahead.train.schema import validate, validate_steps
 from lookahead.train.signals import StopSignals
 from lookahead.train.state import RunState, Summary
 from lookahead.train.step import TrainStep
@@ -78,6 +79,7 @@ def train(
     device = device or resolve_device(cfg.device)
     seed_everything(cfg.seed)
     setup = build(cfg, device)
+    validate_steps(cfg, setup.steps_per_epoch * int(cfg.trainer.max_epochs))
     run, done, error = None, None, None
     if ranks.is_main:
         try:

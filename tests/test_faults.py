@@ -1,0 +1,244 @@
+"""Bad values and faults, each through the command line as a user meets it: the exit code, one `error:`
+line naming the field or file, no traceback, and what is (not) on disk afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import ROOT, run_cli, tiny_overrides
+
+BASE = ["experiment=mnist1d_lookahead", "trainer.max_epochs=2"]
+
+# (overrides, text the one error line must contain): every one is refused before anything is written.
+BAD_VALUES = [
+    (["optimizer.lr=abc"], "optimizer.lr='abc'"),
+    (["optimizer.lr=-0.1"], "optimizer.lr=-0.1"),
+    (["optimizer.lr=1e300"], "optimizer.lr=1e+300"),
+    (["optimizer.lr=nan"], "optimizer.lr=nan"),
+    (["optimizer.weight_decay=-1"], "optimizer.weight_decay=-1"),
+    (["trainer.max_epochs=abc"], "trainer.max_epochs='abc'"),
+    (["trainer.max_epochs=0"], "trainer.max_epochs=0"),
+    (["trainer.max_epochs=1.5"], "trainer.max_epochs=1.5"),
+    (["trainer.max_epochs="], "trainer.max_epochs=''"),
+    (["seed=1.5"], "seed=1.5"),
+    (["seed=-1"], "seed=-1"),
+    (["schedule=multistep", "schedule.milestones=abc"], "schedule.milestones='abc'"),
+    (["schedule=multistep", "schedule.milestones=[-5]"], "schedule.milestones=[-5]"),
+    (["schedule=multistep", "schedule.milestones=[1,50]"], "epochs within the run"),
+    (["schedule=multistep", "schedule.gamma=0"], "schedule.gamma=0"),
+    (["schedule=cosine", "schedule.min_factor=2"], "schedule.min_factor=2"),
+    (["schedule=plateau", "schedule.patience=0"], "schedule.patience=0"),
+    (["+schedule.warmup_steps=10"], "unknown field schedule.warmup_steps"),
+    (["device=tpu"], "device='tpu'"),
+    (["trainer.log_every_steps=0"], "trainer.log_every_steps=0"),
+    (["trainer.precision=fp8"], "trainer.precision='fp8'"),
+    (["trainer.progress=fancy"], "trainer.progress='fancy'"),
+    (["trainer.eval_weights=median"], "trainer.eval_weights='median'"),
+    (["trainer.checkpoint_every_steps=-5"], "trainer.checkpoint_every_steps=-5"),
+    (["trainer.batch_size=0"], "trainer.batch_size=0"),
+    (["trainer.eval_batch_size=-1"], "trainer.eval_batch_size=-1"),
+    (["trainer.accumulate_steps=0"], "trainer.accumulate_steps=0"),
+    (["trainer.clip_grad_norm=-1"], "trainer.clip_grad_norm=-1"),
+    (["trainer.bn_recalibration_batches=-1"], "trainer.bn_recalibration_batches=-1"),
+    (["trainer.limit_train_batches=0"], "trainer.limit_train_batches=0"),
+    (["trainer.dist_timeout_s=0"], "trainer.dist_timeout_s=0"),
+    (["+trainer.foo=1"], "unknown field trainer.foo"),
+    (["+lookahead.beta=2"], "unknown field lookahead.beta"),
+    (["lookahead.k=0"], "lookahead.k=0"),
+    (["lookahead.k=2.5"], "lookahead.k=2.5"),
+    (["lookahead.k=1e20"], "lookahead.k=1e+20"),
+    (["lookahead.k=100000"], "at most the run's 16 optimizer steps"),
+    (["lookahead.alpha=1.5"], "lookahead.alpha=1.5"),
+    (["lookahead.alpha=0"], "lookahead.alpha=0"),
+    (["lookahead.pullback_momentum=sideways"], "lookahead.pullback_momentum='sideways'"),
+    (["averaging=polyak", "averaging.start_epoch=-1"], "averaging.start_epoch=-1"),
+    (["averaging=polyak", "averaging.start_epoch=5"], "averaging.start_epoch=5"),
+    (["logger.name=tensorboard"], "logger.name='tensorboard'"),
+    (["experiment_name=../../../escaped"], "experiment_name='../../../escaped'"),
+    (["experiment_name=a/b"], "experiment_name='a/b'"),
+    (["dataset.name=a/b"], "dataset.name='a/b'"),
+    (["optimizer=adagrad_typo"], "Could not find 'optimizer/adagrad_typo'"),
+    (["foo=1"], "Could not override 'foo'"),
+    (["trainer.max_epochs=[1"], "trainer.max_epochs=[1"),
+    (["trainer.accumulate_steps=100"], "fewer than trainer.accumulate_steps=100"),
+]
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output, output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ")
+    return line
+
+
+def nothing_written(runs: Path) -> bool:
+    return not runs.exists() or not any(p.is_file() for p in runs.rglob("*"))
+
+
+@pytest.mark.parametrize(("overrides", "expected"), BAD_VALUES, ids=[" ".join(o) for o, _ in BAD_VALUES])
+def test_bad_values_give_one_clear_line_and_write_nothing(overrides, expected, data_root, tmp_path):
+    runs = tmp_path / "runs"
+    result = run_cli([*BASE, *overrides, *tiny_overrides(data_root, runs)], cwd=tmp_path)
+    assert result.returncode == 1
+    assert expected in one_error_line(result)
+    assert nothing_written(runs)
+
+
+# -- faults in files a run left behind ---------------------------------------------------------------
+
+
+def stopped_run(data_root: Path, tmp_path: Path) -> Path:
+    """A run directory whose run stopped after epoch 1 of 2 (as if killed), ready to resume."""
+    assert resume(data_root, tmp_path).returncode == 0
+    (summary_path,) = (tmp_path / "runs").rglob("summary.json")
+    summary = json.loads(summary_path.read_text())
+    summary["status"] = "interrupted"
+    summary_path.write_text(json.dumps(summary))
+    return summary_path.parent
+
+
+def resume(data_root: Path, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
+    return run_cli([*BASE, *extra, *tiny_overrides(data_root, tmp_path / "runs")], cwd=tmp_path)
+
+
+@pytest.mark.parametrize("cut", [40_000, 100, 0])
+def test_a_cut_checkpoint_is_one_corrupt_checkpoint_line_and_is_kept(cut, data_root, tmp_path):
+    run = stopped_run(data_root, tmp_path)
+    ckpt = run / "checkpoints" / "last.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:cut])
+    before = ckpt.read_bytes()
+    result = resume(data_root, tmp_path)
+    assert result.returncode == 1
+    assert "checkpoint" in one_error_line(result) and "corrupt" in result.stderr
+    assert ckpt.read_bytes() == before
+
+
+def test_an_old_format_checkpoint_is_refused_by_name(data_root, tmp_path):
+    run = stopped_run(data_root, tmp_path)
+    torch.save({"model": {}, "optimizer": {}, "state": {}}, run / "checkpoints" / "last.pt")
+    result = resume(data_root, tmp_path)
+    assert result.returncode == 1 and "older version" in one_error_line(result)
+
+
+def test_a_deleted_config_cannot_let_another_config_resume_the_checkpoint(data_root, tmp_path):
+    run = stopped_run(data_root, tmp_path)
+    (run / "config.yaml").unlink()
+    # same directory (hydra.run.dir), different learning rate: the checkpoint knows its config
+    result = resume(data_root, tmp_path, "optimizer.lr=0.5", f"hydra.run.dir={run}")
+    assert result.returncode == 1
+    assert "written under another config" in one_error_line(result)
+    assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
+
+
+def test_a_garbled_config_yaml_names_the_file(data_root, tmp_path):
+    run = stopped_run(data_root, tmp_path)
+    (run / "config.yaml").write_text("trainer: [unclosed\n  : : :")
+    result = resume(data_root, tmp_path)
+    assert result.returncode == 1 and str(run / "config.yaml") in one_error_line(result)
+
+
+@pytest.mark.parametrize("content", [b"\x80\x81\x00binary", b'{"final": {}}', b"[1, 2]"])
+def test_a_damaged_summary_names_the_file(content, data_root, tmp_path):
+    run = stopped_run(data_root, tmp_path)
+    (run / "summary.json").write_bytes(content)
+    result = resume(data_root, tmp_path)
+    assert result.returncode == 1 and str(run / "summary.json") in one_error_line(result)
+
+
+def test_a_torn_last_metrics_line_is_dropped_and_the_run_resumes(data_root, tmp_path):
+    run = stopped_run(data_root, tmp_path)
+    (run / "checkpoints" / "last.pt").unlink()  # resume from scratch is not the point: keep epoch 1 ...
+    run_dir_args = [f"hydra.run.dir={run}"]
+    metrics = run / "metrics.jsonl"
+    first = metrics.read_text().splitlines()[0]
+    metrics.write_text(first + "\n" + first[:50])  # ... and a second line cut by a full disk
+    result = resume(data_root, tmp_path, *run_dir_args)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+
+
+def test_a_diverged_run_stays_diverged_when_run_again(data_root, tmp_path):
+    args = ["optimizer.lr=1e5", "lookahead.alpha=1.0"]
+    first = resume(data_root, tmp_path, *args)
+    assert first.returncode == 0
+    (summary,) = (tmp_path / "runs").rglob("summary.json")
+    assert json.loads(summary.read_text())["status"] == "diverged"
+    before = {p: p.read_bytes() for p in summary.parent.rglob("*") if p.is_file()}
+    again = resume(data_root, tmp_path, *args)
+    assert again.returncode == 0 and "already diverged" in again.stdout
+    assert {p: p.read_bytes() for p in summary.parent.rglob("*") if p.is_file()} == before
+
+
+def test_a_read_only_runs_folder_is_one_line(data_root, tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root ignores directory permissions")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    runs.chmod(0o500)
+    result = resume(data_root, tmp_path)
+    assert result.returncode == 1 and str(runs) in one_error_line(result)
+
+
+def test_a_file_where_the_run_directory_should_be_is_one_line(data_root, tmp_path):
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "mnist1d_lookahead").write_text("in the way")
+    result = resume(data_root, tmp_path)
+    assert result.returncode == 1 and "mnist1d_lookahead" in one_error_line(result)
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_sigterm_and_sigint_checkpoint_record_interrupted_and_resume(sig, code, data_root, tmp_path):
+    args = [
+        *BASE,
+        "trainer.max_epochs=30",
+        "model=mnist1d_mlp",
+        "model.hidden=512",
+        "trainer.batch_size=32",
+        *tiny_overrides(data_root, tmp_path / "runs"),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "experiments" / "train.py"), *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while not list((tmp_path / "runs").rglob("metrics.jsonl")) and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert "Traceback" not in out + err and f"stopped by signal {signal.Signals(sig).name}" in out
+    (summary_path,) = (tmp_path / "runs").rglob("summary.json")
+    summary = json.loads(summary_path.read_text())
+    assert summary["status"] == "interrupted" and summary["reason"] == f"signal {signal.Signals(sig).name}"
+    assert not list(summary_path.parent.rglob("*.tmp"))
+    resumed = run_cli(args, cwd=tmp_path)
+    assert resumed.returncode == 0 and "resuming" in resumed.stdout
+    assert json.loads(summary_path.read_text())["status"] == "completed"
+
+
+def test_a_sweep_runs_its_good_jobs_past_a_bad_one_and_counts_it(data_root, tmp_path):
+    result = run_cli(
+        ["--multirun", *BASE, "lookahead.alpha=1.5,0.5", *tiny_overrides(data_root, tmp_path / "runs")],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "lookahead.alpha=1.5" in errors[0]
+    assert result.stderr.strip().splitlines()[-1] == "sweep: 1 of 2 jobs ran, 1 failed"
+    (summary,) = (tmp_path / "runs").rglob("summary.json")
+    assert json.loads(summary.read_text())["status"] == "completed"
