@@ -532,12 +532,12 @@ def test_presets_build_their_workload_model_and_optimizer_and_step(preset, wmt_r
 def cli_overrides(preset: str, data_dir: Path, runs: Path) -> list[str]:
     """Overrides that make a translation preset a seconds-long CPU run on the fixture data."""
     common = [f"paths.data={data_dir}", f"paths.runs={runs}", "trainer.progress=lines", "device=cpu"]
-    common += ["dataset.decode_extra_len=5", "trainer.eval_every_steps=2"]
+    common += ["dataset.decode_extra_len=5"]
     if preset.startswith("wmt14"):
         return [
             *common,
             "dataset.vocab_size=120",
-            "dataset.max_tokens=256",
+            "dataset.max_tokens=128",
             "model.d_model=32",
             "model.ffn_dim=64",
             "model.heads=4",
@@ -561,12 +561,14 @@ def test_presets_train_end_to_end_with_bleu(preset, wmt_root, synth_root, tmp_pa
 
     data_dir = wmt_root.parent if preset.startswith("wmt14") else synth_root.parent
     tiny = cli_overrides(preset, data_dir, tmp_path)
-    cfg = compose([f"experiment={preset}", *tiny, "trainer.max_epochs=1", "trainer.limit_train_batches=4"])
+    # 6 steps: the config check wants Lookahead (k = 5) to sync at least once.
+    steps = ["trainer.max_epochs=1", "trainer.limit_train_batches=6", "trainer.eval_every_steps=3"]
+    cfg = compose([f"experiment={preset}", *tiny, *steps])
     summary = train(cfg, tmp_path / "run")
-    assert summary.status == "completed" and summary.steps == 4
+    assert summary.status == "completed" and summary.steps == 6
     assert math.isfinite(summary.final["valid_perplexity"]) and 0.0 <= summary.final["test_bleu"] <= 100.0
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in records] == [2, 4] and all(math.isfinite(r["train_loss"]) for r in records)
+    assert [r["step"] for r in records] == [3, 6] and all(math.isfinite(r["train_loss"]) for r in records)
     bleu_record = json.loads((tmp_path / "run" / "translations" / "bleu.json").read_text())
     assert bleu_record["score"] == summary.final["test_bleu"] and "tok:13a" in bleu_record["signature"]
 
