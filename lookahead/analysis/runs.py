@@ -54,6 +54,34 @@ def load_summaries(paths: Iterable[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def run_index(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """One row per configuration (experiment x run key): its defining overrides, the seeds present and
+    their statuses; what the short keys of the run directories stand for."""
+    from lookahead.train.run_dir import defining_overrides
+
+    rows = []
+    for run in find_runs(paths):
+        summary = json.loads((run / "summary.json").read_text())
+        rows.append(
+            {
+                "experiment": run.parent.parent.name,
+                "key": run.parent.name,
+                "overrides": " ".join(defining_overrides(summary.get("overrides") or [])) or "(none)",
+                "seed": summary.get("seed"),
+                "status": summary.get("status"),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    return (
+        frame.groupby(["experiment", "key", "overrides"], sort=True)
+        .agg(
+            seeds=("seed", lambda s: ",".join(map(str, sorted(s)))),
+            statuses=("status", lambda s: ",".join(sorted(set(s)))),
+        )
+        .reset_index()
+    )
+
+
 def flat_config(path: Path) -> dict[str, object]:
     """A run's config.yaml as {"dotted.key": value} (empty when the file is missing)."""
     if not path.exists():
