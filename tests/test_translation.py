@@ -112,8 +112,14 @@ def test_empty_line_is_an_error_naming_file_and_line(tmp_path):
         data.read_parallel(tmp_path, "valid", "en", "de")
 
 
+def test_workload_without_data_names_the_file_and_the_docs(tmp_path):
+    with pytest.raises(DataError, match=r"train\.en not found: see docs/wmt\.md"):
+        Translation(tmp_path)
+
+
 def test_workload_without_vocabulary_names_the_command(tmp_path):
-    write_split(tmp_path, "train", EN_DE)
+    for split in data.SPLITS:
+        write_split(tmp_path, split, EN_DE)
     with pytest.raises(DataError, match=r"spm32000\.model not found.*scripts/translation_data\.py vocab"):
         Translation(tmp_path)
 

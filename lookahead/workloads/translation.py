@@ -88,6 +88,10 @@ class Translation(Workload):
         self.summary_extra: dict[str, str] = {}  # the sacreBLEU signature, once final_evaluation has run
         self.prepare()
         hint = self.data_hint()
+        for split in data.SPLITS:  # missing text first: the vocabulary command needs it too
+            for lang in (src, tgt):
+                if not data.split_path(self.root, split, lang).is_file():
+                    raise data.DataError(f"{data.split_path(self.root, split, lang)} not found: {hint}")
         self.sp = data.load_vocab(
             self.root, vocab_size, VOCAB_HINT.format(root=self.root, src=src, tgt=tgt, size=vocab_size)
         )
