@@ -579,6 +579,7 @@ def test_presets_train_end_to_end_with_bleu(preset, wmt_root, synth_root, tmp_pa
     assert bleu_record["score"] == summary.final["test_bleu"] and "tok:13a" in bleu_record["signature"]
 
 
+@pytest.mark.slow  # three CLI runs: 15-45 s on the shared 2-core machine
 def test_resume_after_sigkill_ends_with_the_metrics_of_an_uninterrupted_run(synth_root, tmp_path):
     import os
     import signal
@@ -586,7 +587,7 @@ def test_resume_after_sigkill_ends_with_the_metrics_of_an_uninterrupted_run(synt
 
     from tests.conftest import ROOT, run_cli
 
-    args = ["experiment=synth_lookahead_adam", "trainer.max_epochs=2", "trainer.checkpoint_every_steps=3"]
+    args = ["experiment=synth_lookahead_adam", "trainer.max_epochs=1", "trainer.checkpoint_every_steps=3"]
 
     def overrides(runs: Path) -> list[str]:
         return [*cli_overrides("synth_lookahead_adam", synth_root.parent, runs), "trainer.eval_every_steps=5"]
