@@ -200,3 +200,29 @@ ptb-classic: $(STAMP)  ## Zaremba et al.'s small 2x200 LSTM, full softmax, 13 ep
 bench-ptb: $(STAMP)  ## PTB tokens per CPU second: trainer vs a bare loop (small LSTM, Lookahead(SGD); ~3 min)
 	OMP_NUM_THREADS=1 $(PY) scripts/bench_ptb.py --source $(PTB_SOURCE)
 # ---- end of Penn Treebank -----------------------------------------------------------------------
+
+# ---- WMT14 En-De and the synthetic translation task (issue 9) ------------------------------------
+WMT_ROOT ?= $(if $(LOOKAHEAD_DATA),$(LOOKAHEAD_DATA),data)/wmt14_en_de
+WMT_PRESETS := wmt14_adam,wmt14_lookahead_adam,wmt14_lookahead_adam_nowarmup,wmt14_adafactor
+# The committed evidence is results/synthetic_translation: `make synthetic-translation SYNTH=results/synthetic_translation`
+# rewrites it; by default the target writes under $(LOCAL).
+SYNTH ?= $(LOCAL)/synthetic_translation
+.PHONY: wmt14-vocab wmt14 wmt14-figure synthetic-translation
+
+wmt14-vocab: $(STAMP)  ## joint 32k SentencePiece vocabulary of data/wmt14_en_de (once; docs/wmt.md has the files)
+	$(PY) scripts/translation_data.py vocab --root $(WMT_ROOT) --src en --tgt de --vocab-size 32000
+
+wmt14: $(STAMP)  ## Figure 7b runs: Adam, LA(Adam), LA(Adam) without warmup, Adafactor (GPU; SEEDS=1 for one seed)
+	$(TRAIN) --multirun experiment=$(WMT_PRESETS) seed=$(SEEDS)
+	$(PY) -m lookahead.analysis.translation_figures results/runs/wmt14_* --out $(FIG)/figure7b
+	$(PY) scripts/tables.py results/runs --preset wmt --out $(LOCAL)/tables --name wmt
+
+wmt14-figure: $(STAMP)  ## Figure 7b (training loss vs inner steps) from results/runs/wmt14_*
+	$(PY) -m lookahead.analysis.translation_figures results/runs/wmt14_* --out $(FIG)/figure7b
+
+synthetic-translation: $(STAMP)  ## synthetic translation, Adam vs LA(Adam), 3 seeds, CPU (~35 min, busy 2 cores) -> results/local/
+	$(TRAIN) --multirun experiment=synth_adam,synth_lookahead_adam seed=1,2,3 paths.runs=$(SYNTH)/runs trainer.progress=lines
+	$(PY) scripts/tables.py $(SYNTH)/runs --metric final_test_bleu --scale 1 --baseline adam --out $(SYNTH) --name bleu
+	$(PY) scripts/tables.py $(SYNTH)/runs --metric final_valid_perplexity --scale 1 --baseline adam --out $(SYNTH) --name valid_perplexity
+	$(PY) -m lookahead.analysis.translation_figures $(SYNTH)/runs --out $(SYNTH)/training_loss --title "Synthetic translation: training loss"
+# ---- end of issue 9 ------------------------------------------------------------------------------

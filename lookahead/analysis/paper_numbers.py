@@ -99,11 +99,13 @@ def paper_preset(name: str) -> dict:
             "baseline": "inner",
             "caption": "Penn Treebank CPU tier: test perplexity, small LSTM (lower is better)",
         },
-        "wmt": {
+        "wmt": {  # by experiment: LA(Adam) with and without warmup share the method label
             "metric": "final_test_bleu",
             "scale": 1.0,
-            "by": ["dataset", "method"],
-            "expected": [("wmt14_en_de", m) for m in ("adam", "lookahead_adam")],
+            "by": ["experiment"],
+            "expected": [
+                (f"wmt14_{m}",) for m in ("adam", "lookahead_adam", "lookahead_adam_nowarmup", "adafactor")
+            ],
             "paper": {},
             "caption": "WMT14 En-De newstest2014 sacreBLEU (Transformer-base)",
         },
