@@ -93,7 +93,14 @@ def tiny_overrides(data_root: Path, runs: Path, dataset: str = "mnist1d") -> lis
     common = [f"paths.data={data_root}", f"paths.runs={runs}", "trainer.progress=lines", "device=cpu"]
     if dataset == "mnist1d":
         return [*common, f"dataset.num_samples={MNIST1D_SAMPLES}"]
-    return [*common, "model.width=4", "trainer.batch_size=16", "trainer.eval_batch_size=32"]
+    # the CIFAR presets' LR drops (epochs 60/120/160) must lie inside these short runs
+    return [
+        *common,
+        "model.width=4",
+        "trainer.batch_size=16",
+        "trainer.eval_batch_size=32",
+        "schedule.milestones=[1]",
+    ]
 
 
 def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 300):

@@ -242,7 +242,12 @@ def validate(cfg: DictConfig) -> None:
             check(f"schedule.{key}", schedule[key])
     epochs = data["trainer"]["max_epochs"]
     if schedule["name"] == "multistep" and any(m > epochs for m in schedule["milestones"]):
-        _fail("schedule.milestones", schedule["milestones"], f"epochs within the run (1..{epochs})")
+        _fail(
+            "schedule.milestones",
+            schedule["milestones"],
+            f"epochs within the run (1..{epochs}); for a shorter run set schedule.milestones=[...] too, "
+            f"or schedule=constant",
+        )
     if data["averaging"]["enabled"] and data["averaging"]["start_epoch"] >= epochs:
         _fail("averaging.start_epoch", data["averaging"]["start_epoch"], f"< trainer.max_epochs ({epochs})")
 

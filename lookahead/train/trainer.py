@@ -370,8 +370,8 @@ def fit(
             if status == "running":
                 status = "completed"
                 if main:
-                    final = workload.final_evaluation(model, run_path)
-                    state.final.update(final)
+                    state.final.update(workload.final_evaluation(model, run_path))
+                    summary.extra.update(workload.summary_extra)
                 ranks.barrier()
                 if ranks.enabled:  # Lookahead's slow weights (and the fast ones) must agree across ranks
                     tensors = list(model.parameters())

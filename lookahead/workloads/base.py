@@ -118,8 +118,11 @@ class Workload(ABC):
 
     def final_evaluation(self, model: nn.Module, out_dir: Path | None) -> dict[str, float]:
         """Metrics computed once at the end of training on rank 0 (e.g. BLEU from beam search, with the
-        translations written to ``out_dir``); returns ``<split>_<metric>`` names. None by default."""
+        translations written to ``out_dir``); returns ``<split>_<metric>`` names. None by default.
+        Non-numeric facts about them (a sacreBLEU signature) go to ``self.summary_extra``."""
         return {}
+
+    summary_extra: dict[str, Any] = {}  # copied into summary.json's ``extra`` after final_evaluation
 
 
 @dataclass
