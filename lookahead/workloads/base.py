@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -122,7 +122,7 @@ class Workload(ABC):
         Non-numeric facts about them (a sacreBLEU signature) go to ``self.summary_extra``."""
         return {}
 
-    summary_extra: dict[str, Any] = {}  # copied into summary.json's ``extra`` after final_evaluation
+    summary_extra: ClassVar[dict[str, Any]] = {}  # copied into summary.json's ``extra`` after final_evaluation
 
 
 @dataclass
