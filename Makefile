@@ -144,7 +144,10 @@ $(IMAGENET_TARGETS): $(STAMP)
 	for seed in $(subst $(comma),$(space),$(IMAGENET_SEEDS)); do \
 		$(IMAGENET_LAUNCH) experiments/train.py experiment=$(subst -,_,$@) seed=$$seed $(IMAGENET_ARGS) || exit 1; \
 	done
-imagenet-lookahead: ## ImageNet ResNet-50, Lookahead(SGD), Table 2 settings (also imagenet-sgd, imagenet-resnet152-*)
+imagenet-lookahead: ## ImageNet ResNet-50, Lookahead(SGD), Table 2 settings
+imagenet-sgd: ## ImageNet ResNet-50, SGD, Table 2 settings
+imagenet-resnet152-sgd: ## ImageNet ResNet-152, SGD (the paper's Figure 6)
+imagenet-resnet152-lookahead: ## ImageNet ResNet-152, Lookahead(SGD) (the paper's Figure 6)
 
 imagenet-table: $(STAMP)  ## Table 2 (top-1/top-5 at epochs 50, 60 beside the paper) -> results/local/imagenet/
 	$(PY) scripts/tables.py results/runs/imagenet_sgd results/runs/imagenet_lookahead \
@@ -182,7 +185,10 @@ PTB_CPU_RUN := OMP_NUM_THREADS=1 $(TRAIN) --multirun seed=$(SEEDS) ++dataset.sou
 
 $(PTB_TARGETS): $(STAMP)
 	$(TRAIN) --multirun experiment=$(subst -,_,$@) seed=$(SEEDS) ++dataset.source=$(PTB_SOURCE)
-ptb-lookahead: ## PTB AWD-LSTM, Lookahead(SGD), the paper's settings, 750 epochs (GPU; also ptb-sgd/-adam/-lookahead_adam)
+ptb-lookahead: ## PTB AWD-LSTM, Lookahead(SGD), the paper's settings (GPU)
+ptb-sgd: ## PTB AWD-LSTM, SGD, the paper's settings (GPU)
+ptb-adam: ## PTB AWD-LSTM, Adam, the paper's settings (GPU)
+ptb-lookahead_adam: ## PTB AWD-LSTM, Lookahead(Adam), the paper's settings (GPU)
 
 ptb-cpu: $(STAMP)  ## PTB CPU tier: small LSTM, SGD/Adam with and without Lookahead, 3 seeds -> results/local/ptb_cpu (~20 min)
 	$(PTB_CPU_RUN) experiment=ptb_small_sgd,ptb_small_lookahead & first=$$!; \

@@ -107,7 +107,9 @@ def bench_trainer(root: Path, model: str, batch: int, steps: int, workers: int, 
         f"trainer.batch_size={batch}",
         f"trainer.eval_batch_size={batch}",
         f"trainer.limit_train_batches={steps}",
+        f"lookahead.k={min(5, steps)}",  # a run must be long enough to sync at least once
         "trainer.max_epochs=1",
+        "schedule.milestones=[1]",  # the preset's LR drops (30/48/58) must lie inside the 1-epoch run
         f"trainer.precision={'bf16' if device.type == 'cuda' else 'fp32'}",
         "trainer.progress=lines",
         f"device={device}",

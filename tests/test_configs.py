@@ -106,6 +106,8 @@ def test_command_line_style_overrides_reach_the_config():
 def test_smoke_run_every_preset(preset, data_root, tmp_path):
     dataset = preset.split("_")[0]
     overrides = tiny_overrides(data_root, tmp_path, dataset)
+    if preset.endswith("polyak"):  # averaging must begin inside the 2-epoch run
+        overrides.append("averaging.start_epoch=1")
     cfg = compose_config(
         [f"experiment={preset}", *overrides, "trainer.max_epochs=2", "trainer.limit_train_batches=3"]
     )

@@ -358,6 +358,7 @@ def ptb_overrides(preset: str, corpus: Path, runs: Path) -> list[str]:
         "trainer.eval_batch_size=2",
         "trainer.eval_every_steps=0",
         "dataset.bptt=8",
+        *(["schedule.milestones=[1]"] if preset == "ptb_classic_sgd" else []),  # LR drops inside the run
     ]
 
 

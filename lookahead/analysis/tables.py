@@ -173,7 +173,7 @@ def _best(table: pd.DataFrame, by: Sequence[str], higher_better: bool) -> pd.Ser
     if not others:
         best = means.max() if higher_better else means.min()
         return means == best
-    keys = table[others].astype(str).agg("|".join, axis=1)
+    keys = table[others].apply(lambda r: "|".join(map(str, r)), axis=1)  # NaN (field absent) included
     best = means.groupby(keys).transform("max" if higher_better else "min")
     return means == best
 

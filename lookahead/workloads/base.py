@@ -122,7 +122,9 @@ class Workload(ABC):
         Non-numeric facts about them (a sacreBLEU signature) go to ``self.summary_extra``."""
         return {}
 
-    summary_extra: ClassVar[dict[str, Any]] = {}  # copied into summary.json's ``extra`` after final_evaluation
+    summary_extra: ClassVar[
+        dict[str, Any]
+    ] = {}  # copied into summary.json's ``extra`` after final_evaluation
 
 
 @dataclass
