@@ -153,8 +153,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--preset", default="mnist1d_lookahead", help="experiment preset for part 1")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--images", type=int, default=10_000, help="CIFAR-shaped images for part 2")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers for part 2")
     parser.add_argument(

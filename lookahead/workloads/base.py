@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 Batch = Any  # whatever the workload's iterator yields and its train_step consumes
-Logs = dict[str, torch.Tensor | float]
+Logs = dict[str, torch.Tensor | float | tuple[torch.Tensor, float]]  # see Metrics
 
 
 @dataclass
@@ -130,23 +130,26 @@ class Workload(ABC):
 @dataclass
 class Metrics:
     """Summed logging values: tensors accumulate on their device (read, with one host sync, only when
-    asked), plain Python numbers as Python numbers (no tensor op per step)."""
+    asked), plain Python numbers as Python numbers (no tensor op per step). A ``(tensor, weight)`` pair
+    adds ``weight * tensor`` in one op (a batch's mean loss times its size)."""
 
     sums: dict[str, Any] = field(default_factory=dict)
 
     def add(self, logs: Logs) -> None:
         for key, value in logs.items():
+            weight = 1
+            if isinstance(value, tuple):
+                value, weight = value
             total = self.sums.get(key)
-            if total is None:
-                if isinstance(value, torch.Tensor):  # float64: epoch sums of float32 values stay exact
-                    value = value.to(torch.float64 if value.is_floating_point() else torch.long).clone()
-                self.sums[key] = value
-            elif isinstance(total, torch.Tensor):
-                total.add_(value)
-            elif isinstance(value, torch.Tensor):
-                self.sums[key] = value.to(torch.float64 if value.is_floating_point() else torch.long) + total
+            if isinstance(value, torch.Tensor):
+                if total is None or not isinstance(total, torch.Tensor):
+                    # float64: epoch sums of float32 values stay exact
+                    dtype = torch.float64 if value.is_floating_point() else torch.long
+                    total = torch.zeros((), dtype=dtype, device=value.device).add_(total or 0)
+                    self.sums[key] = total
+                total.add_(value, alpha=weight)
             else:
-                self.sums[key] = total + value
+                self.sums[key] = (total or 0) + value * weight
 
     def pop(self) -> dict[str, float]:
         """The sums as Python numbers, and reset."""

@@ -47,7 +47,11 @@ class Classification(Workload):
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         # Every rank draws the whole global batch (order and augmentation depend on the global batch
         # index only) and keeps its contiguous share: any world size sees the same samples per step.
-        for x, y in self.train_loader.epoch(epoch, start_batch=start):
+        batches = self.train_loader.epoch(epoch, start_batch=start)
+        if world == 1:
+            yield from batches
+            return
+        for x, y in batches:
             part = shard(len(y), rank, world)
             yield x[part], y[part]
 
@@ -61,7 +65,7 @@ class Classification(Workload):
         logits = model(x)
         loss = nn.functional.cross_entropy(logits, y)
         n = len(y)
-        logs = {"loss": loss.detach().double() * n, "correct": (logits.argmax(1) == y).sum(), "count": n}
+        logs = {"loss": (loss.detach(), n), "correct": (logits.argmax(1) == y).sum(), "count": n}
         return StepOutput(loss, n, logs)
 
     def eval_logs(self, model: nn.Module, split: str, rank: int = 0, world: int = 1) -> Logs:
