@@ -195,11 +195,18 @@ class Lookahead(Optimizer):
         if self._needs_init:
             self._init_slow_weights()
         loss = self.optimizer.step(closure) if closure is not None else self.optimizer.step()
+        self.advance()
+        return loss
+
+    def advance(self) -> None:
+        """Count one inner step taken outside :meth:`step` (e.g. replayed from a CUDA graph that
+        captured the inner optimizer's step); update the slow weights when due."""
+        if self._needs_init:
+            self._init_slow_weights()
         for index, group in enumerate(self.param_groups):
             group["lookahead_step"] += 1
             if group["lookahead_step"] % group["lookahead_k"] == 0:
                 self._sync(index)
-        return loss
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.optimizer.zero_grad(set_to_none=set_to_none)

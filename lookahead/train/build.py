@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig
 from torch import nn
 
 from lookahead.data import Dataset
 from lookahead.optim.lookahead import Lookahead
 from lookahead.optim.polyak import PolyakAverage
+from lookahead.train.fast_path import FastPath, resolve_fast_path
 from lookahead.train.schema import ConfigError
 from lookahead.workloads.base import Workload
 from lookahead.workloads.classification import Classification
@@ -35,9 +36,23 @@ def build_workload(cfg: DictConfig, device: torch.device | str) -> Workload:
     )
 
 
-def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """The inner optimizer from ``cfg.optimizer`` (a partial ``_target_``), wrapped in Lookahead if on."""
-    inner = instantiate(cfg.optimizer)(model.parameters())
+def optimizer_class(cfg: DictConfig) -> type:
+    """The inner optimizer's class, without building it (``object`` for a factory function)."""
+    target = get_object(cfg.optimizer._target_)
+    return target if isinstance(target, type) else object
+
+
+def build_optimizer(cfg: DictConfig, model: nn.Module, fused: bool = False) -> torch.optim.Optimizer:
+    """The inner optimizer from ``cfg.optimizer`` (a partial ``_target_``), wrapped in Lookahead if on.
+
+    ``fused``: use the optimizer's fused CUDA step (SGD, Adam, AdamW; the fast path), capturable in a
+    CUDA graph (Adam's ``capturable`` keeps its step counter on the device)."""
+    extra: dict[str, Any] = {}
+    if fused:
+        extra = {"fused": True, "foreach": None}
+        if issubclass(optimizer_class(cfg), torch.optim.Adam):
+            extra["capturable"] = True
+    inner = instantiate(cfg.optimizer, **extra)(model.parameters())
     if not cfg.lookahead.enabled:
         return inner
     return Lookahead(
@@ -117,6 +132,7 @@ class Setup:
     scheduler: torch.optim.lr_scheduler.LambdaLR
     averaging: PolyakAverage | None
     plateau: Plateau | None
+    fast: FastPath = field(default_factory=FastPath)
 
     def state_dict(self) -> dict[str, Any]:
         """The trainable state a checkpoint holds."""
@@ -138,14 +154,19 @@ class Setup:
             self.plateau.load_state_dict(state["plateau"])
 
 
-def build(cfg: DictConfig, device: torch.device | str = "cpu") -> Setup:
-    """Workload -> model -> inner optimizer (+ Lookahead) -> LR schedule -> averaging.
+def build(cfg: DictConfig, device: torch.device | str = "cpu", world: int = 1) -> Setup:
+    """Workload -> model -> inner optimizer (+ Lookahead) -> LR schedule -> averaging, with the fast
+    path's settings (``world``: the number of processes) resolved on the way.
 
     Seed the RNGs first: the model's initial weights come from the global torch RNG.
     """
-    workload = build_workload(cfg, device)
-    model = instantiate(cfg.model, **workload.model_kwargs()).to(device)
+    device = torch.device(device)
     tcfg = cfg.trainer
+    workload = build_workload(cfg, device)
+    fast = resolve_fast_path(tcfg, device, world, workload, optimizer_class(cfg))
+    model = instantiate(cfg.model, **workload.model_kwargs()).to(device)
+    if fast.channels_last:  # before the optimizer: its state (and Lookahead's slow copy) follow the layout
+        model = model.to(memory_format=torch.channels_last)
     batches = workload.steps_per_epoch()
     if tcfg.get("limit_train_batches"):
         batches = min(batches, int(tcfg.limit_train_batches))
@@ -154,7 +175,7 @@ def build(cfg: DictConfig, device: torch.device | str = "cpu") -> Setup:
         raise ConfigError(
             f"an epoch has {batches} batches, fewer than trainer.accumulate_steps={tcfg.accumulate_steps}"
         )
-    optimizer = build_optimizer(cfg, model)
+    optimizer = build_optimizer(cfg, model, fused=fast.fused_optimizer)
     plateau = None
     if cfg.schedule.name == "plateau":
         plateau = Plateau(float(cfg.schedule.factor), int(cfg.schedule.patience))
@@ -166,4 +187,5 @@ def build(cfg: DictConfig, device: torch.device | str = "cpu") -> Setup:
         build_scheduler(cfg, optimizer, steps_per_epoch, plateau),
         build_averaging(cfg, model, steps_per_epoch),
         plateau,
+        fast,
     )

@@ -72,6 +72,7 @@ class Summary:
     device: str = ""
     hostname: str = ""
     torch_threads: int = 0
+    fast_path: dict[str, Any] = field(default_factory=dict)  # the speed settings used (trainer.fast_path)
     extra: dict[str, Any] = field(default_factory=dict)  # workload-specific (e.g. sacreBLEU signature)
 
     def write(self, path: Path) -> None:

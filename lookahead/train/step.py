@@ -8,7 +8,7 @@ micro-batch on one process the weight is exactly 1 and the loss is back-propagat
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,11 @@ class StepResult:
 
 
 class TrainStep:
-    """Callable performing one optimizer step on a list of micro-batches."""
+    """Callable performing one optimizer step on a list of micro-batches.
+
+    ``gradients`` is a part of its own so that :class:`~lookahead.train.graphs.GraphedStep` can capture
+    it with the inner optimizer's step, leaving Lookahead's count and sync and the schedule on the host.
+    """
 
     def __init__(
         self,
@@ -37,17 +41,30 @@ class TrainStep:
         scheduler: torch.optim.lr_scheduler.LRScheduler,
         ranks: Dist,
         device: torch.device,
-        precision: str = "fp32",
+        autocast_dtype: torch.dtype | None = None,
         clip_grad_norm: float | None = None,
     ) -> None:
         self.workload, self.model, self.optimizer, self.scheduler = workload, model, optimizer, scheduler
         self.ranks, self.device, self.clip_grad_norm = ranks, device, clip_grad_norm
-        self.autocast = (
-            torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
-        )
+        self.autocast_dtype = autocast_dtype
         self.params = [p for p in model.parameters() if p.requires_grad]
 
+    def autocast(self) -> AbstractContextManager:
+        if self.autocast_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
     def __call__(self, micro_batches: list[Batch], carry: Any) -> StepResult:
+        result, lr_scale = self.gradients(micro_batches, carry)
+        if lr_scale != 1.0:
+            for group in self.optimizer.param_groups:
+                group["lr"] *= lr_scale
+        self.optimizer.step()
+        self.scheduler.step()  # sets every group's lr afresh (undoing lr_scale)
+        return result
+
+    def gradients(self, micro_batches: list[Batch], carry: Any) -> tuple[StepResult, float]:
+        """Zero, forward and backward every micro-batch, clip: the step's gradient, and its lr scale."""
         model, workload = self.model, self.workload
         weighted = len(micro_batches) > 1 or self.ranks.enabled
         total = None
@@ -61,7 +78,7 @@ class TrainStep:
             last = i == len(micro_batches) - 1
             sync = nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync()
             with sync:
-                with self.autocast:
+                with self.autocast():
                     out = workload.train_step(model, batch, carry)
                 loss = out.loss
                 if weighted:  # this micro-batch's share of the step, x world (DDP divides by world)
@@ -72,9 +89,4 @@ class TrainStep:
             logs.append(out.logs)
         if self.clip_grad_norm:
             nn.utils.clip_grad_norm_(self.params, self.clip_grad_norm)
-        if lr_scale != 1.0:
-            for group in self.optimizer.param_groups:
-                group["lr"] *= lr_scale
-        self.optimizer.step()
-        self.scheduler.step()  # sets every group's lr afresh (undoing lr_scale)
-        return StepResult(logs, step_size, carry)
+        return StepResult(logs, step_size, carry), lr_scale

@@ -29,6 +29,8 @@ from lookahead.train import checkpoint
 from lookahead.train.build import Setup, build
 from lookahead.train.distributed import Dist
 from lookahead.train.evaluation import evaluate
+from lookahead.train.fast_path import FastPath
+from lookahead.train.graphs import GraphedStep
 from lookahead.train.loggers import Console, MetricsFile, WandbLogger
 from lookahead.train.run_dir import NOT_IDENTITY, RunDir, RunDirError, environment
 from lookahead.train.schema import validate, validate_steps
@@ -78,7 +80,7 @@ def train(
     validate(cfg)
     device = device or resolve_device(cfg.device)
     seed_everything(cfg.seed)
-    setup = build(cfg, device)
+    setup = build(cfg, device, world=ranks.world)
     validate_steps(cfg, setup.steps_per_epoch * int(cfg.trainer.max_epochs))
     run, done, error = None, None, None
     if ranks.is_main:
@@ -91,9 +93,12 @@ def train(
         raise RunDirError(error)
     if done is not None:
         return Summary(**done)
+    benchmark = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = setup.fast.cudnn_benchmark
     try:
         return fit(cfg, setup, run, Path(run_path), ranks, device)
     finally:
+        torch.backends.cudnn.benchmark = benchmark
         if run is not None:
             run.close()
 
@@ -169,13 +174,25 @@ def fit(
         state = RunState.from_dict(ckpt["state"])
         checkpoint.set_rng_state(ckpt["ranks"][ranks.rank]["rng"])
         carry = ckpt["ranks"][ranks.rank]["carry"]
+    fast = setup.fast
     net = model
     if ranks.enabled:  # broadcasts rank 0's weights: every replica (and Lookahead's slow copy) starts equal
         net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if tcfg.precision == "bf16" else None
+    if fast.compile:  # the training forward only: evaluation runs the plain module
+        net = torch.compile(net, mode=None if fast.compile in (True, "default") else fast.compile)
+    autocast = torch.autocast(device.type, dtype=fast.autocast_dtype) if fast.autocast_dtype else None
     step = TrainStep(
-        workload, net, optimizer, setup.scheduler, ranks, device, tcfg.precision, tcfg.get("clip_grad_norm")
+        workload,
+        net,
+        optimizer,
+        setup.scheduler,
+        ranks,
+        device,
+        fast.autocast_dtype,
+        tcfg.get("clip_grad_norm"),
     )
+    if fast.cuda_graphs:
+        step = GraphedStep(step)
 
     # -- outputs (rank 0) -----------------------------------------------------------------------------
     main = ranks.is_main
@@ -203,6 +220,9 @@ def fit(
 
     def write_summary(status: str, reason: str | None = None) -> None:
         summary.status, summary.reason = status, reason
+        summary.fast_path = fast.to_dict()
+        if isinstance(step, GraphedStep):
+            summary.fast_path.update(graph_replays=step.replays, graph_failure=step.failure)
         summary.epochs_completed, summary.steps = state.epoch, state.step
         summary.final, summary.best, summary.wall_time_s = state.final, state.best, state.wall_time_s
         summary.samples_per_s = state.samples / state.train_time_s if state.train_time_s else None
@@ -227,6 +247,7 @@ def fit(
     bn_batches = int(tcfg.get("bn_recalibration_batches") or 0)
     acc = Metrics()  # this rank's summed logs since the last flush, on the device
     status, reason = "running", None
+    graph_failure_told = False
     train_start = 0.0  # perf_counter at the start of the current stretch of training steps
     start = time.perf_counter() - state.wall_time_s
 
@@ -296,6 +317,8 @@ def fit(
         return any(k in values and not math.isfinite(values[k]) for k in names)
 
     write_summary(status)
+    if _describe(fast, device):
+        console.message(_describe(fast, device))
     if resumed:
         console.message(f"resuming {run_path} at epoch {state.epoch + 1}, batch {state.batch}")
     model.train()
@@ -313,6 +336,9 @@ def fit(
                     if len(micro) < accumulate:
                         break
                     result = step(micro, carry)
+                    if isinstance(step, GraphedStep) and step.failure and not graph_failure_told:
+                        console.message(f"CUDA graph capture failed, the run goes on eagerly: {step.failure}")
+                        graph_failure_told = True
                     carry = result.carry
                     if averaging is not None:
                         averaging.maybe_update(model, state.step + 1)
@@ -376,9 +402,7 @@ def fit(
                 if ranks.enabled:  # Lookahead's slow weights (and the fast ones) must agree across ranks
                     tensors = list(model.parameters())
                     if isinstance(optimizer, Lookahead):
-                        tensors += [
-                            s["lookahead_slow"] for s in optimizer.state.values() if "lookahead_slow" in s
-                        ]
+                        tensors += [s["slow"] for s in optimizer.state.values() if "slow" in s]
                     sums = ranks.all_gather(_checksum(tensors))
                     summary.extra["replicas_identical"] = len(set(sums)) == 1
         except KeyboardInterrupt:
@@ -397,6 +421,27 @@ def fit(
     if status == "interrupted":
         signals.hand_on()
     return summary
+
+
+def _describe(fast: FastPath, device: torch.device) -> str | None:
+    """One line: the speed settings of this run and why any of them is off (None: plain fp32 eager)."""
+    mode = f"({fast.compile})" if isinstance(fast.compile, str) else ""
+    on = [
+        name
+        for name, used in (
+            (fast.precision, True),
+            ("channels_last", fast.channels_last),
+            ("cudnn.benchmark", fast.cudnn_benchmark),
+            ("fused inner step", fast.fused_optimizer),
+            ("CUDA graphs", fast.cuda_graphs),
+            (f"torch.compile{mode}", bool(fast.compile)),
+        )
+        if used
+    ]
+    if on == ["fp32"] and not fast.notes:
+        return None
+    notes = "".join(f"; {note}" for note in fast.notes)
+    return f"speed settings on {device.type}: {', '.join(on)}{notes}"
 
 
 def _emit(

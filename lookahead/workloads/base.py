@@ -62,7 +62,10 @@ class Workload(ABC):
       the workload has no validation split;
       ``higher_is_better``: the direction of ``target`` (accuracy, BLEU up; perplexity down);
       ``divergence_metric``: the reduced train metric checked for non-finite values;
-      ``unit``: what ``sample_size`` counts (``samples``, ``tokens``), for the throughput log.
+      ``unit``: what ``sample_size`` counts (``samples``, ``tokens``), for the throughput log;
+      ``capturable``: ``train_step`` may be captured as a CUDA graph and replayed: no carry, no
+      ``lr_scale``, no host sync, and batches of one shape (a batch of another shape, or whose
+      non-tensor parts differ, runs eagerly).
     """
 
     name: str = "workload"
@@ -70,6 +73,7 @@ class Workload(ABC):
     higher_is_better: bool = True
     divergence_metric: str = "loss"
     unit: str = "samples"
+    capturable: bool = False
 
     # -- data --------------------------------------------------------------------------------------
     @abstractmethod

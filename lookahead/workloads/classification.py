@@ -24,6 +24,8 @@ def shard(batch_size: int, rank: int, world: int) -> slice:
 class Classification(Workload):
     """Cross-entropy and accuracy on a :class:`Dataset`; ``valid`` is evaluated when the dataset has one."""
 
+    capturable = True
+
     def __init__(self, data: Dataset, batch_size: int, eval_batch_size: int, seed: int) -> None:
         self.data = data
         self.name = data.name

@@ -33,6 +33,7 @@ class ImageNet(Workload):
     name = "imagenet"
     target = "valid_top1"
     higher_is_better = True
+    capturable = True
 
     def __init__(
         self,

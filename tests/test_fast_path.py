@@ -1,0 +1,337 @@
+"""The GPU fast path on CPU: which settings a run resolves, the CUDA-graph step's host logic (with a CPU
+stand-in for the graph), Polyak averaging without per-step device syncs. The CUDA runs themselves are in
+``make bench-gpu`` (docs/gpu.md); the tests marked ``cuda`` run only where a GPU is present."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+from torch.optim.swa_utils import AveragedModel
+
+from lookahead import Lookahead
+from lookahead.optim.polyak import PolyakAverage
+from lookahead.train.distributed import Dist
+from lookahead.train.fast_path import resolve_fast_path
+from lookahead.train.graphs import GraphedStep, _copy_into, signature
+from lookahead.train.schema import ConfigError
+from lookahead.train.step import TrainStep
+from lookahead.train.trainer import train
+from lookahead.workloads.base import StepOutput, Workload
+from tests.conftest import compose_config, tiny_overrides
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")  # a cuda *device object* needs no GPU
+
+
+class Kind(Workload):
+    """Just the class attributes resolve_fast_path reads."""
+
+    def __init__(self, capturable: bool) -> None:
+        self.capturable, self.name = capturable, "kind"
+
+    steps_per_epoch = train_batches = splits = train_step = eval_logs = reduce = None  # type: ignore[assignment]
+
+
+def resolve(device=CPU, world=1, capturable=True, optimizer=torch.optim.SGD, **trainer):
+    return resolve_fast_path(OmegaConf.create(trainer), device, world, Kind(capturable), optimizer)
+
+
+def test_auto_is_off_on_cpu_and_on_with_cuda():
+    cpu = resolve(CPU, fast_path="auto")
+    assert (cpu.precision, cpu.channels_last, cpu.cudnn_benchmark, cpu.cuda_graphs, cpu.fused_optimizer) == (
+        "fp32",
+        False,
+        False,
+        False,
+        False,
+    )
+    assert cpu.notes == ()
+    gpu = resolve(CUDA, fast_path="auto")
+    assert (gpu.precision, gpu.channels_last, gpu.cudnn_benchmark, gpu.cuda_graphs, gpu.fused_optimizer) == (
+        "bf16",
+        True,
+        True,
+        True,
+        True,
+    )
+    assert gpu.compile is False  # compile is asked for, never implied
+
+
+def test_each_setting_overrides_the_fast_path():
+    gpu = resolve(CUDA, fast_path="auto", precision="fp32", channels_last=False, cuda_graphs=False)
+    assert (gpu.precision, gpu.channels_last, gpu.cudnn_benchmark, gpu.cuda_graphs) == (
+        "fp32",
+        False,
+        True,
+        False,
+    )
+    off = resolve(CUDA, fast_path=False, cuda_graphs=True)  # graphs alone still need the fused step
+    assert (off.precision, off.cuda_graphs, off.fused_optimizer) == ("fp32", True, True)
+    cpu = resolve(CPU, fast_path=True)  # on a CPU: what applies there, graphs off with the reason
+    assert (cpu.precision, cpu.channels_last, cpu.cudnn_benchmark, cpu.cuda_graphs) == (
+        "bf16",
+        True,
+        False,
+        False,
+    )
+    assert cpu.notes == ("cuda_graphs off: CUDA graphs need a CUDA device",)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({"world": 2}, "one process only"),
+        ({"capturable": False}, "change shape or carry state"),
+        ({"optimizer": torch.optim.RMSprop}, "RMSprop has no fused CUDA step"),
+        ({"accumulate_steps": 4}, "trainer.accumulate_steps=1"),
+    ],
+)
+def test_what_blocks_cuda_graphs_is_a_note_under_auto_and_an_error_when_asked_for(kwargs, reason):
+    trainer = {k: kwargs.pop(k) for k in list(kwargs) if k == "accumulate_steps"}
+    auto = resolve(CUDA, fast_path="auto", **kwargs, **trainer)
+    assert not auto.cuda_graphs and reason in auto.notes[0]
+    with pytest.raises(
+        ConfigError, match="trainer.cuda_graphs=true cannot be used: .*" + reason.split("=")[0]
+    ):
+        resolve(CUDA, fast_path="auto", cuda_graphs=True, **kwargs, **trainer)
+
+
+def test_a_bad_fast_path_value_is_one_config_error(data_root, tmp_path):
+    cfg = compose_config(
+        ["experiment=mnist1d_sgd", "trainer.cuda_graphs=maybe", *tiny_overrides(data_root, tmp_path)]
+    )
+    with pytest.raises(ConfigError, match=r"trainer\.cuda_graphs"):
+        train(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+# -- the graphed step, with a CPU stand-in for torch.cuda.CUDAGraph ----------------------------------------
+class EmulatedGraph:
+    """Like a capture, ``capture`` leaves the model and optimizer as they were (it runs ``fn`` once to get
+    its outputs, then restores every tensor and the RNG); ``replay`` runs ``fn`` again and writes its
+    outputs into the tensors ``capture`` returned, as a replay refreshes a graph's static outputs."""
+
+    def __init__(self, step: TrainStep) -> None:
+        self.step = step
+
+    def _tensors(self) -> list[torch.Tensor]:
+        model, opt = self.step.model, self.step.optimizer
+        inner = opt.optimizer if isinstance(opt, Lookahead) else opt
+        state = [v for s in inner.state.values() for v in s.values() if isinstance(v, torch.Tensor)]
+        return [*model.parameters(), *model.buffers(), *state]
+
+    def capture(self, fn):
+        self.fn = fn
+        saved = [t.detach().clone() for t in self._tensors()]
+        with torch.random.fork_rng():
+            self.out = fn()
+        for t, s in zip(self._tensors(), saved):
+            t.detach().copy_(s)
+        return self.out
+
+    def replay(self) -> None:
+        _copy_into(self.out.logs, self.fn().logs)
+
+
+class Toy(Workload):
+    """Regression on fixed batches (an epoch's last batch is smaller), with an accuracy-like count."""
+
+    name, capturable = "toy", True
+
+    def __init__(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        self.batches = batches
+
+    def steps_per_epoch(self) -> int:
+        return len(self.batches)
+
+    def train_batches(self, epoch, start=0, rank=0, world=1):
+        yield from self.batches[start:]
+
+    def splits(self):
+        return []
+
+    def train_step(self, model, batch, carry):
+        x, y = batch
+        out = model(x)
+        loss = nn.functional.mse_loss(out, y)
+        return StepOutput(loss, len(y), {"loss": (loss.detach(), len(y)), "big": (out > 0).sum()})
+
+    def eval_logs(self, model, split, rank=0, world=1):
+        return {}
+
+    def reduce(self, logs):
+        return logs
+
+
+def make_step(seed: int = 0):
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 2))
+    # lr and gamma powers of two: the captured step's float32 lr tensor is then the exact Python lr.
+    inner = torch.optim.SGD(model.parameters(), lr=0.0625, momentum=0.9, weight_decay=1e-3)
+    optimizer = Lookahead(inner, k=3, alpha=0.5)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(inner, milestones=[7, 12], gamma=0.5)
+    g = torch.Generator().manual_seed(1)
+    batches = [(torch.randn(n, 6, generator=g), torch.randn(n, 2, generator=g)) for n in (8, 8, 8, 8, 5)]
+    workload = Toy(batches)
+    return TrainStep(workload, model, optimizer, scheduler, Dist(), CPU), workload
+
+
+def run_epochs(step, workload, epochs: int = 4):
+    torch.manual_seed(123)  # dropout
+    logs = []
+    for epoch in range(epochs):
+        for batch in workload.train_batches(epoch):
+            result = step([batch], None)
+            logs.append({k: float(v[0] if isinstance(v, tuple) else v) for k, v in result.logs[0].items()})
+    return logs
+
+
+def test_the_graphed_step_trains_exactly_like_the_eager_step():
+    eager, workload = make_step()
+    expected_logs = run_epochs(eager, workload)
+
+    plain, workload = make_step()
+    graphed = GraphedStep(plain, warmup=3, graph_factory=lambda: EmulatedGraph(plain))
+    logs = run_epochs(graphed, workload)
+
+    # 20 steps: 3 warm-up, then replays, and the 4 smaller last batches run eagerly.
+    assert graphed.failure is None
+    assert (graphed.eager_steps, graphed.replays) == (3 + 4, 20 - 3 - 4)
+    assert logs == expected_logs
+    for p, q in zip(eager.model.parameters(), plain.model.parameters()):
+        assert torch.equal(p, q)
+    for p, q in zip(eager.optimizer.state.values(), plain.optimizer.state.values()):
+        assert torch.equal(p["slow"], q["slow"])  # Lookahead synced on the same steps
+    assert plain.optimizer.param_groups[0]["lr"] == 0.0625 / 4  # the schedule moved the captured lr too
+    assert graphed.lr[0].item() == 0.0625 / 4
+    assert isinstance(plain.optimizer.param_groups[0]["lr"], float)  # checkpoints keep a float lr
+
+
+def test_a_failed_capture_leaves_the_run_going_eagerly():
+    class Refuses:
+        def capture(self, fn):
+            raise RuntimeError("operation not permitted when stream is capturing\nmore detail")
+
+    eager, workload = make_step()
+    expected = run_epochs(eager, workload, epochs=2)
+    plain, workload = make_step()
+    graphed = GraphedStep(plain, warmup=2, graph_factory=Refuses)
+    assert run_epochs(graphed, workload, epochs=2) == expected
+    assert graphed.failure == "RuntimeError: operation not permitted when stream is capturing"
+    assert graphed.replays == 0 and graphed.eager_steps == 10
+
+
+def test_signature_tells_replayable_batches_apart():
+    x = torch.zeros(4, 3, 8, 8)
+    assert signature((x, torch.zeros(4), 0)) == signature((x + 1, torch.ones(4), 0))
+    assert signature((x, torch.zeros(4), 0)) != signature((x[:2], torch.zeros(2), 0))  # smaller batch
+    assert signature((x, torch.zeros(4), 0)) != signature((x, torch.zeros(4), 1))  # ImageNet's skipped count
+    assert signature(x) != signature(x.to(memory_format=torch.channels_last))
+
+
+def test_the_trainer_with_cuda_graphs_matches_the_eager_trainer(data_root, tmp_path, monkeypatch):
+    args = ["experiment=mnist1d_lookahead", "trainer.max_epochs=2", *tiny_overrides(data_root, tmp_path)]
+    eager = train(compose_config(args), tmp_path / "eager").to_dict()
+
+    # On a CPU: lift the CUDA-only blockers, and hand GraphedStep the CPU stand-in.
+    monkeypatch.setattr("lookahead.train.fast_path._graph_blockers", lambda *a: [])
+
+    class Emulated(GraphedStep):
+        def __init__(self, step: TrainStep) -> None:
+            super().__init__(step, graph_factory=lambda: EmulatedGraph(step))
+
+    monkeypatch.setattr("lookahead.train.trainer.GraphedStep", Emulated)
+    graphed = train(compose_config([*args, "trainer.cuda_graphs=true"]), tmp_path / "graphed").to_dict()
+    summary = json.loads((tmp_path / "graphed" / "summary.json").read_text())
+    assert summary["fast_path"]["cuda_graphs"] is True
+    assert summary["fast_path"]["graph_failure"] is None
+    assert summary["fast_path"]["graph_replays"] > 0
+    # SGD's lr here (0.05) is not a float32 number: the captured step reads it as one, so not bit for bit.
+    for key, value in eager["final"].items():
+        assert graphed["final"][key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+
+
+def test_fast_path_on_a_cpu_trains_in_bf16_with_channels_last(data_root, tmp_path, capsys):
+    args = ["experiment=cifar10_lookahead", "trainer.max_epochs=2", "trainer.fast_path=true"]
+    summary = train(
+        compose_config([*args, *tiny_overrides(data_root, tmp_path, "cifar10")]), tmp_path / "run"
+    )
+    assert summary.status == "completed"
+    assert summary.fast_path["precision"] == "bf16" and summary.fast_path["channels_last"] is True
+    assert summary.fast_path["notes"] == ["cuda_graphs off: CUDA graphs need a CUDA device"]
+    assert "speed settings on cpu: bf16, channels_last; cuda_graphs off" in capsys.readouterr().out
+
+
+def test_channels_last_reaches_the_weights_and_the_slow_copy(data_root, tmp_path):
+    from lookahead.train.build import build
+
+    cfg = compose_config(
+        [
+            "experiment=cifar10_lookahead",
+            "trainer.channels_last=true",
+            *tiny_overrides(data_root, tmp_path, "cifar10"),
+        ]
+    )
+    setup = build(cfg, CPU)
+    conv = next(p for p in setup.model.parameters() if p.dim() == 4)
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    conv.grad = torch.zeros_like(conv)
+    setup.optimizer.step()
+    assert setup.optimizer.state[conv]["slow"].stride() == conv.stride()
+
+
+# -- Polyak averaging -------------------------------------------------------------------------------------
+def test_polyak_average_is_averaged_model_bit_for_bit_and_survives_a_reload():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(144, 5))
+    ours, reference = PolyakAverage(model), AveragedModel(model, use_buffers=True)
+    for _ in range(6):
+        model(torch.randn(8, 3, 8, 8))
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p) * 0.1)
+        ours.update_parameters(model)
+        reference.update_parameters(model)
+    expected = reference.state_dict()
+    assert all(torch.equal(v, expected[k]) for k, v in ours.state_dict().items())
+
+    reloaded = PolyakAverage(model)
+    reloaded.load_state_dict(expected)
+    reloaded.update_parameters(model)
+    reference.update_parameters(model)
+    assert int(reloaded.n_averaged) == 7
+    assert all(torch.equal(v, reference.state_dict()[k]) for k, v in reloaded.state_dict().items())
+
+
+def test_polyak_update_reads_no_device_value(monkeypatch):
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    average = PolyakAverage(model)
+    average.update_parameters(model)  # reads the counter once (after construction or a load)
+
+    def forbidden(self, *args):
+        raise AssertionError("a device value was read on the host")
+
+    monkeypatch.setattr(torch.Tensor, "__bool__", forbidden)
+    monkeypatch.setattr(torch.Tensor, "item", forbidden)
+    for _ in range(3):
+        average.update_parameters(model)
+    monkeypatch.undo()
+    assert int(average.n_averaged) == 4
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_graph_capture_of_a_real_step():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 2)).cuda()
+    inner = torch.optim.SGD(model.parameters(), lr=0.0625, momentum=0.9, fused=True)
+    optimizer = Lookahead(inner, k=3)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(inner, milestones=[5], gamma=0.5)
+    batches = [(torch.randn(8, 6, device="cuda"), torch.randn(8, 2, device="cuda")) for _ in range(4)]
+    step = GraphedStep(TrainStep(Toy(batches), model, optimizer, scheduler, Dist(), CUDA), warmup=2)
+    for _ in range(3):
+        for batch in batches:
+            step([batch], None)
+    assert step.failure is None and step.replays == 10
