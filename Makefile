@@ -51,7 +51,7 @@ DEMO ?= $(LOCAL)/demo
 DEMO_SEEDS ?= 1,2,3
 DEMO_ARGS ?=
 DEMO_METHODS := mnist1d_sgd,mnist1d_lookahead,mnist1d_adam,mnist1d_lookahead_adam
-.PHONY: demo evidence-demo check-clean-demo report paper-cifar bench-trainer
+.PHONY: demo evidence-demo check-clean-demo report paper-cifar bench-trainer bench-gpu
 
 demo: $(STAMP)  ## MNIST-1D: SGD and Adam, with and without Lookahead, 3 seeds -> results/local/demo/ (a few min on CPU)
 	$(TRAIN) --multirun experiment=$(DEMO_METHODS) seed=$(DEMO_SEEDS) paths.runs=$(DEMO)/runs trainer.progress=lines $(DEMO_ARGS)
@@ -74,6 +74,9 @@ CIFAR_TARGETS := $(foreach d,cifar10 cifar100,$(foreach m,sgd adam polyak lookah
 .PHONY: $(CIFAR_TARGETS)
 $(CIFAR_TARGETS): $(STAMP)
 	$(TRAIN) --multirun experiment=$(subst -,_,$@) seed=$(SEEDS)
+
+bench-gpu: $(STAMP)  ## GPU: trainer fast path vs bare/compiled loops, s/epoch, paper-cifar time, sync vs floor (~5 min; toy run on CPU)
+	$(PY) scripts/bench_gpu.py
 
 bench-trainer: $(STAMP)  ## samples/s: trainer vs minimal loop, tensor data path vs DataLoader+transforms (~1 min)
 	$(PY) scripts/bench_trainer.py

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from lookahead.cli import register_resolvers
+from lookahead.data.cifar_fixture import write_cifar
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -40,52 +39,6 @@ def data_root(tmp_path_factory) -> Path:
     write_cifar(root / "cifar", "cifar10", n_train=64, n_test=32)
     write_cifar(root / "cifar", "cifar100", n_train=64, n_test=32)
     return root
-
-
-def write_cifar(root: Path, name: str, n_train: int, n_test: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Write CIFAR in the exact on-disk layout torchvision reads (python pickles of 3072-byte rows),
-    and patch the class's md5 list to these files so its integrity check passes."""
-    import hashlib
-
-    import torchvision
-
-    rng = np.random.default_rng(seed)
-    cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
-    folder = root / cls.base_folder
-    folder.mkdir(parents=True, exist_ok=True)
-    classes = 10 if name == "cifar10" else 100
-    label_key = "labels" if name == "cifar10" else "fine_labels"
-    train_files = [f for f, _ in cls.train_list]
-    per_file = -(-n_train // len(train_files))
-    arrays = {"train_x": [], "train_y": []}
-    for i, fname in enumerate(train_files):
-        n = min(per_file, n_train - i * per_file)
-        x = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
-        y = rng.integers(0, classes, n).tolist()
-        arrays["train_x"].append(x)
-        arrays["train_y"] += y
-        with open(folder / fname, "wb") as f:
-            pickle.dump({"data": x, label_key: y, "filenames": [f"{j}.png" for j in range(n)]}, f)
-    x_test = rng.integers(0, 256, (n_test, 3072), dtype=np.uint8)
-    y_test = rng.integers(0, classes, n_test).tolist()
-    with open(folder / cls.test_list[0][0], "wb") as f:
-        pickle.dump({"data": x_test, label_key: y_test}, f)
-    meta_key = cls.meta["key"]
-    with open(folder / cls.meta["filename"], "wb") as f:
-        pickle.dump({meta_key: [f"class{i}" for i in range(classes)]}, f)
-
-    def md5(fname: str) -> str:
-        return hashlib.md5((folder / fname).read_bytes()).hexdigest()
-
-    cls.train_list = [[f, md5(f)] for f in train_files]
-    cls.test_list = [[cls.test_list[0][0], md5(cls.test_list[0][0])]]
-    cls.meta = {**cls.meta, "md5": md5(cls.meta["filename"])}
-    return {
-        "train_x": np.concatenate(arrays["train_x"]).reshape(-1, 3, 32, 32),
-        "train_y": np.array(arrays["train_y"]),
-        "test_x": x_test.reshape(-1, 3, 32, 32),
-        "test_y": np.array(y_test),
-    }
 
 
 def tiny_overrides(data_root: Path, runs: Path, dataset: str = "mnist1d") -> list[str]:

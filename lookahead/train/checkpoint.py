@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import random
+import threading
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,52 @@ def save(path: Path, state: dict[str, Any]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def to_host(state: Any) -> Any:
+    """A copy of ``state`` whose tensors are fresh host (CPU) copies: training may go on changing the
+    originals while the copy is written."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().to("cpu", copy=True)
+    if isinstance(state, dict):
+        return {k: to_host(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(to_host(v) for v in state)
+    return state
+
+
+class Writer:
+    """Checkpoints written in a background thread, one at a time.
+
+    ``save`` copies the state to host memory (milliseconds), then returns while the file is written
+    (a ResNet-18 + Lookahead(SGD) checkpoint is 134 MB: a few hundred ms that would otherwise stall a
+    GPU epoch of about a second). A write that failed raises at the next ``save`` or ``wait``.
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def save(self, path: Path, state: dict[str, Any]) -> None:
+        self.wait()
+        snapshot = to_host(state)
+        self._thread = threading.Thread(target=self._write, args=(path, snapshot), name="checkpoint")
+        self._thread.start()
+
+    def _write(self, path: Path, state: dict[str, Any]) -> None:
+        try:
+            save(path, state)
+        except BaseException as err:  # handed to the training thread by wait()
+            self._error = err
+
+    def wait(self) -> None:
+        """Block until the last write is on disk; raise its error if it failed."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
 
 def load(path: Path) -> dict[str, Any]:

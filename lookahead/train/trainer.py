@@ -10,6 +10,7 @@ checkpoint and summary.json are rewritten.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -229,6 +230,8 @@ def fit(
         if main:
             summary.write(run.summary)
 
+    writer = checkpoint.Writer()
+
     def save_checkpoint() -> None:
         per_rank = ranks.gather({"rng": checkpoint.rng_state(), "carry": carry})
         if main:
@@ -238,7 +241,7 @@ def fit(
                 "ranks": per_rank,
                 "config_hash": hash_,
             }
-            checkpoint.save(ckpt_path, payload)
+            writer.save(ckpt_path, payload)  # returns once the state is copied to host memory
 
     # -- the loop -------------------------------------------------------------------------------------
     accumulate = int(tcfg.get("accumulate_steps", 1) or 1)
@@ -393,6 +396,7 @@ def fit(
                 _emit(record, metrics, wandb, console, end_of_epoch=True)
                 save_checkpoint()
                 write_summary(status)
+            writer.wait()  # the last checkpoint is on disk (or its write error raised) before the end
             if status == "running":
                 status = "completed"
                 if main:
@@ -413,6 +417,8 @@ def fit(
             raise
         finally:
             state.wall_time_s = time.perf_counter() - start
+            with contextlib.suppress(Exception):  # on the error path: finish the last write, keep the error
+                writer.wait()
             try:
                 write_summary(status, reason)
             finally:

@@ -71,15 +71,15 @@ class Classification(Workload):
         return StepOutput(loss, n, logs)
 
     def eval_logs(self, model: nn.Module, split: str, rank: int = 0, world: int = 1) -> Logs:
-        loss_sum = correct = count = 0
+        loss_sum, correct, count = 0.0, 0, 0  # device tensors after the first batch: one sync at the end
         for b, (x, y) in enumerate(self.eval_loaders[split].epoch(0)):
             if b % world != rank:  # whole batches round-robin over ranks
                 continue
             logits = model(x).float()
-            loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
-            correct += (logits.argmax(1) == y).sum().item()
+            loss_sum = loss_sum + nn.functional.cross_entropy(logits, y, reduction="sum").double()
+            correct = correct + (logits.argmax(1) == y).sum()
             count += len(y)
-        return {"loss": loss_sum, "correct": correct, "count": count}
+        return {"loss": float(loss_sum), "correct": int(correct), "count": count}
 
     def reduce(self, logs: dict[str, float]) -> dict[str, float]:
         count = logs["count"]
