@@ -20,6 +20,7 @@ launches. :func:`interpreted` runs the same kernel with Triton's CPU interpreter
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -164,6 +165,7 @@ class SyncPlan:
                 pair[0].append(f)
                 pair[1].append(s)
         self.buckets = [_Bucket(f, s, block) for f, s in groups.values()]
+        self.device = fast[0].device if fast else torch.device("cpu")
 
     @staticmethod
     def addresses(fast: Sequence[torch.Tensor], slow: Sequence[torch.Tensor]) -> tuple[int, ...]:
@@ -178,6 +180,12 @@ class SyncPlan:
         # (Sterbenz), so computing it here from the rounded alpha gives the same fp32 number.
         alpha32 = struct.unpack("f", struct.pack("f", alpha))[0]
         coeff = alpha32 if small else alpha32 - 1.0
+        # Triton launches on the current device: make it the tensors' one (a no-op in the usual case).
+        other = self.device.type == "cuda" and self.device.index != torch.cuda.current_device()
+        with torch.cuda.device(self.device) if other else contextlib.nullcontext():
+            self._launch(kernel, coeff, small)
+
+    def _launch(self, kernel: Any, coeff: float, small: bool) -> None:
         for b in self.buckets:
             kernel[(b.num_chunks,)](
                 b.fast_ptrs,

@@ -183,9 +183,10 @@ class Lookahead(Optimizer):
         cached = self._plans.get(index)
         if cached is not None and cached[0] == key:
             return cached[1]
-        reason = next(
-            filter(None, (fused_sync.unavailable_reason(d) for d in {t.device for t in fast})), None
-        )
+        devices = {t.device for t in fast}
+        reason = next(filter(None, map(fused_sync.unavailable_reason, devices)), None)
+        if reason is None and len(devices) > 1:
+            reason = f"the group's parameters are on {len(devices)} devices"
         if reason is not None and self.fused:
             raise RuntimeError(f"Lookahead(fused=True) cannot use its sync kernel: {reason}")
         plan = None if reason is not None else fused_sync.SyncPlan(fast, slow)
