@@ -40,7 +40,7 @@ lint: $(STAMP)  ## ruff check + format check
 
 # ---- optimizer (issue 2) ------------------------------------------------------------------------
 .PHONY: bench-optimizer
-bench-optimizer: $(STAMP)  ## step-time ratio Lookahead/inner and extra memory (ResNet-18, Transformer; ~2 min)
+bench-optimizer: $(STAMP)  ## step-time ratio Lookahead/inner (default, foreach, one-pass kernel, naive), the sync vs its bandwidth floor, extra memory (ResNet-18, Transformer; CUDA if present; ~2 min on CPU)
 	$(PY) scripts/bench_optimizer.py
 
 # ---- suite: training, datasets, report (issue 3) ------------------------------------------------

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from lookahead import Lookahead
+from lookahead.optim import fused_sync
 
 INNER = {
     "sgd": lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, weight_decay=1e-3),
@@ -445,17 +446,198 @@ def test_deepcopy_keeps_the_inner_optimizer_and_shared_groups():
     assert clone.param_groups[0]["lookahead_step"] == 3
 
 
-@pytest.mark.slow  # 44 s (torch.compile) on the shared 2-core CPU
-def test_fused_sync_matches_the_foreach_sync():
-    data = batches(11)
+# -- the one-pass sync kernel (lookahead.optim.fused_sync), run by Triton's interpreter on CPU ---------
+needs_triton = pytest.mark.skipif(fused_sync.triton is None, reason="Triton is not installed")
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def foreach_sync(fast, slow, alpha):
+    Lookahead._foreach_sync(fast, slow, alpha)
+
+
+def pairs(sizes, fast_dtype, slow_dtype, seed=0, device="cpu"):
+    g = torch.Generator().manual_seed(seed)
+    fast = [torch.randn(n, generator=g).to(device=device, dtype=fast_dtype) for n in sizes]
+    slow = [torch.randn(n, generator=g).to(device=device, dtype=slow_dtype) for n in sizes]
+    return fast, slow
+
+
+def clones(tensors):
+    return [t.clone(memory_format=torch.preserve_format) for t in tensors]
+
+
+# Sizes around the chunk size, a 1-element tensor and a tail-only one: every masking case of the kernel.
+SIZES = [1, 3, fused_sync.BLOCK - 1, fused_sync.BLOCK, fused_sync.BLOCK + 1, 2 * fused_sync.BLOCK + 7, 1000]
+
+
+@needs_triton
+@pytest.mark.parametrize("alpha", [0.2, 0.5, 0.8, 1.0])
+@pytest.mark.parametrize(
+    "fast_dtype, slow_dtype",
+    [(torch.float32, torch.float32), (torch.bfloat16, torch.float32), (torch.float16, torch.float32)],
+)
+def test_kernel_is_bitwise_the_foreach_sync(alpha, fast_dtype, slow_dtype):
+    fast, slow = pairs(SIZES, fast_dtype, slow_dtype)
+    fast_ref, slow_ref = clones(fast), clones(slow)
+    plan = fused_sync.SyncPlan(fast, slow)
+    assert plan.fallback == [] and plan.buckets[0].num_chunks == 1 + 1 + 1 + 1 + 2 + 3 + 1
+    fused_sync.interpreted(plan, alpha)
+    foreach_sync(fast_ref, slow_ref, alpha)  # torch.lerp: one fma per element, like the kernel
+    for got, want in zip(fast + slow, fast_ref + slow_ref):
+        assert got.dtype == want.dtype and torch.equal(got, want)
+
+
+@needs_triton
+def test_kernel_groups_dtype_pairs_and_handles_channels_last():
+    conv = torch.randn(8, 5, 3, 3).to(memory_format=torch.channels_last)
+    fast = [
+        conv,
+        torch.randn(77, dtype=torch.bfloat16),
+        torch.randn(4097),
+        torch.randn(9, dtype=torch.bfloat16),
+    ]
+    slow = [conv.clone(memory_format=torch.preserve_format) + 1] + [torch.randn(t.shape) for t in fast[1:]]
+    assert slow[0].stride() == conv.stride() != torch.empty(8, 5, 3, 3).stride()
+    fast_ref, slow_ref = clones(fast), clones(slow)
+    plan = fused_sync.SyncPlan(fast, slow)
+    assert plan.fallback == [] and len(plan.buckets) == 2  # (fp32, fp32) and (bf16, fp32): 2 launches
+    fused_sync.interpreted(plan, 0.3)
+    foreach_sync(fast_ref, slow_ref, 0.3)
+    assert all(torch.equal(a, b) for a, b in zip(fast + slow, fast_ref + slow_ref))
+
+
+@needs_triton
+def test_tensors_the_kernel_cannot_address_fall_back():
+    base = torch.randn(6, 8)
+    fast = [base[:, ::2], torch.randn(5, 4).t(), torch.randn(10, dtype=torch.float64), torch.randn(12)]
+    slow = [torch.randn(6, 4), torch.randn(4, 5), torch.randn(10, dtype=torch.float64), torch.randn(12)]
+    # not dense; strides differ from the slow copy's; fp64 (the kernel computes in fp32); eligible
+    assert [fused_sync.eligible(f, s) for f, s in zip(fast, slow)] == [False, False, False, True]
+    assert fused_sync.SyncPlan(fast, slow).fallback == [0, 1, 2]
+
+
+@needs_triton
+def test_lookahead_through_the_kernel_matches_foreach_and_follows_reallocation(monkeypatch):
+    """End to end: Lookahead with the kernel (interpreted) vs fused=False, bit for bit, including a
+    conv model moved to channels_last after the first sync (new data_ptrs: the tables are rebuilt)."""
+    monkeypatch.setattr(fused_sync, "unavailable_reason", lambda device: None)
+    launches = []
+
+    def counting(plan, alpha):
+        launches.append(len(plan.buckets))
+        fused_sync.interpreted(plan, alpha)
+
+    monkeypatch.setattr(fused_sync, "launch", counting)
+    data = [torch.randn(4, 3, 6, 6, generator=torch.Generator().manual_seed(i)) for i in range(8)]
+
+    def run(fused):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(64, 2))
+        opt = Lookahead(
+            torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), k=2, alpha=0.6, fused=fused
+        )
+        for i, x in enumerate(data):
+            if i == 4:
+                model.to(memory_format=torch.channels_last)
+            opt.zero_grad()
+            model(x).square().mean().backward()
+            opt.step()
+        return model, opt
+
+    model, opt = run(True)
+    assert launches == [1, 1, 1, 1]
+    plan = opt._plans[0][1]
+    assert plan.fallback == [0]  # the conv weight is channels_last now, its slow copy is not
+    assert plan.key == fused_sync.SyncPlan.addresses(*opt._group_tensors(0)[:2])
+    ref_model, ref_opt = run(False)
+    for p, q in zip(model.parameters(), ref_model.parameters()):
+        assert torch.equal(p, q) and torch.equal(opt.state[p]["slow"], ref_opt.state[q]["slow"])
+
+
+def test_fused_true_without_cuda_says_why():
+    model = make_model()
+    opt = Lookahead(torch.optim.SGD(model.parameters(), lr=0.1), k=1, fused=True)
+    why = "Triton is not installed" if fused_sync.triton is None else "the parameters are on cpu"
+    with pytest.raises(RuntimeError, match=f"fused=True.*{why}"):
+        train(model, opt, batches(1))
+    with pytest.raises(ValueError, match="fused must be None, True or False"):
+        Lookahead(torch.optim.SGD(model.parameters(), lr=0.1), fused="yes")
+
+
+def test_default_on_cpu_is_the_foreach_path(monkeypatch):
+    model = make_model()
+    opt = Lookahead(torch.optim.SGD(model.parameters(), lr=0.1), k=1)
+    monkeypatch.setattr(fused_sync, "launch", lambda plan, alpha: pytest.fail("the kernel ran on CPU"))
+    train(model, opt, batches(2))
+    assert opt._plans[0][1] is None
+
+
+@pytest.mark.parametrize("inner", ["sgd", "adam"])
+def test_step_is_inner_step_then_advance(inner):
+    data = batches(9)
     a, b = make_model(), make_model()
-    eager = Lookahead(torch.optim.SGD(a.parameters(), lr=0.1, momentum=0.9), k=3, alpha=0.7)
-    fused = Lookahead(torch.optim.SGD(b.parameters(), lr=0.1, momentum=0.9), k=3, alpha=0.7, fused=True)
-    train(a, eager, data)
-    train(b, fused, data)
+    via_step = Lookahead(INNER[inner](a.parameters()), k=3, alpha=0.7, pullback_momentum="pullback")
+    via_advance = Lookahead(INNER[inner](b.parameters()), k=3, alpha=0.7, pullback_momentum="pullback")
+    train(a, via_step, data)
+    for i, (x, y) in enumerate(data):
+        via_advance.zero_grad()
+        nn.functional.cross_entropy(b(x), y).backward()
+        if i == 0:
+            via_advance.step()  # the eager warm-up step takes the slow weights before the first update
+        else:
+            via_advance.optimizer.step()  # e.g. replayed from a CUDA graph
+            via_advance.advance()
+    assert via_step.param_groups[0]["lookahead_step"] == via_advance.param_groups[0]["lookahead_step"] == 9
     for p, q in zip(a.parameters(), b.parameters()):
-        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
-        torch.testing.assert_close(eager.state[p]["slow"], fused.state[q]["slow"], rtol=1e-6, atol=1e-7)
+        assert torch.equal(p, q)
+        for key in via_step.state[p]:
+            assert torch.equal(via_step.state[p][key], via_advance.state[q][key])
+
+
+def test_advance_takes_missing_slow_weights_before_counting():
+    model = make_model()
+    opt = Lookahead(torch.optim.SGD(model.parameters(), lr=0.1), k=2)
+    before = [p.detach().clone() for p in model.parameters()]
+    opt.advance()  # no inner step taken: counts one, slow weights = current weights, no sync yet
+    assert opt.param_groups[0]["lookahead_step"] == 1
+    assert all(torch.equal(opt.state[p]["slow"], w) for p, w in zip(model.parameters(), before))
+
+
+@needs_cuda
+@needs_triton
+@pytest.mark.parametrize("fast_dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("alpha", [0.3, 0.8])
+def test_gpu_kernel_is_bitwise_the_foreach_sync(fast_dtype, alpha):
+    fast, slow = pairs(SIZES, fast_dtype, torch.float32, device="cuda")
+    fast_ref, slow_ref = clones(fast), clones(slow)
+    fused_sync.SyncPlan(fast, slow)(alpha)
+    foreach_sync(fast_ref, slow_ref, alpha)
+    assert all(torch.equal(a, b) for a, b in zip(fast + slow, fast_ref + slow_ref))
+
+
+@needs_cuda
+@needs_triton
+def test_gpu_default_uses_the_kernel_and_is_graph_safe():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10)).cuda()
+    ref = copy.deepcopy(model)
+    opt = Lookahead(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), k=2)
+    ref_opt = Lookahead(torch.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9), k=2, fused=False)
+    x = torch.randn(32, 64, device="cuda")
+    for m, o in ((model, opt), (ref, ref_opt)):
+        for _ in range(5):
+            o.zero_grad()
+            m(x).square().mean().backward()
+            o.step()
+    assert isinstance(opt._plans[0][1], fused_sync.SyncPlan)
+    for p, q in zip(model.parameters(), ref.parameters()):
+        assert torch.equal(p, q)
+    with torch.cuda.stream(torch.cuda.Stream()):  # the sync itself can be captured (no host sync)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            opt._sync(0)
+    graph.replay()
+    torch.cuda.synchronize()
 
 
 def test_state_dict_hooks_run_like_torch_optim():

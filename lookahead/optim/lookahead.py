@@ -8,8 +8,11 @@ step of size ``alpha`` toward them and the fast weights restart from the slow on
 
     phi_0 = theta_0                                   # slow weights: the weights at the first step
     every k inner steps:
-        phi   <- phi + alpha * (theta - phi)          # torch._foreach_lerp_(slow, fast, alpha)
-        theta <- phi                                  # torch._foreach_copy_(fast, slow)
+        phi   <- phi + alpha * (theta - phi)          # slow <- lerp(slow, fast, alpha)
+        theta <- phi                                  # fast <- slow
+
+On CUDA the sync is one Triton kernel launch per dtype pair that reads both weight sets once and writes
+both once (:mod:`lookahead.optim.fused_sync`); elsewhere ``torch._foreach_lerp_`` + ``_foreach_copy_``.
 
 The wrapper is a real :class:`torch.optim.Optimizer` that shares its ``param_groups`` list with the
 inner optimizer, so LR schedulers, ``GradScaler`` and step hooks act on the inner optimizer unchanged.
@@ -26,30 +29,14 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
+from lookahead.optim import fused_sync
+
 PULLBACK_MODES = ("none", "reset", "pullback")
 # The inner state buffer that holds momentum: SGD/RMSprop's `momentum_buffer`, Adam/AdamW's `exp_avg`.
 MOMENTUM_KEYS = ("momentum_buffer", "exp_avg")
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 # Lookahead's per-parameter entries inside the (merged, torch.optim-format) state dict carry this prefix.
 _PREFIX = "lookahead_"
-
-
-def _lerp_and_copy(slow: list[torch.Tensor], fast: list[torch.Tensor], alpha: float) -> None:
-    """phi <- lerp(phi, theta, alpha); theta <- phi, as one pass per tensor once compiled."""
-    for s, f in zip(slow, fast):
-        new = torch.lerp(s, f.to(s.dtype), alpha)
-        s.copy_(new)
-        f.copy_(new)
-
-
-_compiled_lerp_and_copy: Callable[..., None] | None = None
-
-
-def _fused_lerp_and_copy(slow: list[torch.Tensor], fast: list[torch.Tensor], alpha: float) -> None:
-    global _compiled_lerp_and_copy
-    if _compiled_lerp_and_copy is None:  # compile on first use only: it costs seconds
-        _compiled_lerp_and_copy = torch.compile(_lerp_and_copy, fullgraph=True, dynamic=False)
-    _compiled_lerp_and_copy(slow, fast, alpha)
 
 
 def check_k(k: Any) -> int:
@@ -82,9 +69,16 @@ class Lookahead(Optimizer):
             and rescaling it would change the effective learning rate.
         fp32_slow_weights: keep the slow copy of fp16/bf16 parameters in float32 so that small
             interpolations are not rounded away (parameters of other dtypes keep their dtype).
-        fused: do the sync as one ``torch.compile``-generated kernel per group that reads both weight
-            sets once and writes both once (4 memory passes instead of 5; needs a working
-            ``torch.compile`` backend and costs a few seconds of compilation at the first sync).
+        fused: how a sync runs. ``None`` (default): one Triton kernel launch per (fast dtype, slow
+            dtype) pair of a group that reads both weight sets once and writes both once (4 memory
+            passes instead of the foreach path's 5, 1 launch instead of 2+), for groups on CUDA when
+            Triton is installed; ``torch._foreach_lerp_`` + ``_foreach_copy_`` otherwise. ``True``:
+            the kernel or a ``RuntimeError`` at the first sync that says why (not CUDA, no Triton).
+            ``False``: always foreach. In every mode a parameter whose slow copy does not share its
+            strides, or that is not dense (or is fp64), is synced by the foreach path.
+
+    ``step()`` is ``inner.step()`` followed by :meth:`advance`; a training loop that replays the inner
+    step from a CUDA graph calls ``advance()`` after each replay instead.
 
     The slow weights are taken lazily, at the first ``step()`` that sees a parameter, so that an
     optimizer built before ``DistributedDataParallel`` broadcasts rank 0's weights starts from the
@@ -99,7 +93,7 @@ class Lookahead(Optimizer):
         alpha: float = 0.5,
         pullback_momentum: str = "none",
         fp32_slow_weights: bool = True,
-        fused: bool = False,
+        fused: bool | None = None,
     ) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"Lookahead wraps a torch.optim.Optimizer, got {type(optimizer).__name__}")
@@ -110,8 +104,12 @@ class Lookahead(Optimizer):
         self.optimizer = optimizer
         self.pullback_momentum = pullback_momentum
         self.fp32_slow_weights = bool(fp32_slow_weights)
-        self.fused = bool(fused)
+        if fused not in (None, True, False):
+            raise ValueError(f"fused must be None, True or False, got {fused!r}")
+        self.fused: bool | None = fused
         self._cache: dict[int, tuple[Any, ...]] = {}
+        # Per group: (data_ptrs the decision was taken for, the kernel's plan or None for foreach).
+        self._plans: dict[int, tuple[tuple[int, ...], fused_sync.SyncPlan | None]] = {}
         self._needs_init = True
         defaults = {**optimizer.defaults, "lookahead_k": check_k(k), "lookahead_alpha": check_alpha(alpha)}
         # Runs Optimizer.__init__ (hooks, profiling names); add_param_group below only tags the groups.
@@ -133,6 +131,7 @@ class Lookahead(Optimizer):
 
     def _invalidate(self) -> None:
         self._cache.clear()
+        self._plans.clear()
         self._needs_init = True
 
     def _slow_dtype(self, p: torch.Tensor) -> torch.dtype:
@@ -150,7 +149,7 @@ class Lookahead(Optimizer):
         self._needs_init = False
 
     def _group_tensors(self, index: int) -> tuple[Any, ...]:
-        """(fast, slow, momentum, momentum_prev, mixed dtypes) of one group, built once and cached."""
+        """(fast, slow, momentum, momentum_prev) of one group, built once and cached."""
         if index not in self._cache:
             params = self.param_groups[index]["params"]
             slow = [self.state[p]["slow"] for p in params]
@@ -163,8 +162,7 @@ class Lookahead(Optimizer):
                         momentum.append(buf)
                         if self.pullback_momentum == "pullback":
                             momentum_prev.append(self.state[p]["momentum_prev"])
-            mixed = any(p.dtype != s.dtype for p, s in zip(params, slow))
-            entry = (list(params), slow, momentum, momentum_prev, mixed)
+            entry = (list(params), slow, momentum, momentum_prev)
             # Momentum buffers appear at a parameter's first inner step: cache only complete lists.
             if self.pullback_momentum == "none" or len(momentum) == len(params):
                 self._cache[index] = entry
@@ -172,18 +170,50 @@ class Lookahead(Optimizer):
         return self._cache[index]
 
     # -- the update -----------------------------------------------------------------------------------
+    def _plan(
+        self, index: int, fast: list[torch.Tensor], slow: list[torch.Tensor]
+    ) -> fused_sync.SyncPlan | None:
+        """The group's one-pass kernel plan, or None for the foreach path; rebuilt when an address moves.
+
+        Comparing the tuple of data_ptrs is host-only work (no device sync), so a sync can run beside
+        CUDA graph replays; it catches ``model.to(memory_format=...)`` or ``.cuda()`` after a sync."""
+        if self.fused is False:
+            return None
+        key = fused_sync.SyncPlan.addresses(fast, slow)
+        cached = self._plans.get(index)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        devices = {t.device for t in fast}
+        reason = next(filter(None, map(fused_sync.unavailable_reason, devices)), None)
+        if reason is None and len(devices) > 1:
+            reason = f"the group's parameters are on {len(devices)} devices"
+        if reason is not None and self.fused:
+            raise RuntimeError(f"Lookahead(fused=True) cannot use its sync kernel: {reason}")
+        plan = None if reason is not None else fused_sync.SyncPlan(fast, slow)
+        self._plans[index] = (key, plan)
+        return plan
+
+    @staticmethod
+    def _foreach_sync(fast: list[torch.Tensor], slow: list[torch.Tensor], alpha: float) -> None:
+        if not fast:
+            return
+        # fp32 slow copies of low-precision params: interpolate in fp32 (allocates every k steps only).
+        target = [f.to(s.dtype) if f.dtype != s.dtype else f for f, s in zip(fast, slow)]
+        torch._foreach_lerp_(slow, target, alpha)  # phi <- phi + alpha * (theta - phi)
+        torch._foreach_copy_(fast, slow)  # theta <- phi
+
     @torch.no_grad()
     def _sync(self, index: int) -> None:
         group = self.param_groups[index]
-        fast, slow, momentum, momentum_prev, mixed = self._group_tensors(index)
+        fast, slow, momentum, momentum_prev = self._group_tensors(index)
         alpha = group["lookahead_alpha"]
-        if self.fused:
-            _fused_lerp_and_copy(slow, fast, alpha)
+        plan = self._plan(index, fast, slow)
+        if plan is None:
+            self._foreach_sync(fast, slow, alpha)
         else:
-            # fp32 slow copies of low-precision params: interpolate in fp32 (allocates every k steps only).
-            target = [f.to(s.dtype) for f, s in zip(fast, slow)] if mixed else fast
-            torch._foreach_lerp_(slow, target, alpha)  # phi <- phi + alpha * (theta - phi)
-            torch._foreach_copy_(fast, slow)  # theta <- phi
+            fused_sync.launch(plan, alpha)
+            if plan.fallback:  # tensors whose layout the kernel cannot address (odd strides, fp64)
+                self._foreach_sync([fast[i] for i in plan.fallback], [slow[i] for i in plan.fallback], alpha)
         if self.pullback_momentum == "reset":
             torch._foreach_zero_(momentum)
         elif self.pullback_momentum == "pullback" and momentum:
@@ -191,7 +221,7 @@ class Lookahead(Optimizer):
             torch._foreach_copy_(momentum_prev, momentum)  # a copy, never an alias of the live buffer
 
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
-        """One inner step; every ``k``-th step of a group also updates its slow weights."""
+        """One inner step, then :meth:`advance`: every ``k``-th step of a group updates its slow weights."""
         if self._needs_init:
             self._init_slow_weights()
         loss = self.optimizer.step(closure) if closure is not None else self.optimizer.step()
@@ -199,8 +229,14 @@ class Lookahead(Optimizer):
         return loss
 
     def advance(self) -> None:
-        """Count one inner step taken outside :meth:`step` (e.g. replayed from a CUDA graph that
-        captured the inner optimizer's step); update the slow weights when due."""
+        """Count one inner step that was taken outside ``step()`` (for example replayed from a CUDA
+        graph that captured the inner optimizer's step) and sync the slow weights when due.
+
+        Slow weights that do not exist yet are taken first, from the current parameters, i.e. after
+        that inner step; for Algorithm 1's start (the weights before the first inner step) run one
+        ``step()`` eagerly first, as the usual warm-up before a capture does. Nothing here waits for
+        the device: the sync is queued on the current stream like the inner step.
+        """
         if self._needs_init:
             self._init_slow_weights()
         for index, group in enumerate(self.param_groups):
@@ -285,7 +321,7 @@ class Lookahead(Optimizer):
 
     def __getstate__(self) -> dict[str, Any]:
         # Optimizer.__getstate__ keeps only defaults/state/param_groups; we need the inner optimizer too.
-        return {**self.__dict__, "_cache": {}}
+        return {**self.__dict__, "_cache": {}, "_plans": {}}
 
     def __repr__(self) -> str:
         return (
