@@ -342,3 +342,20 @@ def test_cuda_graph_capture_of_a_real_step():
         for batch in batches:
             step([batch], None)
     assert step.failure is None and step.replays == 10
+
+
+@pytest.mark.parametrize(("preset", "capturable"), [("cifar10_lookahead", None), ("cifar10_adam", True)])
+def test_the_fast_path_builds_the_fused_inner_step_and_adam_capturable(
+    data_root, tmp_path, preset, capturable
+):
+    from lookahead.train.build import build_optimizer
+
+    cfg = compose_config([f"experiment={preset}", *tiny_overrides(data_root, tmp_path, "cifar10")])
+    model = nn.Linear(3, 2)
+    built = build_optimizer(cfg, model, fused=True, capturable=True)
+    inner = built.optimizer if isinstance(built, Lookahead) else built
+    assert inner.defaults["fused"] is True and inner.defaults["foreach"] is None
+    assert inner.defaults.get("capturable") is capturable  # SGD has no step counter to capture
+    plain = build_optimizer(cfg, model)
+    plain = plain.optimizer if isinstance(plain, Lookahead) else plain
+    assert not plain.defaults.get("fused") and not plain.defaults.get("capturable")

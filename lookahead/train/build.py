@@ -42,16 +42,17 @@ def optimizer_class(cfg: DictConfig) -> type:
     return target if isinstance(target, type) else object
 
 
-def build_optimizer(cfg: DictConfig, model: nn.Module, fused: bool = False) -> torch.optim.Optimizer:
+def build_optimizer(
+    cfg: DictConfig, model: nn.Module, fused: bool = False, capturable: bool = False
+) -> torch.optim.Optimizer:
     """The inner optimizer from ``cfg.optimizer`` (a partial ``_target_``), wrapped in Lookahead if on.
 
-    ``fused``: use the optimizer's fused CUDA step (SGD, Adam, AdamW; the fast path), capturable in a
-    CUDA graph (Adam's ``capturable`` keeps its step counter on the device)."""
-    extra: dict[str, Any] = {}
-    if fused:
-        extra = {"fused": True, "foreach": None}
-        if issubclass(optimizer_class(cfg), torch.optim.Adam):
-            extra["capturable"] = True
+    ``fused``: the optimizer's fused CUDA step (SGD, Adam, AdamW; the fast path); ``capturable``: Adam
+    and AdamW keep their step counter on the device, as a CUDA graph capture requires.
+    """
+    extra: dict[str, Any] = {"fused": True, "foreach": None} if fused else {}
+    if capturable and issubclass(optimizer_class(cfg), torch.optim.Adam):
+        extra["capturable"] = True
     inner = instantiate(cfg.optimizer, **extra)(model.parameters())
     if not cfg.lookahead.enabled:
         return inner
@@ -175,7 +176,7 @@ def build(cfg: DictConfig, device: torch.device | str = "cpu", world: int = 1) -
         raise ConfigError(
             f"an epoch has {batches} batches, fewer than trainer.accumulate_steps={tcfg.accumulate_steps}"
         )
-    optimizer = build_optimizer(cfg, model, fused=fast.fused_optimizer)
+    optimizer = build_optimizer(cfg, model, fused=fast.fused_optimizer, capturable=fast.cuda_graphs)
     plateau = None
     if cfg.schedule.name == "plateau":
         plateau = Plateau(float(cfg.schedule.factor), int(cfg.schedule.patience))

@@ -93,6 +93,7 @@ class GraphedStep:
         self, step: TrainStep, warmup: int = 3, graph_factory: Callable[[], Graph] | None = None
     ) -> None:
         self.step, self.warmup, self.graph_factory = step, warmup, graph_factory or CudaGraph
+        step.autocast_cache = False  # for the warm-up steps too: the capture must see the same ops
         self.optimizer = step.optimizer
         self.inner = self.optimizer.optimizer if isinstance(self.optimizer, Lookahead) else self.optimizer
         self.graph: Graph | None = None

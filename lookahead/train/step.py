@@ -47,12 +47,14 @@ class TrainStep:
         self.workload, self.model, self.optimizer, self.scheduler = workload, model, optimizer, scheduler
         self.ranks, self.device, self.clip_grad_norm = ranks, device, clip_grad_norm
         self.autocast_dtype = autocast_dtype
+        # Autocast's cache of cast weights must be off inside a CUDA graph capture (the CUDA graphs docs).
+        self.autocast_cache = True
         self.params = [p for p in model.parameters() if p.requires_grad]
 
     def autocast(self) -> AbstractContextManager:
         if self.autocast_dtype is None:
             return nullcontext()
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype, cache_enabled=self.autocast_cache)
 
     def __call__(self, micro_batches: list[Batch], carry: Any) -> StepResult:
         result, lr_scale = self.gradients(micro_batches, carry)
