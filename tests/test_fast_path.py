@@ -255,12 +255,10 @@ def test_the_trainer_with_cuda_graphs_matches_the_eager_trainer(data_root, tmp_p
 
 
 def test_fast_path_on_a_cpu_trains_in_bf16_with_channels_last(data_root, tmp_path, capsys):
-    # (check_integrity: other tests in this process rewrite the fixture's md5 list)
     args = [
         "experiment=cifar10_lookahead",
         "trainer.max_epochs=2",
         "trainer.fast_path=true",
-        "dataset.check_integrity=false",
     ]
     summary = train(
         compose_config([*args, *tiny_overrides(data_root, tmp_path, "cifar10")]), tmp_path / "run"
@@ -278,7 +276,6 @@ def test_channels_last_reaches_the_weights_and_the_slow_copy(data_root, tmp_path
         [
             "experiment=cifar10_lookahead",
             "trainer.channels_last=true",
-            "dataset.check_integrity=false",
             *tiny_overrides(data_root, tmp_path, "cifar10"),
         ]
     )

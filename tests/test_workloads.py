@@ -29,7 +29,9 @@ def test_shards_partition_a_batch_in_order(n, world):
 
 
 def test_ranks_together_see_exactly_the_one_process_batches(data_root):
-    data = load_cifar("cifar10", data_root / "cifar")  # augmented: crops and flips are part of the batch
+    data = load_cifar(
+        "cifar10", data_root / "cifar", check_integrity=False
+    )  # augmented: crops and flips are part of the batch
     workload = Classification(data, batch_size=24, eval_batch_size=32, seed=3)
     whole = list(workload.train_batches(epoch=1, start=1))
     ranks = [list(workload.train_batches(epoch=1, start=1, rank=r, world=2)) for r in range(2)]
@@ -107,7 +109,7 @@ def test_lr_scale_applies_to_its_step_only():
 
 
 def test_bn_recalibration_matches_update_bn_and_restores_the_statistics(data_root):
-    data = load_cifar("cifar10", data_root / "cifar")
+    data = load_cifar("cifar10", data_root / "cifar", check_integrity=False)
     workload = Classification(data, batch_size=16, eval_batch_size=32, seed=0)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.LazyLinear(10))
