@@ -39,44 +39,25 @@ def resolve(device=CPU, world=1, capturable=True, optimizer=torch.optim.SGD, **t
     return resolve_fast_path(OmegaConf.create(trainer), device, world, Kind(capturable), optimizer)
 
 
+def flags(fast) -> tuple:
+    return (fast.precision, fast.channels_last, fast.cudnn_benchmark, fast.cuda_graphs, fast.fused_optimizer)
+
+
 def test_auto_is_off_on_cpu_and_on_with_cuda():
     cpu = resolve(CPU, fast_path="auto")
-    assert (cpu.precision, cpu.channels_last, cpu.cudnn_benchmark, cpu.cuda_graphs, cpu.fused_optimizer) == (
-        "fp32",
-        False,
-        False,
-        False,
-        False,
-    )
-    assert cpu.notes == ()
+    assert flags(cpu) == ("fp32", False, False, False, False) and cpu.notes == ()
     gpu = resolve(CUDA, fast_path="auto")
-    assert (gpu.precision, gpu.channels_last, gpu.cudnn_benchmark, gpu.cuda_graphs, gpu.fused_optimizer) == (
-        "bf16",
-        True,
-        True,
-        True,
-        True,
-    )
+    assert flags(gpu) == ("bf16", True, True, True, True)
     assert gpu.compile is False  # compile is asked for, never implied
 
 
 def test_each_setting_overrides_the_fast_path():
     gpu = resolve(CUDA, fast_path="auto", precision="fp32", channels_last=False, cuda_graphs=False)
-    assert (gpu.precision, gpu.channels_last, gpu.cudnn_benchmark, gpu.cuda_graphs) == (
-        "fp32",
-        False,
-        True,
-        False,
-    )
+    assert flags(gpu) == ("fp32", False, True, False, True)
     off = resolve(CUDA, fast_path=False, cuda_graphs=True)  # graphs alone still need the fused step
-    assert (off.precision, off.cuda_graphs, off.fused_optimizer) == ("fp32", True, True)
+    assert flags(off) == ("fp32", False, False, True, True)
     cpu = resolve(CPU, fast_path=True)  # on a CPU: what applies there, graphs off with the reason
-    assert (cpu.precision, cpu.channels_last, cpu.cudnn_benchmark, cpu.cuda_graphs) == (
-        "bf16",
-        True,
-        False,
-        False,
-    )
+    assert flags(cpu) == ("bf16", True, False, False, False)
     assert cpu.notes == ("cuda_graphs off: CUDA graphs need a CUDA device",)
 
 
