@@ -51,7 +51,7 @@ DEMO ?= $(LOCAL)/demo
 DEMO_SEEDS ?= 1,2,3
 DEMO_ARGS ?=
 DEMO_METHODS := mnist1d_sgd,mnist1d_lookahead,mnist1d_adam,mnist1d_lookahead_adam
-.PHONY: demo evidence-demo check-clean-demo report paper-cifar bench-trainer bench-gpu
+.PHONY: demo evidence-demo check-clean-demo report paper-cifar bench-trainer bench-gpu gpu-check
 
 demo: $(STAMP)  ## MNIST-1D: SGD and Adam, with and without Lookahead, 3 seeds -> results/local/demo/ (a few min on CPU)
 	$(TRAIN) --multirun experiment=$(DEMO_METHODS) seed=$(DEMO_SEEDS) paths.runs=$(DEMO)/runs trainer.progress=lines $(DEMO_ARGS)
@@ -77,6 +77,9 @@ $(CIFAR_TARGETS): $(STAMP)
 
 bench-gpu: $(STAMP)  ## GPU: trainer fast path vs bare/compiled loops, s/epoch, paper-cifar time, sync vs floor (~5 min; toy run on CPU)
 	$(PY) scripts/bench_gpu.py
+
+gpu-check: $(STAMP)  ## on a GPU: CUDA-only tests + bench-optimizer + bench-gpu -> results/local/gpu/ (~10 min)
+	PYTHON=$(PY) scripts/gpu_check.sh $(LOCAL)/gpu
 
 bench-trainer: $(STAMP)  ## samples/s: trainer vs minimal loop, tensor data path vs DataLoader+transforms (~1 min)
 	$(PY) scripts/bench_trainer.py

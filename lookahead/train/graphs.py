@@ -119,7 +119,8 @@ class GraphedStep:
         self.eager_steps += 1
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_CAPTURABLE_WARNING)
-            if self.graph is not None or self.step.device.type != "cuda":
+            warming_up = self.graph is None and self.failure is None
+            if not warming_up or self.step.device.type != "cuda":
                 return self.step(micro_batches, carry)
             side = torch.cuda.Stream()  # warm-up before a capture: on a side stream
             side.wait_stream(torch.cuda.current_stream())
