@@ -51,6 +51,16 @@ def test_auto_is_off_on_cpu_and_on_with_cuda():
     assert gpu.compile is False  # compile is asked for, never implied
 
 
+def test_a_workload_can_keep_fp32_on_the_fast_path():
+    class Lstm(Kind):
+        fast_precision = "fp32"
+
+    fast = resolve_fast_path(OmegaConf.create({"fast_path": "auto"}), CUDA, 1, Lstm(False), torch.optim.SGD)
+    assert flags(fast) == ("fp32", True, True, False, True)
+    asked = OmegaConf.create({"fast_path": "auto", "precision": "bf16"})
+    assert resolve_fast_path(asked, CUDA, 1, Lstm(False), torch.optim.SGD).precision == "bf16"
+
+
 def test_each_setting_overrides_the_fast_path():
     gpu = resolve(CUDA, fast_path="auto", precision="fp32", channels_last=False, cuda_graphs=False)
     assert flags(gpu) == ("fp32", False, True, False, True)

@@ -3,7 +3,8 @@
 ``trainer.fast_path`` (``auto``: on with CUDA, off elsewhere) sets the default of each setting; each one
 can also be set on its own (``null`` follows ``fast_path``):
 
-- ``precision``: bf16 autocast on the fast path, fp32 otherwise;
+- ``precision``: bf16 autocast on the fast path (the workload's ``fast_precision``: fp32 for Penn
+  Treebank), fp32 otherwise;
 - ``channels_last``: NHWC weights and inputs for convolutions (only 4-D tensors change);
 - ``cudnn_benchmark``: autotuned convolution algorithms (fast, but not bit-reproducible across processes);
 - ``cuda_graphs``: the training step (forward, backward, clipping, the inner optimizer's fused step) is
@@ -81,7 +82,7 @@ def resolve_fast_path(
         value = tcfg.get(key)
         return on if value is None else value
 
-    precision = tcfg.get("precision") or ("bf16" if on else "fp32")
+    precision = tcfg.get("precision") or (workload.fast_precision if on else "fp32")
     graphs = pick("cuda_graphs")
     blockers = _graph_blockers(tcfg, device, world, workload, optimizer_cls) if graphs else []
     if blockers:

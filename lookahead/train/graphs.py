@@ -151,8 +151,8 @@ class GraphedStep:
         device = self.step.device
         self.static_batch = _clone(batch)
         self.lr = [torch.tensor(float(g["lr"]), device=device) for g in self.optimizer.param_groups]
-        graph = self.graph_factory()
         try:
+            graph = self.graph_factory()
             self.static_result = graph.capture(lambda: self._device_work(carry))
         except Exception as err:  # a kernel or op that cannot be captured: carry on eagerly
             self.failure = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"

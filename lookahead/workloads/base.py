@@ -63,6 +63,8 @@ class Workload(ABC):
       ``higher_is_better``: the direction of ``target`` (accuracy, BLEU up; perplexity down);
       ``divergence_metric``: the reduced train metric checked for non-finite values;
       ``unit``: what ``sample_size`` counts (``samples``, ``tokens``), for the throughput log;
+      ``fast_precision``: the precision the GPU fast path picks (``bf16``; ``fp32`` where bf16 has not
+      been validated for the workload);
       ``capturable``: ``train_step`` may be captured as a CUDA graph and replayed: no carry, no
       ``lr_scale``, no host sync, and batches of one shape (a batch of another shape, or whose
       non-tensor parts differ, runs eagerly).
@@ -73,6 +75,7 @@ class Workload(ABC):
     higher_is_better: bool = True
     divergence_metric: str = "loss"
     unit: str = "samples"
+    fast_precision: str = "bf16"
     capturable: bool = False
 
     # -- data --------------------------------------------------------------------------------------

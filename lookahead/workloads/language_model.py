@@ -43,6 +43,8 @@ class LanguageModel(Workload):
     target = "valid_perplexity"
     higher_is_better = False
     unit = "tokens"
+    # bf16 LSTMs (cuDNN support, effect on perplexity) are not validated: the fast path keeps fp32 here.
+    fast_precision = "fp32"
 
     def __init__(
         self,
