@@ -4,7 +4,7 @@
    fp32 eager; bf16 + channels_last + cudnn.benchmark; the same under torch.compile; and under
    torch.compile(mode="reduce-overhead") (CUDA graphs for forward and backward).
 2. The trainer on the same preset: fp32 eager (trainer.fast_path=false), the fast path (the default on a
-   GPU), and the fast path with trainer.compile=true: samples/s over the whole run (evaluation, checkpoints
+   GPU), the fast path without CUDA graphs, and the fast path with trainer.compile=true: samples/s over the whole run (evaluation, checkpoints
    and warm-up included), s/epoch after the first epoch, and the projected time of `make paper-cifar`.
 3. Lookahead's sync for ResNet-18: time per sync, and its floor (one read and one write of the fast and
    slow weights at the device-to-device copy bandwidth measured here).
@@ -170,11 +170,12 @@ def main() -> None:
                 f"   {'':<22}{'samples/s':>12}{'train-only':>12}{'epoch 1 s':>11}{'s/epoch':>9}{'paper-cifar h':>15}"
             )
             runs = {"fp32 eager": ["trainer.fast_path=false"], "fast path": ["trainer.fast_path=true"]}
-            if gpu:  # compiling takes about a minute on a CPU too: the toy run skips it
+            if gpu:  # what the CUDA graphs bring; compiling takes a minute on a CPU too: the toy run skips it
+                runs["fast path, no graphs"] = ["trainer.fast_path=true", "trainer.cuda_graphs=false"]
                 runs["fast path + compile"] = ["trainer.fast_path=true", "trainer.compile=true"]
             for label, extra in runs.items():
                 cfg = config(noise, tmp / "runs", [*base, *extra])
-                r = trainer_run(cfg, tmp / "runs" / label.replace(" ", "_").replace("+", ""), n_train)
+                r = trainer_run(cfg, tmp / "runs" / "".join(c for c in label if c.isalnum()), n_train)
                 hours = PAPER_RUNS * PAPER_EPOCHS * r["epoch_s"] * (50_000 / n_train) / 3600
                 print(
                     f"   {label:<22}{r['samples_per_s']:>12,.0f}{r['train_samples_per_s']:>12,.0f}"
