@@ -139,8 +139,35 @@ def _open(cfg: DictConfig, path: Path) -> tuple[RunDir, dict[str, Any] | None]:
         raise
 
 
-def _checksum(tensors: list[torch.Tensor]) -> float:
-    return float(sum(t.detach().double().sum().item() for t in tensors))
+def _resume(path: Path, config_hash_: str, setup: Setup, ranks: Dist) -> tuple[RunState, Any]:
+    """Load the checkpoint into ``setup`` and this rank's RNG; the run state and this rank's carry."""
+    ckpt = checkpoint.load(path)
+    if "setup" not in ckpt or "ranks" not in ckpt:
+        raise checkpoint.CheckpointError(
+            f"checkpoint {path} was written by an older version of the trainer; move it away to start the "
+            f"run afresh"
+        )
+    if ckpt.get("config_hash") != config_hash_:
+        raise checkpoint.CheckpointError(
+            f"checkpoint {path} was written under another config; move it away to start afresh"
+        )
+    if len(ckpt["ranks"]) != ranks.world:
+        raise checkpoint.CheckpointError(
+            f"checkpoint {path} was written by {len(ckpt['ranks'])} process(es), this job has "
+            f"{ranks.world}: resume with the same number of processes"
+        )
+    setup.load_state_dict(ckpt["setup"])
+    checkpoint.set_rng_state(ckpt["ranks"][ranks.rank]["rng"])
+    return RunState.from_dict(ckpt["state"]), ckpt["ranks"][ranks.rank]["carry"]
+
+
+def _replicas_identical(model: torch.nn.Module, optimizer: torch.optim.Optimizer, ranks: Dist) -> bool:
+    """Whether every rank holds the same weights, fast and (with Lookahead) slow: a checksum compared."""
+    tensors = list(model.parameters())
+    if isinstance(optimizer, Lookahead):
+        tensors += [s["slow"] for s in optimizer.state.values() if "slow" in s]
+    sums = ranks.all_gather(float(sum(t.detach().double().sum().item() for t in tensors)))
+    return len(set(sums)) == 1
 
 
 def fit(
@@ -153,28 +180,8 @@ def fit(
     hash_ = config_hash(cfg)
 
     # -- resume: every rank loads the same checkpoint (a shared file system), then its own RNG/carry ----
-    state, carry = RunState(), None
     resumed = ranks.broadcast(ckpt_path.exists() if ranks.is_main else None)
-    if resumed:
-        ckpt = checkpoint.load(ckpt_path)
-        if "setup" not in ckpt or "ranks" not in ckpt:
-            raise checkpoint.CheckpointError(
-                f"checkpoint {ckpt_path} was written by an older version of the trainer; move it away to "
-                f"start the run afresh"
-            )
-        if ckpt.get("config_hash") != hash_:
-            raise checkpoint.CheckpointError(
-                f"checkpoint {ckpt_path} was written under another config; move it away to start afresh"
-            )
-        if len(ckpt["ranks"]) != ranks.world:
-            raise checkpoint.CheckpointError(
-                f"checkpoint {ckpt_path} was written by {len(ckpt['ranks'])} process(es), this job has "
-                f"{ranks.world}: resume with the same number of processes"
-            )
-        setup.load_state_dict(ckpt["setup"])
-        state = RunState.from_dict(ckpt["state"])
-        checkpoint.set_rng_state(ckpt["ranks"][ranks.rank]["rng"])
-        carry = ckpt["ranks"][ranks.rank]["carry"]
+    state, carry = _resume(ckpt_path, hash_, setup, ranks) if resumed else (RunState(), None)
     fast = setup.fast
     net = model
     if ranks.enabled:  # broadcasts rank 0's weights: every replica (and Lookahead's slow copy) starts equal
@@ -403,12 +410,8 @@ def fit(
                     state.final.update(workload.final_evaluation(model, run_path))
                     summary.extra.update(workload.summary_extra)
                 ranks.barrier()
-                if ranks.enabled:  # Lookahead's slow weights (and the fast ones) must agree across ranks
-                    tensors = list(model.parameters())
-                    if isinstance(optimizer, Lookahead):
-                        tensors += [s["slow"] for s in optimizer.state.values() if "slow" in s]
-                    sums = ranks.all_gather(_checksum(tensors))
-                    summary.extra["replicas_identical"] = len(set(sums)) == 1
+                if ranks.enabled:
+                    summary.extra["replicas_identical"] = _replicas_identical(model, optimizer, ranks)
         except KeyboardInterrupt:
             status, reason = "interrupted", "KeyboardInterrupt"
             raise
