@@ -386,3 +386,33 @@ def test_the_fast_path_builds_the_fused_inner_step_and_adam_capturable(
     plain = build_optimizer(cfg, model)
     plain = plain.optimizer if isinstance(plain, Lookahead) else plain
     assert not plain.defaults.get("fused") and not plain.defaults.get("capturable")
+
+
+def test_bench_gpu_runs_every_cpu_path_and_says_its_figures_are_not_gpu_figures(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    if torch.cuda.is_available():
+        pytest.skip("checks the CPU fallback; on a GPU run make bench-gpu")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_gpu.py"), "--skip", "accuracy"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    assert "NOT GPU figures" in out.splitlines()[0]
+    for line in (
+        "   fp32 ",
+        "   bf16+channels_last ",
+        "   fp32 eager ",
+        "   fast path ",
+        "3. Lookahead sync, ResNet-18:",
+    ):
+        assert line in out, line
+    assert "'precision': 'bf16', 'channels_last': True" in out  # the fast-path run used the fast path
+    assert list(tmp_path.iterdir()) == []  # everything it wrote was temporary
