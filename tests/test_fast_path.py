@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -28,17 +29,13 @@ from tests.conftest import compose_config, tiny_overrides
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")  # a cuda *device object* needs no GPU
 
 
-class Kind(Workload):
-    """Just the class attributes resolve_fast_path reads."""
-
-    def __init__(self, capturable: bool) -> None:
-        self.capturable, self.name = capturable, "kind"
-
-    steps_per_epoch = train_batches = splits = train_step = eval_logs = reduce = None  # type: ignore[assignment]
+def kind(capturable: bool = True, fast_precision: str = "bf16") -> SimpleNamespace:
+    """Just the workload attributes resolve_fast_path reads."""
+    return SimpleNamespace(name="kind", capturable=capturable, fast_precision=fast_precision)
 
 
 def resolve(device=CPU, world=1, capturable=True, optimizer=torch.optim.SGD, **trainer):
-    return resolve_fast_path(OmegaConf.create(trainer), device, world, Kind(capturable), optimizer)
+    return resolve_fast_path(OmegaConf.create(trainer), device, world, kind(capturable), optimizer)
 
 
 def flags(fast) -> tuple:
@@ -54,13 +51,11 @@ def test_auto_is_off_on_cpu_and_on_with_cuda():
 
 
 def test_a_workload_can_keep_fp32_on_the_fast_path():
-    class Lstm(Kind):
-        fast_precision = "fp32"
-
-    fast = resolve_fast_path(OmegaConf.create({"fast_path": "auto"}), CUDA, 1, Lstm(False), torch.optim.SGD)
+    lstm = kind(capturable=False, fast_precision="fp32")
+    fast = resolve_fast_path(OmegaConf.create({"fast_path": "auto"}), CUDA, 1, lstm, torch.optim.SGD)
     assert flags(fast) == ("fp32", True, True, False, True)
     asked = OmegaConf.create({"fast_path": "auto", "precision": "bf16"})
-    assert resolve_fast_path(asked, CUDA, 1, Lstm(False), torch.optim.SGD).precision == "bf16"
+    assert resolve_fast_path(asked, CUDA, 1, lstm, torch.optim.SGD).precision == "bf16"
 
 
 def test_each_setting_overrides_the_fast_path():
