@@ -186,7 +186,8 @@ def lstm_small(
         init_range=init_range,
         adaptive_cutoffs=adaptive_cutoffs,
     )
-    for rnn in model.rnns:  # Zaremba et al. initialise every weight uniformly in [-0.1, 0.1]
-        for p in rnn.parameters():
-            nn.init.uniform_(p, -init_range, init_range)
+    # Zaremba et al.'s code draws every parameter, biases included, uniformly from [-0.1, 0.1]
+    # (`module:getParameters():uniform(...)`); the embedding and decoder weight already are.
+    for p in (*model.rnns.parameters(), *(model.decoder.parameters() if model.decoder is not None else ())):
+        nn.init.uniform_(p, -init_range, init_range)
     return model

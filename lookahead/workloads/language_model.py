@@ -20,6 +20,13 @@ from lookahead.data import ptb
 from lookahead.models.awd_lstm import Hidden
 from lookahead.workloads.base import Logs, Split, StepOutput, Workload
 
+# How a window's per-token losses become the loss that is differentiated:
+#   mean           the mean over the window's tokens (AWD-LSTM, PyTorch's word_language_model);
+#   sum_over_time  summed over the window's time steps, averaged over its columns (Zaremba et al.'s code
+#                  and the TensorFlow PTB tutorial): the gradient is `bptt` times the mean's, so their
+#                  lr 1 and clip 5 equal lr 20 and clip 0.25 on the mean.
+LOSS_REDUCTIONS = ("mean", "sum_over_time")
+
 
 @dataclass
 class TokenBatch:
@@ -62,11 +69,17 @@ class LanguageModel(Workload):
         min_seq_len: int = 5,
         eval_bptt: int | None = None,
         test_batch_size: int | None = None,
+        loss_reduction: str = "mean",
     ) -> None:
         if bptt < 1:
             raise ValueError(f"dataset.bptt must be >= 1, got {bptt}")
         if not 0 < bptt_p <= 1:
             raise ValueError(f"dataset.bptt_p must be in (0, 1], got {bptt_p}")
+        if loss_reduction not in LOSS_REDUCTIONS:
+            raise ValueError(
+                f"dataset.loss_reduction must be one of {', '.join(LOSS_REDUCTIONS)}, got {loss_reduction!r}"
+            )
+        self.loss_reduction = loss_reduction
         self.name = name
         self.seed = seed
         self.bptt, self.variable_bptt = bptt, variable_bptt
@@ -122,6 +135,8 @@ class LanguageModel(Workload):
         out = model(batch.inputs, batch.targets, carry)
         tokens = batch.targets.numel()
         loss = out.nll.mean() + out.regularizer
+        if self.loss_reduction == "sum_over_time":  # Zaremba et al.: x window length, not mean over time
+            loss = loss * batch.targets.size(0)
         logs = {"loss": out.nll.detach().double().sum(), "tokens": tokens}
         return StepOutput(loss, tokens, logs, carry=detach(out.hidden), lr_scale=batch.lr_scale)
 
