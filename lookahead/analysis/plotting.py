@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from lookahead.analysis.tables import display_order
@@ -87,9 +88,7 @@ def curves(
                 if column not in group:
                     continue
                 scale = 100.0 if column.endswith("accuracy") else 1.0
-                stats = (
-                    group.dropna(subset=[column]).groupby(x)[column].agg(["mean", "std"]) * scale
-                ).fillna(0)
+                stats = seed_band(group.dropna(subset=[column, x]), x, column) * scale
                 mean_std_band(ax, stats.index, stats["mean"], stats["std"], label, color)
         for ax, column in zip(row, columns):
             ax.set(**_labels(dataset, column, x))
@@ -97,19 +96,48 @@ def curves(
     return save(fig, path, formats)
 
 
+def seed_band(group: pd.DataFrame, x: str, column: str, points: int = 60) -> pd.DataFrame:
+    """Mean and std of ``column`` over the seeds (runs) of ``group`` against ``x``. Where the seeds share
+    their x values (epoch, step, samples) they are averaged point by point; where they do not (wall
+    seconds) each seed's curve is interpolated onto a common grid up to the shortest seed's end."""
+    runs = (
+        [r.sort_values(x) for _, r in group.groupby("run_dir", sort=True)] if "run_dir" in group else [group]
+    )
+    shared = len({tuple(r[x]) for r in runs}) == 1
+    if shared or len(runs) == 1:
+        return group.groupby(x)[column].agg(["mean", "std"]).fillna(0)
+    end = min(r[x].max() for r in runs)
+    grid = np.linspace(max(r[x].min() for r in runs), end, points)
+    values = np.stack([np.interp(grid, r[x].to_numpy(float), r[column].to_numpy(float)) for r in runs])
+    return pd.DataFrame({"mean": values.mean(0), "std": values.std(0, ddof=1)}, index=grid)
+
+
+X_LABELS = {
+    "step": "optimizer step",
+    "wall_time_s": "wall-clock seconds (evaluation included)",
+    "samples": "samples trained",
+    "tokens": "tokens trained",
+}
+
+
 def _labels(dataset: str, column: str, x: str) -> dict[str, str]:
     split, _, name = column.partition("_")
     if name in ("loss", "perplexity") or "perplexity" in name:
         what = "cross-entropy" if name == "loss" else name
         title = f"{dataset}: {'training' if split == 'train' else split} {name}"
-        return {"title": title, "xlabel": x, "ylabel": f"{what} (log scale)", "yscale": "log"}
+        return {
+            "title": title,
+            "xlabel": X_LABELS.get(x, x),
+            "ylabel": f"{what} (log scale)",
+            "yscale": "log",
+        }
     if name == "accuracy":
         return {
             "title": f"{dataset}: {split} accuracy (mean ± std over seeds)",
-            "xlabel": x,
+            "xlabel": X_LABELS.get(x, x),
             "ylabel": "accuracy (%)",
         }
-    return {"title": f"{dataset}: {split} {name}", "xlabel": x, "ylabel": name}
+    return {"title": f"{dataset}: {split} {name}", "xlabel": X_LABELS.get(x, x), "ylabel": name}
 
 
 def training_loss_curves(

@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import OmegaConf
 
+from lookahead.train.state import Summary
+
 
 class NoRunsError(ValueError):
     """No run directory (summary.json) under the given paths."""
@@ -26,32 +28,56 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
+# summary.json fields that become table columns as they are (see lookahead.train.state.Summary)
+SUMMARY_COLUMNS = (
+    "experiment",
+    "dataset",
+    "model",
+    "method",
+    "seed",
+    "status",
+    "epochs_completed",
+    "max_epochs",
+    "wall_time_s",
+    "samples_per_s",
+    "unit",
+    "target",
+    "higher_is_better",
+    "targets_metric",
+    "targets",
+    "reached",
+)
+
+
+def read_summary(run: Path) -> Summary:
+    """The run's summary.json, read through :class:`Summary` (a damaged one is a SummaryError)."""
+    summary = Summary.read(run / "summary.json")
+    assert summary is not None  # find_runs only lists directories holding one
+    return summary
+
+
 def load_summaries(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """One row per run: identity columns, status, and the final/best metrics flattened."""
+    """One row per run: identity columns, status, what the run declares about its metrics (target,
+    direction, convergence targets and when they were reached), and the final/best metrics flattened."""
     rows = []
     for run in find_runs(paths):
-        summary = json.loads((run / "summary.json").read_text())
-        row = {
-            k: summary.get(k)
-            for k in (
-                "experiment",
-                "dataset",
-                "model",
-                "method",
-                "seed",
-                "status",
-                "epochs_completed",
-                "max_epochs",
-                "wall_time_s",
-                "samples_per_s",
-            )
-        }
+        summary = read_summary(run).to_dict()
+        row = {k: summary.get(k) for k in SUMMARY_COLUMNS}
+        row["targets"] = tuple(row["targets"] or ())
         row.update({f"final_{k}": v for k, v in (summary.get("final") or {}).items()})
         row.update({f"best_{k}": v for k, v in (summary.get("best") or {}).items()})
         row["run_dir"] = str(run)
         row["config"] = flat_config(run / "config.yaml")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def read_metrics(run: Path) -> list[dict]:
+    """The run's evaluation records (metrics.jsonl), in order; none when the file is missing."""
+    path = Path(run) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def run_index(paths: Iterable[str | Path]) -> pd.DataFrame:
@@ -61,14 +87,14 @@ def run_index(paths: Iterable[str | Path]) -> pd.DataFrame:
 
     rows = []
     for run in find_runs(paths):
-        summary = json.loads((run / "summary.json").read_text())
+        summary = read_summary(run)
         rows.append(
             {
                 "experiment": run.parent.parent.name,
                 "key": run.parent.name,
-                "overrides": " ".join(defining_overrides(summary.get("overrides") or [])) or "(none)",
-                "seed": summary.get("seed"),
-                "status": summary.get("status"),
+                "overrides": " ".join(defining_overrides(summary.overrides)) or "(none)",
+                "seed": summary.seed,
+                "status": summary.status,
             }
         )
     frame = pd.DataFrame(rows)
@@ -104,7 +130,7 @@ def load_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
     """One row per evaluation record of every run, with the run's identity columns."""
     frames = []
     for run in find_runs(paths):
-        summary = json.loads((run / "summary.json").read_text())
+        summary = read_summary(run).to_dict()
         metrics = run / "metrics.jsonl"
         if not metrics.exists() or not metrics.read_text().strip():
             continue
@@ -122,12 +148,7 @@ def add_metric_at_epoch(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
     name, epoch = metric.split("@")
     values = []
     for run_dir in runs["run_dir"]:
-        path = Path(run_dir) / "metrics.jsonl"
-        records = (
-            [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-            if path.exists()
-            else []
-        )
+        records = read_metrics(Path(run_dir))
         at_epoch = [r[name] for r in records if r.get("epoch") == int(epoch) and r.get(name) is not None]
         values.append(at_epoch[-1] if at_epoch else None)
     runs = runs.copy()

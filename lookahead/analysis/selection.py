@@ -11,11 +11,13 @@ cells instead of splitting them.
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass, field
 
 import pandas as pd
 import yaml
 
+from lookahead.analysis.convergence import with_targets
 from lookahead.analysis.paper_numbers import TABLE1, paper_preset
 from lookahead.analysis.runs import NoRunsError, add_metric_at_epoch, load_summaries, load_wandb_runs
 from lookahead.analysis.tables import add_config_columns, check_consistent, differing_fields
@@ -73,9 +75,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: the preset's, else sgd)",
     )
     parser.add_argument("--mark-best", action="store_true", help="bold the best mean of each group")
+    parser.add_argument(
+        "--targets",
+        type=parse_targets,
+        help="steps-to-target for these values of each run's target metric (comma separated), read "
+        "from metrics.jsonl instead of the targets the runs declared",
+    )
     parser.add_argument("--scale", type=float, help="multiply the metric (100 for %%)")
     parser.add_argument("--wandb", metavar="ENTITY/PROJECT", help="also read runs from W&B")
     parser.add_argument("--group", help="W&B group filter")
+
+
+def parse_targets(text: str) -> tuple[float, ...]:
+    """``"150,130"`` -> ``(150.0, 130.0)``; argparse turns a ValueError into a usage error."""
+    values = tuple(float(v) for v in text.split(",") if v.strip())
+    if not values or not all(math.isfinite(v) for v in values):
+        raise ValueError(text)
+    return values
 
 
 def parse_where(items: list[str]) -> dict[str, object]:
@@ -131,6 +147,8 @@ def select(args: argparse.Namespace) -> Selection:
         frames.append(load_wandb_runs(wandb.Api(), args.wandb, args.group))
     runs = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     runs = filter_runs(runs, parse_where(args.where))
+    if getattr(args, "targets", None):
+        runs = with_targets(runs, args.targets)
     if "@" in metric:
         runs = add_metric_at_epoch(runs, metric)
     baseline = args.baseline or preset.get("baseline", "sgd")

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from lookahead.analysis.convergence import format_cell, table_targets, target_row
 from lookahead.analysis.stats import summarize, welch_p
 from lookahead.train.run_dir import NOT_IDENTITY
 
@@ -82,13 +83,44 @@ def add_config_columns(runs: pd.DataFrame, fields: Sequence[str]) -> pd.DataFram
     return runs
 
 
-# baseline="inner": each wrapper method is tested against its own inner optimizer.
-INNER = {"lookahead": "sgd", "polyak": "sgd", "lookahead_adam": "adam"}
+WRAPPERS = ("lookahead", "polyak")
 
 
-def higher_is_better(metric: str) -> bool:
-    """The direction of a metric from its name: perplexity and losses are lower-is-better."""
-    return not any(word in metric for word in ("perplexity", "loss"))
+def inner_method(method: str) -> str | None:
+    """The inner optimizer of a wrapper method, from its label (lookahead.cli.method_name):
+    ``lookahead`` and ``polyak`` wrap SGD, ``lookahead_<inner>`` and ``polyak_<inner>`` wrap <inner>;
+    None for a method that wraps nothing. baseline="inner" tests each wrapper against it."""
+    for wrapper in WRAPPERS:
+        if method == wrapper:
+            return "sgd"
+        if method.startswith(f"{wrapper}_"):
+            return method.removeprefix(f"{wrapper}_")
+    return None
+
+
+def quantity(metric: str) -> str:
+    """What a metric column measures, without run position and split: ``final_test_perplexity``,
+    ``best_valid_perplexity`` and ``valid_perplexity@50`` all measure ``perplexity``."""
+    name = metric.split("@", 1)[0]
+    for prefix in ("final_", "best_"):
+        name = name.removeprefix(prefix)
+    return name.partition("_")[2] or name
+
+
+def declared_direction(runs: pd.DataFrame, metric: str) -> bool | None:
+    """Whether higher is better for ``metric``, as the runs' summaries declare it for the same quantity
+    (a workload's target and its direction); None when no run says, or runs disagree."""
+    if "higher_is_better" not in runs:
+        return None
+    said = {
+        bool(higher)
+        for name, higher in zip(runs["targets_metric"], runs["higher_is_better"])
+        if isinstance(name, str)
+        and higher is not None
+        and higher == higher
+        and quantity(name) == quantity(metric)
+    }
+    return said.pop() if len(said) == 1 else None
 
 
 def comparison_table(
@@ -106,10 +138,13 @@ def comparison_table(
     ``baseline`` is a method, or ``"inner"`` for each wrapper's inner optimizer (Lookahead(Adam) vs Adam).
     ``paper`` maps a (dataset, method) key to (mean, std) in the table's units; ``expected`` lists cells
     (leading ``by`` values) that must appear even without runs (shown as missing, never as zero). Column
-    ``best`` marks the best mean among the methods of each group (``higher_better``, default from the
-    metric's name).
+    ``best`` marks the best mean among the methods of each group (``higher_better``; by default the
+    direction the runs' summaries declare for the metric; none marked when they do not). Each convergence
+    target the runs declare adds steps-to-target columns (lookahead/analysis/convergence.py), with the
+    speed-up against the same baseline.
     """
     by = list(by)
+    targets = table_targets(runs)
     extra = [f for f in by if f not in runs.columns]
     runs = add_config_columns(runs, extra) if extra else runs
     check_consistent(runs, by)
@@ -126,14 +161,17 @@ def comparison_table(
         row.update(n=s.n, mean=s.mean, std=s.std, ci_low=s.ci_low, ci_high=s.ci_high)
         for status in ("diverged", "failed", "interrupted", "running"):
             row[f"n_{status}"] = int((cell.status == status).sum())
+        base = None
         if baseline is not None and "method" in by:
-            base_method = INNER.get(row["method"]) if baseline == "inner" else baseline
-            base = None if base_method is None else _baseline_cell(cells, by, key, base_method)
+            base_method = inner_method(row["method"] or "") if baseline == "inner" else baseline
+            skip = base_method is None or row.get("method") == base_method
+            base = None if skip else _baseline_cell(cells, by, key, base_method)
             base_values = (
                 [] if base is None else (base[base.status == "completed"][metric].dropna() * scale).tolist()
             )
-            skip = base_method is None or row.get("method") == base_method
             row["p_vs_baseline"] = math.nan if skip else welch_p(values, base_values)
+        for target in targets:
+            row.update(target_row(cell, base, target))
         paper_value = (paper or {}).get(
             tuple(row.get(f) for f in ("dataset", "method")), (math.nan, math.nan)
         )
@@ -143,8 +181,11 @@ def comparison_table(
     table = pd.DataFrame(rows)
     for f in by:  # keep config values as written (5, not 5.0, where other rows lack the field)
         table[f] = pd.Series([r[f] for r in rows], index=table.index, dtype=object)
-    table["best"] = _best(table, by, higher_is_better(metric) if higher_better is None else higher_better)
-    return table.sort_values(by, key=lambda c: c.map(display_order)).reset_index(drop=True)
+    direction = declared_direction(runs, metric) if higher_better is None else higher_better
+    table["best"] = False if direction is None else _best(table, by, direction)
+    table = table.sort_values(by, key=lambda c: c.map(display_order)).reset_index(drop=True)
+    table.attrs["targets"] = targets  # the steps-to-target columns, for to_markdown / to_latex
+    return table
 
 
 def _missing(value: object) -> bool:
@@ -197,6 +238,7 @@ def _fmt(mean: float, std: float, digits: int = 2) -> str:
 
 
 def _cells(table: pd.DataFrame, by: Sequence[str], mark_best: bool = False) -> list[list[str]]:
+    targets = table.attrs.get("targets", [])
     lines = []
     for _, r in table.iterrows():
         mean = _fmt(r["mean"], r["std"])
@@ -217,6 +259,7 @@ def _cells(table: pd.DataFrame, by: Sequence[str], mark_best: bool = False) -> l
                 _fmt(r.paper, r.paper_std) if r.paper == r.paper else "",
                 "" if r["diff"] != r["diff"] else f"{r['diff']:+.2f}",
                 bad,
+                *(format_cell(r, t) for t in targets),
             ]
         )
     return lines
@@ -225,9 +268,15 @@ def _cells(table: pd.DataFrame, by: Sequence[str], mark_best: bool = False) -> l
 HEADER = ["mean ± std", "n", "95% CI", "p vs baseline", "paper", "diff", "not completed"]
 
 
+def header(table: pd.DataFrame, by: Sequence[str]) -> list[str]:
+    """Column titles: the grouping fields, the statistics, one steps-to-target column per target."""
+    return [*by, *HEADER, *(t.label for t in table.attrs.get("targets", []))]
+
+
 def to_markdown(table: pd.DataFrame, by: Sequence[str], mark_best: bool = False) -> str:
-    """A Markdown table; ``mark_best`` puts the best mean of each group in bold."""
-    head = [*by, *HEADER]
+    """A Markdown table; ``mark_best`` puts the best mean of each group in bold. Steps-to-target cells
+    read ``mean ± std (reached/seeds) ×speed-up [95% CI]``."""
+    head = header(table, by)
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     out += ["| " + " | ".join(cells) + " |" for cells in _cells(table, by, mark_best)]
     return "\n".join(out) + "\n"
@@ -239,11 +288,11 @@ def to_latex(table: pd.DataFrame, by: Sequence[str], caption: str = "") -> str:
     def esc(text: str) -> str:
         return text.replace("_", r"\_").replace("%", r"\%").replace("±", r"$\pm$")
 
-    head = [*by, *HEADER]
+    head = header(table, by)
     lines = [
         r"\begin{table}[t]",
         r"\centering",
-        r"\begin{tabular}{" + "l" * len(by) + "r" * len(HEADER) + "}",
+        r"\begin{tabular}{" + "l" * len(by) + "r" * (len(head) - len(by)) + "}",
         r"\toprule",
         " & ".join(esc(h) for h in head) + r" \\",
         r"\midrule",

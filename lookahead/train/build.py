@@ -3,6 +3,7 @@ Polyak averaging."""
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from typing import Any
 
 import torch
 from hydra.utils import get_object, instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 from torch import nn
 
 from lookahead.data import Dataset
@@ -18,22 +19,36 @@ from lookahead.optim.lookahead import Lookahead
 from lookahead.optim.polyak import PolyakAverage
 from lookahead.train.fast_path import FastPath, resolve_fast_path
 from lookahead.train.schema import ConfigError
+from lookahead.train.targets import check_targets
 from lookahead.workloads.base import Workload
 from lookahead.workloads.classification import Classification
 
 
 def build_workload(cfg: DictConfig, device: torch.device | str) -> Workload:
-    """``cfg.dataset`` instantiated: a Workload as it is, a tensor Dataset as a Classification workload."""
-    built = instantiate(cfg.dataset, device=device)
-    if isinstance(built, Workload):
-        return built
+    """``cfg.dataset`` instantiated: a Workload as it is, a tensor Dataset as a Classification workload.
+
+    ``dataset.targets`` (the convergence targets, lookahead/train/targets.py) is not an argument of the
+    dataset's target: it is taken out before instantiating and set on the workload (when given, it
+    replaces the workload's own ``targets``)."""
+    targets = cfg.dataset.get("targets")
+    dataset_cfg = cfg.dataset
+    if "targets" in dataset_cfg:
+        full = copy.deepcopy(cfg)  # interpolations (${paths.data}) still resolve against the whole config
+        with open_dict(full):
+            full.dataset.pop("targets")
+        dataset_cfg = full.dataset
+    built = instantiate(dataset_cfg, device=device)
     if isinstance(built, Dataset):
         tcfg = cfg.trainer
-        return Classification(built, tcfg.batch_size, tcfg.eval_batch_size, cfg.seed)
-    raise ConfigError(
-        f"dataset._target_ {cfg.dataset._target_} returned {type(built).__name__}; it must return a "
-        f"lookahead.data.Dataset or a lookahead.workloads.Workload"
-    )
+        built = Classification(built, tcfg.batch_size, tcfg.eval_batch_size, cfg.seed)
+    if not isinstance(built, Workload):
+        raise ConfigError(
+            f"dataset._target_ {cfg.dataset._target_} returned {type(built).__name__}; it must return a "
+            f"lookahead.data.Dataset or a lookahead.workloads.Workload"
+        )
+    if targets is not None:
+        built.targets = check_targets(targets)
+    return built
 
 
 def optimizer_class(cfg: DictConfig) -> type:

@@ -30,6 +30,7 @@ class RunState:
     best: dict[str, Any] = field(default_factory=dict)  # the evaluation with the best target value
     final: dict[str, float] = field(default_factory=dict)  # the last evaluation
     evals_since_best: int = 0  # for plateau schedules
+    reached: dict[str, dict[str, Any]] = field(default_factory=dict)  # convergence targets (targets.py)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,7 +61,13 @@ class Summary:
     steps: int = 0
     final: dict[str, float] = field(default_factory=dict)
     best: dict[str, Any] = field(default_factory=dict)
-    target: str | None = None
+    target: str | None = None  # the metric "best" and the convergence targets are judged on
+    higher_is_better: bool | None = None  # the direction of ``target`` and ``targets_metric``
+    targets: list[float] = field(default_factory=list)  # convergence targets on ``targets_metric``
+    targets_metric: str | None = None  # ``target``, or a test metric where there is no validation split
+    # per target (its key, targets.target_key) first reached: step, epoch, <unit> trained, wall_time_s;
+    # a target never reached has no entry
+    reached: dict[str, dict[str, Any]] = field(default_factory=dict)
     wall_time_s: float = 0.0
     samples_per_s: float | None = None
     unit: str = "samples"

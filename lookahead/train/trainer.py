@@ -38,6 +38,7 @@ from lookahead.train.schema import validate, validate_steps
 from lookahead.train.signals import StopSignals
 from lookahead.train.state import RunState, Summary
 from lookahead.train.step import TrainStep
+from lookahead.train.targets import record_reached
 from lookahead.workloads.base import Metrics
 
 
@@ -220,6 +221,9 @@ def fit(
         max_epochs=max_epochs,
         run_dir=str(run_path),
         target=workload.target,
+        higher_is_better=workload.higher_is_better if workload.convergence_metric else None,
+        targets=list(workload.targets),
+        targets_metric=workload.convergence_metric,
         unit=unit,
         world_size=ranks.world,
         overrides=list(cfg.get("overrides") or []),
@@ -233,6 +237,7 @@ def fit(
             summary.fast_path.update(graph_replays=step.replays, graph_failure=step.failure)
         summary.epochs_completed, summary.steps = state.epoch, state.step
         summary.final, summary.best, summary.wall_time_s = state.final, state.best, state.wall_time_s
+        summary.reached = state.reached
         summary.samples_per_s = state.samples / state.train_time_s if state.train_time_s else None
         if main:
             summary.write(run.summary)
@@ -297,6 +302,7 @@ def fit(
                 autocast=autocast,
             ),
             "wall_time_s": time.perf_counter() - start,
+            unit: state.samples,  # trained so far: curves and steps-to-target against samples or tokens
             f"{unit}_per_s": units / elapsed if elapsed > 0 else None,
         }
         state.sums = {}
@@ -315,6 +321,15 @@ def fit(
                 state.best.update({k: v for k, v in record.items() if k.startswith("valid_")})
             if setup.plateau is not None:
                 setup.plateau.observe(improved)
+        if workload.convergence_metric:
+            record_reached(
+                state.reached,
+                record,
+                workload.convergence_metric,
+                workload.targets,
+                workload.higher_is_better,
+                unit,
+            )
         state.wall_time_s = record["wall_time_s"]
         train_start = time.perf_counter()
         return record

@@ -67,7 +67,10 @@ class Workload(ABC):
       been validated for the workload);
       ``capturable``: ``train_step`` may be captured as a CUDA graph and replayed: no carry, no
       ``lr_scale``, no host sync, and batches of one shape (a batch of another shape, or whose
-      non-tensor parts differ, runs eagerly).
+      non-tensor parts differ, runs eagerly);
+      ``targets``: convergence targets on ``target`` (a valid perplexity of 150, an accuracy of 0.9):
+      every run records when validation first reached each (lookahead/train/targets.py);
+      ``dataset.targets`` in the config replaces them.
     """
 
     name: str = "workload"
@@ -77,6 +80,13 @@ class Workload(ABC):
     unit: str = "samples"
     fast_precision: str = "bf16"
     capturable: bool = False
+    targets: tuple[float, ...] = ()
+
+    @property
+    def convergence_metric(self) -> str | None:
+        """The metric ``targets`` apply to: ``target`` (a workload without a validation split may name
+        a test metric instead, as the paper's CIFAR runs report test accuracy)."""
+        return self.target
 
     # -- data --------------------------------------------------------------------------------------
     @abstractmethod

@@ -38,6 +38,11 @@ class Classification(Workload):
         }
         self.target = "valid_accuracy" if "valid" in self.eval_loaders else None
 
+    @property
+    def convergence_metric(self) -> str | None:
+        """valid_accuracy; without a validation split (CIFAR, as in the paper) test_accuracy."""
+        return self.target or ("test_accuracy" if "test" in self.eval_loaders else None)
+
     def model_kwargs(self) -> dict[str, int]:
         return {"num_classes": self.data.num_classes}
 
