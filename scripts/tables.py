@@ -1,6 +1,10 @@
-"""Comparison tables with statistics from run directories (and W&B), as Markdown, LaTeX and CSV.
+"""Comparison tables with statistics from run directories (and W&B), as Markdown, LaTeX and CSV
+(scripts/report.py is the same command).
 
     python scripts/tables.py results/runs                                 # dataset x method (x sweeps)
+    python scripts/tables.py results/runs --out results/local/report --plot   # + curves.png
+    python scripts/tables.py results/runs --index        # what each run directory's short key stands for
+    python scripts/tables.py results/runs --targets 150,130   # steps to other targets (metrics.jsonl)
     python scripts/tables.py results/cpu/alpha_k --baseline none          # grouped by alpha and k
     python scripts/tables.py results/runs --where lookahead.k=5 --by lookahead.alpha
     python scripts/tables.py results/runs/imagenet_sgd results/runs/imagenet_lookahead --preset table2
@@ -12,7 +16,10 @@ baseline method, the paper's value and our difference. Diverged/failed/unfinishe
 their own column and never averaged in. Runs are grouped by workload x method, the --by fields, and
 every config field that differs between runs of one cell (shown as columns; --where FIELD=VALUE
 selects instead, --no-auto-by refuses such cells). --mark-best (and the ptb presets) put the best mean of
-each group in bold: highest accuracy, lowest perplexity or loss. scripts/report.py takes the same flags.
+each group in bold, in the direction the runs declare for the metric (summary.json: higher accuracy,
+lower perplexity, a user's workload's own). Each convergence target the runs declare adds a column:
+steps to reach it, mean ± std over the seeds that did (reached/seeds; a seed that never did is counted,
+never dropped), and the speed-up against the baseline with a 95% bootstrap interval.
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ import pandas as pd
 
 from lookahead.analysis import selection
 from lookahead.analysis.paper_numbers import paper_preset
-from lookahead.analysis.runs import NoRunsError
+from lookahead.analysis.plotting import curves
+from lookahead.analysis.runs import NoRunsError, load_metrics, run_index
 from lookahead.analysis.tables import comparison_table, to_latex, to_markdown
 
 
@@ -36,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     selection.add_arguments(parser)
     parser.add_argument("--out", type=Path, help="write <name>.md, <name>.tex, <name>.csv here")
     parser.add_argument("--name", default="table", help="file name stem under --out")
+    parser.add_argument("--plot", action="store_true", help="also plot training curves (mean ± std) to --out")
+    parser.add_argument(
+        "--index", action="store_true", help="list each run key's overrides, seeds and statuses, and stop"
+    )
     return parser
 
 
@@ -68,9 +80,28 @@ def make_table(args: argparse.Namespace):
     return chosen, tables[0]
 
 
+def print_index(paths: list[str]) -> None:
+    index = run_index(paths)
+    print("| " + " | ".join(index.columns) + " |\n|" + "---|" * len(index.columns))
+    for row in index.itertuples(index=False):
+        print("| " + " | ".join(map(str, row)) + " |")
+
+
+def plot_curves(chosen: selection.Selection, path: Path) -> None:
+    """Training curves of the selected local runs, one curve per configuration as in the table."""
+    local = chosen.runs[~chosen.runs["run_dir"].str.startswith("wandb:")]
+    metrics = load_metrics(list(local["run_dir"]))
+    if chosen.auto_fields:
+        metrics = metrics.merge(local[["run_dir", *chosen.auto_fields]], on="run_dir")
+    curves(metrics, path, by=chosen.auto_fields)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.index:
+            print_index(args.paths)
+            return 0
         chosen, table = make_table(args)
     except (NoRunsError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -85,7 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         (args.out / f"{args.name}.md").write_text(markdown)
         (args.out / f"{args.name}.tex").write_text(to_latex(table, chosen.by, chosen.caption))
         table.to_csv(args.out / f"{args.name}.csv", index=False)
-        print(f"wrote {args.out}/{args.name}.md, .tex, .csv")
+        if args.plot:
+            plot_curves(chosen, args.out / "curves.png")
+        print(f"wrote {args.out}/{args.name}.md, .tex, .csv" + (", curves.png" if args.plot else ""))
+    elif args.plot:
+        print("error: --plot needs --out (the folder for curves.png)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from lookahead.cli import register_resolvers
 from lookahead.data.cifar_fixture import write_cifar
+from lookahead.train.state import Summary
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -68,3 +69,19 @@ def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeo
         timeout=timeout,
         env={**os.environ, "WANDB_SILENT": "true", **(env or {})},
     )
+
+
+def write_summary(run: Path, **fields) -> None:
+    """A run's summary.json written through :class:`Summary` (as the trainer writes it), with placeholder
+    values for the identity fields a test does not care about."""
+    defaults = {
+        "status": "completed",
+        "experiment": run.parent.name,
+        "dataset": "dataset",
+        "model": "model",
+        "method": "sgd",
+        "seed": 1,
+        "max_epochs": 1,
+        "run_dir": str(run),
+    }
+    Summary(**{**defaults, **fields}).write(run / "summary.json")

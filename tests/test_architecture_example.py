@@ -35,6 +35,9 @@ def test_the_documented_workload_example_trains_from_a_user_config_dir(tmp_path)
     summary = json.loads(path.read_text())
     assert summary["status"] == "completed" and summary["method"] == "lookahead_adam"
     assert summary["dataset"] == "sine" and summary["target"] == "valid_mse"
+    # the workload's own targets and direction reach the summary: steps-to-target without analysis code
+    assert summary["targets"] == [0.3, 0.1] and summary["higher_is_better"] is False
+    assert set(summary["reached"]) <= {"0.3", "0.1"}
     records = [json.loads(line) for line in path.with_name("metrics.jsonl").read_text().splitlines()]
     assert summary["best"]["valid_mse"] == min(r["valid_mse"] for r in records)
     assert records[-1]["valid_mse"] < records[0]["valid_mse"]  # it learns

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from lookahead.theory import nqm as theory
-from tests.conftest import MNIST1D_SAMPLES, ROOT
+from tests.conftest import MNIST1D_SAMPLES, ROOT, write_summary
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import figures
@@ -32,16 +32,13 @@ def write_grid_run(root: Path, k: int, alpha: float, seed: int, acc: float | Non
             }
         )
     )
-    (run / "summary.json").write_text(
-        json.dumps(
-            {
-                "status": status,
-                "dataset": "mnist1d",
-                "method": "lookahead",
-                "seed": seed,
-                "final": {} if acc is None else {"test_accuracy": acc},
-            }
-        )
+    write_summary(
+        run,
+        status=status,
+        dataset="mnist1d",
+        method="lookahead",
+        seed=seed,
+        final={} if acc is None else {"test_accuracy": acc},
     )
     (run / "metrics.jsonl").write_text(
         "".join(

@@ -19,7 +19,7 @@ from lookahead.data import DataError
 from lookahead.data import imagenet as inet
 from lookahead.data import imagenet_fixture as fixture
 from lookahead.workloads.imagenet import ImageNet, topk_correct
-from tests.conftest import compose_config
+from tests.conftest import compose_config, write_summary
 
 CLASSES, TRAIN, VAL = 4, 6, 3  # 24 training / 12 validation JPEGs
 SMALL = {"image_size": 24, "eval_resize": 28}
@@ -469,7 +469,7 @@ def write_imagenet_run(root: Path, model: str, method: str, seed: int, top1: dic
     }
     (run / "config.yaml").write_text(yaml.safe_dump({**config, "seed": seed}))
     summary = {"status": "completed", "dataset": "imagenet", "model": model, "method": method, "seed": seed}
-    (run / "summary.json").write_text(json.dumps(summary))
+    write_summary(run, **summary)
     records = []
     for epoch in sorted(top1):
         loss = 3.0 / epoch + (0.1 if method == "sgd" else 0.0) + seed / 100

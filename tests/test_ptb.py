@@ -15,6 +15,7 @@ from lookahead.data import DataError, ptb
 from lookahead.models.awd_lstm import awd_lstm, lstm_small
 from lookahead.workloads.base import Metrics
 from lookahead.workloads.language_model import LanguageModel
+from tests.conftest import write_summary
 
 # The real file format: a leading space, words separated by spaces, " \n" at each line end.
 TRAIN = " the cat sat \n the dog sat on the mat \n a cat <unk> \n"
@@ -303,7 +304,6 @@ def test_train_step_returns_the_token_mean_sums_and_a_detached_carry(tmp_path):
 
 # -- tables -----------------------------------------------------------------------------------------
 def write_ptb_run(root: Path, method: str, seed: int, ppl: float) -> None:
-    import json
 
     import yaml
 
@@ -312,7 +312,7 @@ def write_ptb_run(root: Path, method: str, seed: int, ppl: float) -> None:
     config = {"dataset": {"name": "ptb_small"}, "method": method, "seed": seed}
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     summary = {"status": "completed", "dataset": "ptb_small", "method": method, "seed": seed}
-    (run / "summary.json").write_text(json.dumps({**summary, "final": {"test_perplexity": ppl}}))
+    write_summary(run, **summary, final={"test_perplexity": ppl})
 
 
 def test_tables_treat_perplexity_as_lower_is_better_and_test_against_the_inner_optimizer(tmp_path):

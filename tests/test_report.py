@@ -11,6 +11,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import report
 
+from tests.conftest import write_summary
+
 
 def write_run(root: Path, dataset: str, method: str, seed: int, acc: float | None, status: str = "completed"):
     run = root / f"{dataset}_{method}" / f"seed{seed}"
@@ -25,7 +27,7 @@ def write_run(root: Path, dataset: str, method: str, seed: int, acc: float | Non
         "epochs_completed": 3,
         "max_epochs": 3,
     }
-    (run / "summary.json").write_text(json.dumps(summary))
+    write_summary(run, **summary)
     (run / "metrics.jsonl").write_text(
         "".join(
             json.dumps({"epoch": e, "step": 10 * e, "train_loss": 1 / e, "test_accuracy": (acc or 0) * e / 3})
@@ -69,9 +71,7 @@ def test_index_lists_what_each_run_key_stands_for(tmp_path, capsys):
         overrides = ["lookahead.k=10", f"seed={seed}", "trainer.progress=lines", "paths.runs=x"]
         run = tmp_path / "mnist1d_lookahead" / run_key(overrides) / f"seed{seed}"
         run.mkdir(parents=True)
-        (run / "summary.json").write_text(
-            json.dumps({"status": status, "seed": seed, "overrides": overrides})
-        )
+        write_summary(run, status=status, seed=seed, overrides=overrides)
     assert report.main([str(tmp_path), "--index"]) == 0
     header, rule, row = capsys.readouterr().out.strip().splitlines()
     assert rule == "|---|---|---|---|---|"

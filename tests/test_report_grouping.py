@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import report
 import tables
 
-from tests.conftest import run_cli, tiny_overrides
+from tests.conftest import run_cli, tiny_overrides, write_summary
 
 
 def write_run(root: Path, method: str, seed: int, acc: float, **lookahead) -> Path:
@@ -35,7 +35,7 @@ def write_run(root: Path, method: str, seed: int, acc: float, **lookahead) -> Pa
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     summary = {"status": "completed", "dataset": "mnist1d", "method": method, "seed": seed}
     summary["final"] = {"test_accuracy": acc}
-    (run / "summary.json").write_text(json.dumps(summary))
+    write_summary(run, **summary)
     records = [
         {"epoch": e, "step": 10 * e, "train_loss": 1 / e, "test_accuracy": acc * e / 3} for e in (1, 2, 3)
     ]

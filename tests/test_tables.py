@@ -16,6 +16,8 @@ from lookahead.analysis.tables import comparison_table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import tables
 
+from tests.conftest import write_summary
+
 
 def write_run(root, dataset, method, seed, acc, status="completed", lr=0.1, k=5, epochs=None, name=None):
     run = root / (name or f"{dataset}_{method}_lr{lr}_k{k}") / f"seed{seed}"
@@ -30,9 +32,7 @@ def write_run(root, dataset, method, seed, acc, status="completed", lr=0.1, k=5,
     }
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     final = {} if acc is None else {"test_accuracy": acc}
-    (run / "summary.json").write_text(
-        json.dumps({"status": status, "dataset": dataset, "method": method, "seed": seed, "final": final})
-    )
+    write_summary(run, status=status, dataset=dataset, method=method, seed=seed, final=final)
     metric = "valid_top1" if dataset == "imagenet" else "test_accuracy"
     records = [{"epoch": e, "step": e, metric: a} for e, a in (epochs or {}).items()]
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
