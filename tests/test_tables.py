@@ -99,6 +99,8 @@ def test_no_runs_is_one_clear_error(tmp_path, capsys, args):
     assert tables.main([a.format(empty=tmp_path / "empty") for a in args]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    if args:  # it says what to run first
+        assert "make demo" in err
 
 
 def test_table2_reads_accuracy_at_an_epoch(tmp_path, capsys):

@@ -16,15 +16,21 @@ class NoRunsError(ValueError):
     """No run directory (summary.json) under the given paths."""
 
 
+FIRST_RUNS = (
+    "Train some first (`make demo` writes results/local/demo/runs in a few minutes; `make cifar10-lookahead` "
+    "and the other training targets write results/runs), or name the folders that hold them"
+)
+
+
 def find_runs(paths: Iterable[str | Path]) -> list[Path]:
     """Every directory holding a summary.json at or below ``paths``."""
     found = []
     for path in map(Path, paths):
         if not path.exists():
-            raise NoRunsError(f"{path} does not exist")
+            raise NoRunsError(f"{path} does not exist: no runs there yet. {FIRST_RUNS}")
         found += sorted(p.parent for p in path.rglob("summary.json"))
     if not found:
-        raise NoRunsError(f"no runs (summary.json files) under {', '.join(map(str, paths))}")
+        raise NoRunsError(f"no runs (summary.json files) under {', '.join(map(str, paths))}. {FIRST_RUNS}")
     return found
 
 
