@@ -99,6 +99,23 @@ def paper_preset(name: str) -> dict:
             "baseline": "inner",
             "caption": "Penn Treebank CPU tier: test perplexity, small LSTM (lower is better)",
         },
+        **{
+            f"ptb_classic_{split}": {  # the calibration run: a published number, not the paper's
+                "metric": f"final_{split}_perplexity",
+                "scale": 1.0,
+                "by": ["dataset", "method"],
+                "expected": [("ptb_classic", "sgd")],
+                "paper": {("ptb_classic", "sgd"): (ZAREMBA_SMALL[f"{split}_perplexity"], None)},
+                "higher_better": False,
+                "baseline": "none",
+                "caption": f"Zaremba et al.'s small LSTM: {split} perplexity (their Table 1 in the paper column)",
+            }
+            for split in ("valid", "test")
+        },
+        "ptb_classic": {
+            "parts": ["ptb_classic_valid", "ptb_classic_test"],
+            "caption": "Zaremba et al.'s small LSTM (13 epochs): valid and test perplexity beside their Table 1",
+        },
         "wmt": {  # by experiment: LA(Adam) with and without warmup share the method label
             "metric": "final_test_bleu",
             "scale": 1.0,

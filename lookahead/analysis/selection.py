@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", help="run directories or folders containing them")
     parser.add_argument(
         "--preset",
-        help="paper table: table1 | table2 (all four) | table2_top1_epoch50 | table2_top5_epoch60 | ... | ptb | wmt",
+        help="paper table: table1 | table2 (all four) | table2_top1_epoch50 | table2_top5_epoch60 | ... | ptb | ptb_cpu | ptb_classic | wmt",
     )
     parser.add_argument("--metric", help="summary column (final_test_accuracy) or name@epoch")
     parser.add_argument("--by", default="", help="config fields to group by first, comma separated")
