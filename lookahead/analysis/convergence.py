@@ -51,21 +51,30 @@ def table_targets(runs: pd.DataFrame) -> list[Target]:
     return list(found.values())
 
 
-def with_targets(runs: pd.DataFrame, targets: Sequence[float]) -> pd.DataFrame:
+def with_targets(
+    runs: pd.DataFrame, targets: Sequence[float], higher_is_better: bool | None = None
+) -> pd.DataFrame:
     """The runs with ``targets`` in place of their own, reached-records rebuilt from each run's
     metrics.jsonl (the same rule the trainer applies): for runs that predate the record, or to ask
-    about other targets."""
+    about other targets. A run that predates the record is judged on its ``target`` metric, in the
+    direction it declares or else ``higher_is_better`` (a table preset's); without either it gets none."""
     runs = runs.copy()
-    reached = []
-    for run_dir, metric, higher, unit in zip(
-        runs["run_dir"], runs["targets_metric"], runs["higher_is_better"], runs["unit"]
+    metrics, directions, reached = [], [], []
+    for run_dir, metric, target, higher, unit in zip(
+        runs["run_dir"], runs["targets_metric"], runs["target"], runs["higher_is_better"], runs["unit"]
     ):
+        metric = metric or target
+        higher = higher_is_better if higher is None or higher != higher else bool(higher)
+        metrics.append(metric)
+        directions.append(higher)
         if not metric or higher is None or str(run_dir).startswith("wandb:"):
             reached.append({})
             continue
-        reached.append(reached_in_curve(read_metrics(Path(run_dir)), metric, targets, bool(higher), unit))
+        reached.append(
+            reached_in_curve(read_metrics(Path(run_dir)), metric, targets, higher, unit or "samples")
+        )
     runs["targets"] = [tuple(float(t) for t in targets)] * len(runs)
-    runs["reached"] = reached
+    runs["targets_metric"], runs["higher_is_better"], runs["reached"] = metrics, directions, reached
     return runs
 
 

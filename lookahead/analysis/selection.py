@@ -148,7 +148,7 @@ def select(args: argparse.Namespace) -> Selection:
     runs = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     runs = filter_runs(runs, parse_where(args.where))
     if getattr(args, "targets", None):
-        runs = with_targets(runs, args.targets)
+        runs = with_targets(runs, args.targets, preset.get("higher_better"))
     if "@" in metric:
         runs = add_metric_at_epoch(runs, metric)
     baseline = args.baseline or preset.get("baseline", "sgd")
