@@ -205,7 +205,7 @@ ptb-cpu-grid: $(STAMP)  ## PTB CPU tier's lr grid: SGD and Adam, 3 values each, 
 	$(PTB_CPU_TRAIN) seed=1 experiment=ptb_small_adam optimizer.lr=$(PTB_GRID_ADAM) paths.runs=$(PTB_CPU)/grid; second=$$?; \
 	wait $$first && [ $$second = 0 ]
 	$(PY) scripts/tables.py $(PTB_CPU)/grid --by optimizer.lr --baseline none --metric final_valid_perplexity \
-		--scale 1 --mark-best --out $(PTB_CPU) --name grid
+		--scale 1 --out $(PTB_CPU) --name grid
 
 ptb-cpu: $(STAMP)  ## PTB CPU tier: small LSTM, SGD/Adam with and without Lookahead (alpha 0.5, 0.8), 3 seeds x 3 epochs -> results/local/ptb_cpu (~25 min)
 	$(PTB_CPU_RUN) experiment=ptb_small_sgd,ptb_small_lookahead & first=$$!; \

@@ -208,8 +208,9 @@ def _baseline_cell(cells: dict[tuple, pd.DataFrame], by: list[str], key: tuple, 
 
 
 def _best(table: pd.DataFrame, by: Sequence[str], higher_better: bool) -> pd.Series:
-    """True where the mean is the best of its group (the rows that differ only in method)."""
-    others = [f for f in by if f != "method"]
+    """True where the mean is the best of its group: the rows that differ only in method and in fields
+    some method lacks (SGD has no lookahead.alpha), so every Lookahead alpha competes with SGD."""
+    others = [f for f in by if f != "method" and not table[f].map(_missing).any()]
     means = table["mean"].astype(float)
     if not others:
         best = means.max() if higher_better else means.min()
