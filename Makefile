@@ -219,9 +219,9 @@ ptb-cpu: $(STAMP)  ## PTB CPU tier: small LSTM, SGD/Adam with and without Lookah
 ptb-cpu-report: $(STAMP)  ## table (mean ± std, CI, Welch p vs the inner optimizer) and curves of $(PTB_CPU)
 	$(PY) scripts/tables.py $(PTB_CPU)/runs --preset ptb_cpu --out $(PTB_CPU) --name table
 	$(PY) scripts/figures.py curves $(PTB_CPU)/runs --columns train_perplexity,valid_perplexity --x step \
-		--out $(PTB_CPU)/curves
+		--by lookahead.alpha --out $(PTB_CPU)/curves
 	$(PY) scripts/figures.py curves $(PTB_CPU)/runs --columns train_perplexity,valid_perplexity --x wall_time_s \
-		--out $(PTB_CPU)/curves_wall_time
+		--by lookahead.alpha --out $(PTB_CPU)/curves_wall_time
 
 # The committed calibration run is results/ptb_classic: `make ptb-classic PTB_CLASSIC=results/ptb_classic`.
 PTB_CLASSIC ?= $(LOCAL)/ptb_classic

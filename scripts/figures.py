@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         "(trained so far), wall_time_s (seeds interpolated onto one grid)",
     )
     parser.add_argument("--y", help="config field on the y axis (grid)")
+    parser.add_argument(
+        "--by", help="curves: one curve per value of these config fields too (comma separated)"
+    )
     parser.add_argument("--panel", help="one panel per value of this field (grid), e.g. method")
     parser.add_argument("--title", default="")
     parser.add_argument(
@@ -58,7 +61,12 @@ def main(argv: list[str] | None = None) -> int:
             missing = [c for c in (*columns, args.x or "epoch") if c not in metrics]
             if missing:
                 raise NoRunsError(f"no metrics.jsonl record has column(s) {', '.join(missing)}")
-            written = curves(metrics, args.out, formats=("png", "pdf"), columns=columns, x=args.x or "epoch")
+            by = [f for f in (args.by or "").split(",") if f]
+            if by:  # one curve per value of these config fields (a swept lookahead.alpha)
+                runs = add_config_columns(load_summaries(args.paths), by)[["run_dir", *by]]
+                metrics = metrics.merge(runs, on="run_dir")
+            x = args.x or "epoch"
+            written = curves(metrics, args.out, formats=("png", "pdf"), by=by, columns=columns, x=x)
         elif args.kind == "imagenet":
             metrics = load_metrics(args.paths)
             if metrics.empty:

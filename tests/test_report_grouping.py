@@ -130,7 +130,7 @@ def test_readme_sweep_end_to_end(data_root, tmp_path, capsys):
     sweep = ["--multirun", "experiment=mnist1d_lookahead", "lookahead.alpha=0.5,0.8", "seed=1,2"]
     tiny = [
         "trainer.max_epochs=1",
-        "trainer.limit_train_batches=3",
+        "trainer.limit_train_batches=5",  # at least k = 5 steps: Lookahead syncs once
         *tiny_overrides(data_root, tmp_path / "runs"),
     ]
     result = run_cli([*sweep, *tiny], cwd=tmp_path)

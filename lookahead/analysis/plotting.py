@@ -82,7 +82,8 @@ def curves(
         data = metrics[metrics.dataset == dataset]
         groups = sorted(data.groupby(keys, dropna=False), key=lambda kv: tuple(map(display_order, kv[0])))
         for index, (key, group) in enumerate(groups):
-            label = ", ".join([str(key[0])] + [f"{f.split('.')[-1]} {v}" for f, v in zip(by, key[1:])])
+            fields = [f"{f.split('.')[-1]} {v}" for f, v in zip(by, key[1:]) if not pd.isna(v)]
+            label = ", ".join([str(key[0]), *fields])  # a field the method lacks (SGD's alpha) is left out
             color = METHOD_COLORS.get(key[0]) if not by else OKABE_ITO[index % len(OKABE_ITO)]
             for ax, column in zip(row, columns):
                 if column not in group:
