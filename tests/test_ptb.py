@@ -302,6 +302,35 @@ def test_train_step_returns_the_token_mean_sums_and_a_detached_carry(tmp_path):
     assert (work.target, work.higher_is_better, work.unit) == ("valid_perplexity", False, "tokens")
 
 
+def test_sum_over_time_is_the_window_length_times_the_token_mean(tmp_path):
+    """Zaremba et al.'s loss: per-step batch means summed over the window (its gradient x bptt), while
+    the logged sums (and so every perplexity) stay the same."""
+    root = random_corpus(tmp_path)
+    mean, summed = small_workload(root), small_workload(root, loss_reduction="sum_over_time")
+    torch.manual_seed(0)
+    model = lstm_small(len(mean.vocab), emb_size=8, hidden_size=16)
+    batch = next(mean.train_batches(0))
+    a = mean.train_step(model, batch, None)
+    b = summed.train_step(model, batch, None)
+    steps, columns = batch.targets.shape  # 8 steps x 4 columns
+    nll = model(batch.inputs, batch.targets).nll.view(steps, columns)  # the reference, by hand
+    assert b.loss.item() == pytest.approx(nll.mean(dim=1).sum().item(), rel=1e-6)
+    assert b.loss.item() == pytest.approx(steps * a.loss.item(), rel=1e-6)
+    assert b.logs["loss"].item() == pytest.approx(a.logs["loss"].item()) and b.sample_size == a.sample_size
+    with pytest.raises(
+        ValueError, match=r"dataset\.loss_reduction must be one of mean, sum_over_time, got 'sum'"
+    ):
+        small_workload(root, loss_reduction="sum")
+
+
+def test_small_lstm_draws_every_parameter_uniformly_like_zarembas_code():
+    torch.manual_seed(0)
+    model = lstm_small(50, emb_size=8, hidden_size=16, init_range=0.1)
+    for name, p in model.named_parameters():
+        assert p.abs().max() <= 0.1, name
+        assert p.std() > 0.04, name  # uniform(-0.1, 0.1) has std 0.058: no zero-initialised bias left
+
+
 # -- tables -----------------------------------------------------------------------------------------
 def write_ptb_run(root: Path, method: str, seed: int, ppl: float) -> None:
 
