@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from lookahead.train.write_errors import writing
+
 
 class RunDirError(RuntimeError):
     """The run directory cannot be used (locked, completed, or holds another config)."""
@@ -23,8 +25,9 @@ def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temporary file + rename, so a crash never leaves a half-written file."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        with writing(path, partial=tmp):  # a full disk is one line naming the file
+            tmp.write_text(text)
+            os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)  # a full disk leaves the previous file and no stray temp file
         raise
