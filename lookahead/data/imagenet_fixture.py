@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         recorded = manifest.read(args.root / manifest.NAME)
         if recorded is None:  # images the user put there: theirs to keep
             print(
-                f"{args.root} already holds a train/ folder not written by this fixture; leaving it as it is"
+                f"{args.root} already holds a train/ folder without a fixture manifest (your own images, or "
+                f"a fixture of an earlier version); leaving it as it is"
             )
             return 0
         if recorded != params(**kwargs):

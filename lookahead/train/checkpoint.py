@@ -32,6 +32,10 @@ EARLIER_FORMAT = {
 }
 
 
+# Values a weights-only load accepts besides tensors and containers.
+PLAIN = (bool, int, float, complex, str, bytes, torch.dtype, torch.device, torch.memory_format)
+
+
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be read."""
 
@@ -96,7 +100,8 @@ def save(path: Path, state: dict[str, Any]) -> None:
 
 def to_host(state: Any) -> Any:
     """A copy of ``state`` whose tensors are fresh host (CPU) copies (training may go on changing the
-    originals while the copy is written) and whose OmegaConf containers are plain ones."""
+    originals while the copy is written), with OmegaConf containers and NumPy scalars as plain values:
+    what ``weights_only=True`` loads. Any other object is a TypeError here, not a refusal at resume."""
     if isinstance(state, torch.Tensor):
         return state.detach().to("cpu", copy=True)
     if isinstance(
@@ -107,7 +112,12 @@ def to_host(state: Any) -> Any:
         return {k: to_host(v) for k, v in state.items()}
     if isinstance(state, (list, tuple)):
         return type(state)(to_host(v) for v in state)
-    return state
+    if isinstance(state, np.generic):  # a NumPy scalar (a metric) would pickle as a NumPy object
+        return state.item()
+    if state is None or type(state) in PLAIN:
+        return state
+    # Our own bug: it would be written, then refused at resume.
+    raise TypeError(f"a checkpoint holds tensors and plain values only, not {type(state).__qualname__}")
 
 
 class Writer:
