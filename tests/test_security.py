@@ -168,20 +168,24 @@ def test_a_trainer_checkpoint_round_trips_weights_only_and_training_goes_on_iden
     torch.manual_seed(1), np.random.seed(2), random.seed(3)
     np.random.randn()
     writer = checkpoint.Writer()
-    writer.save(tmp_path / "last.pt", {"setup": a.state_dict(), "ranks": [{"rng": checkpoint.rng_state()}]})
+    carry = [(torch.randn(1, 4, 3), torch.randn(1, 4, 3)) for _ in range(2)]  # an LSTM's hidden states
+    payload = {"setup": a.state_dict(), "ranks": [{"rng": checkpoint.rng_state(), "carry": carry}]}
+    writer.save(tmp_path / "last.pt", payload)
     writer.wait()
     expected = draws()
+    train(a, 6, epoch=1)  # the uninterrupted run goes on
 
     loaded = checkpoint.load(tmp_path / "last.pt")
     torch.manual_seed(99)
     b = build(cfg)
     b.load_state_dict(loaded["setup"])
+    if b.plateau is not None:
+        assert b.plateau.state_dict() == {"value": 1.0, "stale": 1}
     checkpoint.set_rng_state(loaded["ranks"][0]["rng"])
     assert draws() == expected
-    if b.plateau is not None:
-        assert b.plateau.state_dict() == a.plateau.state_dict() == {"value": 1.0, "stale": 1}
-    train(a, 6, epoch=1)
-    train(b, 6, epoch=1)
+    restored = loaded["ranks"][0]["carry"]
+    assert all(torch.equal(x, y) for pair, back in zip(carry, restored) for x, y in zip(pair, back))
+    train(b, 6, epoch=1)  # the resumed run
     for p, q in zip(a.model.parameters(), b.model.parameters()):
         assert torch.equal(p, q)
     if a.averaging is not None:

@@ -124,13 +124,13 @@ def wandb_mode(cfg: DictConfig) -> str:
     return str(cfg.logger.get("mode") or os.environ.get("WANDB_MODE") or "offline")
 
 
-def wandb_credentials(base_url: str | None = None) -> str | None:
+def wandb_credentials() -> str | None:
     """Where W&B would find an API key, as W&B itself looks (environment, then the netrc entry of its
     host); None when there is none."""
     for variable in ("WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE"):
         if os.environ.get(variable):
             return variable
-    host = base_url or os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai"
+    host = os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai"
     try:
         from wandb.sdk.lib.wbauth import read_netrc_auth
     except ImportError:  # another W&B version: the standard netrc lookup

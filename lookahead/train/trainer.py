@@ -79,8 +79,8 @@ def train(
     """
     ranks = ranks or Dist()
     validate(cfg)
-    if ranks.is_main and cfg.logger.name == "wandb":
-        check_wandb(cfg)  # online without credentials: one line before the run directory exists
+    if cfg.logger.name == "wandb":  # every rank: none may wait for a rank 0 that stopped here
+        check_wandb(cfg)  # online without credentials: one line before anything is written
     device = device or resolve_device(cfg.device)
     seed_everything(cfg.seed)
     setup = build(cfg, device, world=ranks.world)
