@@ -45,4 +45,5 @@ def matches(path: Path, params: dict[str, Any]) -> bool:
 
 
 def describe(params: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in params.items())
+    """``k=v`` pairs in key order (a manifest read back and one built here read alike)."""
+    return " ".join(f"{k}={v}" for k, v in sorted(params.items()))
