@@ -26,6 +26,7 @@ from lookahead.data.mnist1d import load_mnist1d
 from lookahead.train import checkpoint
 from lookahead.train.build import build
 from lookahead.train.loggers import check_wandb, wandb_mode
+from lookahead.train.run_dir import run_key
 from lookahead.train.schema import ConfigError
 from lookahead.train.write_errors import WriteError, write_error
 from tests.conftest import ROOT, compose_config, run_cli, tiny_overrides
@@ -50,20 +51,12 @@ def one_error_line(result: subprocess.CompletedProcess) -> str:
     return line
 
 
-def finished_run(data_root: Path, tmp_path: Path) -> Path:
-    """A run directory whose checkpoint a re-run would load (its summary says interrupted)."""
-    result = run_cli([*BASE, *tiny_overrides(data_root, tmp_path / "runs")], cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    (summary_path,) = (tmp_path / "runs").rglob("summary.json")
-    summary = json.loads(summary_path.read_text())
-    summary_path.write_text(json.dumps({**summary, "status": "interrupted"}))
-    return summary_path.parent
-
-
 # -- 1. checkpoints load with weights_only=True --------------------------------------------------------
 def test_a_planted_checkpoint_is_refused_in_one_line_and_its_payload_never_runs(data_root, tmp_path):
-    run = finished_run(data_root, tmp_path)
-    ckpt = run / "checkpoints" / "last.pt"
+    # A last.pt planted where the run's checkpoint goes (a shared scratch space), before the run starts.
+    key = run_key(["dataset.num_samples=600", "trainer.max_epochs=2"])
+    ckpt = tmp_path / "runs" / "mnist1d_lookahead" / key / "seed1" / "checkpoints" / "last.pt"
+    ckpt.parent.mkdir(parents=True)
     marker = tmp_path / "payload_ran"
     torch.save({"setup": Payload(marker), "ranks": []}, ckpt)
     # The payload is live: an unrestricted load runs it (the check below could fail).
