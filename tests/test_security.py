@@ -28,7 +28,7 @@ from lookahead.train.build import build
 from lookahead.train.loggers import check_wandb, wandb_mode
 from lookahead.train.run_dir import run_key
 from lookahead.train.schema import ConfigError
-from lookahead.train.write_errors import WriteError, write_error
+from lookahead.writes import WriteError, write_error
 from tests.conftest import ROOT, compose_config, run_cli, tiny_overrides
 
 BASE = ["experiment=mnist1d_lookahead", "trainer.max_epochs=2"]

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from lookahead.writes import atomic_write
 
 NAME = "manifest.json"
 
@@ -28,9 +29,7 @@ def read(path: Path) -> dict[str, Any] | None:
 
 def write(path: Path, params: dict[str, Any]) -> None:
     """Record ``params`` in ``path`` atomically; written last, after the data it describes."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(params, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(params, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def plain(params: dict[str, Any]) -> dict[str, Any]:

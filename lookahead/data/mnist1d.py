@@ -14,6 +14,7 @@ from mnist1d.data import get_dataset_args, make_dataset
 
 from lookahead.data import manifest
 from lookahead.data.dataset import Dataset
+from lookahead.writes import writing
 
 KEYS = ("x", "y", "x_test", "y_test")
 
@@ -39,9 +40,13 @@ def _generate(root: Path, num_samples: int, train_split: float, seed: int) -> di
             return {k: stored[k].numpy() for k in KEYS}
     data = make_dataset(args)  # seeds Python's and NumPy's RNGs (not torch's)
     root.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f".{cache.name}.tmp{os.getpid()}")
-    torch.save({"manifest": params, **{k: torch.from_numpy(np.asarray(data[k])) for k in KEYS}}, tmp)
-    tmp.replace(cache)  # atomic: concurrent runs never read a half-written cache
+    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+    try:
+        with writing(cache, partial=tmp), open(tmp, "wb") as f:
+            torch.save({"manifest": params, **{k: torch.from_numpy(np.asarray(data[k])) for k in KEYS}}, f)
+        tmp.replace(cache)  # atomic: concurrent runs never read a half-written cache
+    finally:
+        tmp.unlink(missing_ok=True)
     return data
 
 

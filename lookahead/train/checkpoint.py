@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from lookahead.train.write_errors import writing
+from lookahead.writes import writing
 
 CONVERT = "scripts/convert_checkpoint.py"
 # What checkpoints of earlier versions name besides tensors: the NumPy RNG state's array and dtype.
@@ -85,7 +85,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def save(path: Path, state: dict[str, Any]) -> None:
     """``torch.save`` to a temporary file, then rename: a crash never leaves a truncated checkpoint, and
     a failed write (full disk) leaves the previous checkpoint and no temporary file. A failed write is a
-    :class:`~lookahead.train.write_errors.WriteError` naming ``path`` and the cause."""
+    :class:`~lookahead.writes.WriteError` naming ``path`` and the cause."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with writing(path, partial=tmp):

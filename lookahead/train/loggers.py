@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from lookahead.train.run_dir import atomic_write_text
 from lookahead.train.schema import ConfigError
-from lookahead.train.write_errors import writing
+from lookahead.writes import writing
 
 
 class MetricsFile:

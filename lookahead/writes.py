@@ -1,10 +1,12 @@
-"""A failed write as one line naming the file and the cause, whatever raised it (Python's I/O or
-``torch.save``, which wraps the failure of its C++ writer in a ``RuntimeError`` without the errno)."""
+"""Writing files: atomically, and a failed write as one line naming the file and the cause, whatever
+raised it (Python's I/O or ``torch.save``, which wraps the failure of its C++ writer in a
+``RuntimeError`` without the errno)."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import resource
 import shutil
 from collections.abc import Iterator
@@ -82,3 +84,19 @@ def writing(path: Path, partial: Path | None = None) -> Iterator[None]:
         if not is_write_failure(err):
             raise
         raise write_error(path, err, partial) from err
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write ``path`` via a temporary file and a rename: a crash or a full disk leaves the previous file
+    (a concurrent reader sees the old file or the whole new one) and no temporary file; a failed write
+    is a WriteError naming ``path`` and the cause."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with writing(path, partial=tmp):
+            if isinstance(data, bytes):
+                tmp.write_bytes(data)
+            else:
+                tmp.write_text(data, encoding="utf-8")
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
