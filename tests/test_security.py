@@ -130,8 +130,8 @@ def test_the_converter_refuses_what_is_not_a_trainer_checkpoint_and_keeps_it(tmp
     [
         # Lookahead(SGD) + Polyak averaging + the plateau schedule
         ["experiment=mnist1d_lookahead", "averaging=polyak", "averaging.start_epoch=0", "schedule=plateau"],
-        # Adafactor: its eps comes from the config as an OmegaConf list
-        ["experiment=mnist1d_lookahead", "optimizer=adafactor"],
+        # Lookahead(Adafactor): Adafactor's eps comes from the config as an OmegaConf list
+        ["model=mnist1d_cnn", "optimizer=adafactor", "lookahead=on", "trainer.batch_size=64"],
     ],
     ids=["lookahead-polyak-plateau", "adafactor"],
 )
