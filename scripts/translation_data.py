@@ -7,7 +7,8 @@
 
 ``vocab`` trains spm<N>.model on train.<src> + train.<tgt> and caches it next to them (an hour or so
 for full WMT14 on a few cores, once; SentencePiece subsamples 10M sentences). ``synthetic`` writes the
-generated task's files and its vocabulary (the synthetic presets also do this on first use). ``join``
+generated task's files, its vocabulary and manifest into a folder of its parameters under --root (the
+synthetic presets also do this on first use). ``join``
 concatenates raw parallel files (SOURCE:TARGET pairs, aligned line by line) into <root>/<split>.<lang>,
 dropping the pairs that have an empty side (the reader refuses empty lines).
 """
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 
 from lookahead.data import DataError
-from lookahead.data.synthetic_translation import generate_corpus
+from lookahead.data.synthetic_translation import prepare
 from lookahead.data.translation import split_path, train_vocab
 
 
@@ -100,9 +101,17 @@ def main(argv: list[str] | None = None) -> int:
             path, kept, dropped = join(args.root, args.split, args.src, args.tgt, args.pairs)
             print(f"kept {kept} pairs, dropped {dropped} with an empty side")
         else:
-            generate_corpus(args.root, args.num_train, args.num_valid, args.num_test, args.seed, "src", "tgt")
-            path = train_vocab(args.root, "src", "tgt", args.vocab_size)
-    except DataError as err:
+            path = prepare(
+                args.root,
+                "src",
+                "tgt",
+                args.vocab_size,
+                args.num_train,
+                args.num_valid,
+                args.num_test,
+                args.seed,
+            )
+    except (DataError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"wrote {path} ({time.perf_counter() - start:.1f} s)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -69,8 +71,9 @@ def test_loader_order_is_a_function_of_seed_and_epoch():
 
 def test_mnist1d_is_generated_once_and_cached(tmp_path):
     first = load_mnist1d(tmp_path, num_samples=200, valid_samples=50)
-    caches = sorted(tmp_path.glob("mnist1d_*.pkl"))  # train/test, and the validation draw (seed + 1)
-    assert [c.name for c in caches] == ["mnist1d_n200_split0.8_seed42.pkl", "mnist1d_n50_split1.0_seed43.pkl"]
+    caches = sorted(tmp_path.glob("mnist1d_*.pt"))  # train/test, and the validation draw (seed + 1)
+    names = [re.sub(r"_[0-9a-f]{10}\.pt$", "", c.name) for c in caches]  # + the hash of every argument
+    assert names == ["mnist1d_n200_seed42", "mnist1d_n50_seed43"]
     mtimes = [c.stat().st_mtime_ns for c in caches]
     second = load_mnist1d(tmp_path, num_samples=200, valid_samples=50)
     assert [c.stat().st_mtime_ns for c in caches] == mtimes

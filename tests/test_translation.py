@@ -393,7 +393,7 @@ def test_workload_trains_evaluates_and_scores_bleu(synth_root, tmp_path):
     assert workload.summary_extra == {"test_bleu_signature": record["signature"]}
     hyps = (tmp_path / "translations" / "test.hyp.tgt").read_text().splitlines()
     refs = (tmp_path / "translations" / "test.ref.tgt").read_text().splitlines()
-    assert len(hyps) == 40 and refs == (synth_root / "test.tgt").read_text().splitlines()
+    assert len(hyps) == 40 and refs == (workload.root / "test.tgt").read_text().splitlines()
 
 
 def test_workload_batches_shard_over_ranks_and_resume(synth_root):

@@ -10,10 +10,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from lookahead.data import manifest
 
 # ILSVRC2012 uses wnids like n01440764; the fixture's are fake but shaped the same.
 PALETTE = np.array(
@@ -62,8 +66,18 @@ def generate(
     return out
 
 
+def params(
+    classes: int = 4, train: int = 24, val: int = 8, seed: int = 0, size: tuple[int, int] = (48, 96)
+) -> dict[str, Any]:
+    """What a fixture is made with, as its manifest records it."""
+    return manifest.plain(
+        {"fixture": "imagenet", "classes": classes, "train": train, "val": val, "seed": seed, "size": size}
+    )
+
+
 def write_folder(root: str | Path, **kwargs) -> dict[str, list[tuple[str, int, bytes]]]:
-    """The ImageFolder layout: ``root/train/<wnid>/*.JPEG`` and ``root/val/<wnid>/*.JPEG``."""
+    """The ImageFolder layout: ``root/train/<wnid>/*.JPEG`` and ``root/val/<wnid>/*.JPEG``, then
+    ``root/manifest.json`` with the parameters."""
     root = Path(root)
     images = generate(**kwargs)
     for split, folder in (("train", "train"), ("valid", "val")):
@@ -71,6 +85,7 @@ def write_folder(root: str | Path, **kwargs) -> dict[str, list[tuple[str, int, b
             path = root / folder / wnid(label) / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
+    manifest.write(root / manifest.NAME, params(**kwargs))
     return images
 
 
@@ -121,7 +136,7 @@ def write_archives(root: str | Path, **kwargs) -> dict[str, str]:
     }
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -133,19 +148,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-size", type=int, default=96)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    kwargs = {
+        "classes": args.classes,
+        "train": args.train,
+        "val": args.val,
+        "seed": args.seed,
+        "size": (args.min_size, args.max_size),
+    }
     if (args.root / "train").exists():
-        print(f"{args.root} already holds a train/ folder; leaving it as it is")
-        return
-    write_folder(
-        args.root,
-        classes=args.classes,
-        train=args.train,
-        val=args.val,
-        seed=args.seed,
-        size=(args.min_size, args.max_size),
-    )
+        recorded = manifest.read(args.root / manifest.NAME)
+        if recorded is None:  # images the user put there: theirs to keep
+            print(
+                f"{args.root} already holds a train/ folder without a fixture manifest (your own images, or "
+                f"a fixture of an earlier version); leaving it as it is"
+            )
+            return 0
+        if recorded != params(**kwargs):
+            print(
+                f"error: {args.root} holds a fixture made with {manifest.describe(recorded)}, not "
+                f"{manifest.describe(params(**kwargs))}: delete it or choose another folder",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"{args.root} already holds this fixture ({args.root / manifest.NAME}); leaving it as it is")
+        return 0
+    write_folder(args.root, **kwargs)
     print(f"wrote {args.classes} classes x ({args.train} train + {args.val} val) JPEGs under {args.root}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,28 +1,52 @@
-"""MNIST-1D (Greydanus, 2020): generated locally by the `mnist1d` package, cached as a pickle."""
+"""MNIST-1D (Greydanus, 2020): generated locally by the `mnist1d` package, cached as tensors."""
 
 from __future__ import annotations
 
+import os
+import pickle
+import zipfile
+from importlib.metadata import version
 from pathlib import Path
 
+import numpy as np
 import torch
 from mnist1d.data import get_dataset_args, make_dataset
-from mnist1d.utils import from_pickle, to_pickle
 
+from lookahead.data import manifest
 from lookahead.data.dataset import Dataset
+from lookahead.writes import writing
+
+KEYS = ("x", "y", "x_test", "y_test")
 
 
-def _generate(root: Path, num_samples: int, train_split: float, seed: int) -> dict:
-    """``make_dataset`` with these arguments, cached under ``root`` (written atomically)."""
-    cache = root / f"mnist1d_n{num_samples}_split{train_split}_seed{seed}.pkl"
-    if cache.exists():
-        return from_pickle(str(cache))
+def _generate(root: Path, num_samples: int, train_split: float, seed: int) -> dict[str, np.ndarray]:
+    """``make_dataset`` with these arguments, cached under ``root`` (written atomically).
+
+    The cache records every generator argument and the package version, and its name is their hash: a
+    change of any of them (or of the package's defaults) generates afresh. It is read with
+    ``weights_only=True``: a file planted in the data folder cannot run code.
+    """
     args = get_dataset_args()
     args.num_samples, args.train_split, args.seed = num_samples, train_split, seed
+    params = {"mnist1d": version("mnist1d"), **{k: v for k, v in vars(args).items() if k != "url"}}
+    params = manifest.plain(params)
+    cache = root / f"mnist1d_n{num_samples}_seed{seed}_{manifest.key(params)}.pt"
+    if cache.exists():
+        try:
+            stored = torch.load(cache, map_location="cpu", weights_only=True)
+        except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile):
+            stored = None  # damaged, or not ours: generated afresh over it
+        if isinstance(stored, dict) and stored.get("manifest") == params:
+            return {k: stored[k].numpy() for k in KEYS}
     data = make_dataset(args)  # seeds Python's and NumPy's RNGs (not torch's)
     root.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp")
-    to_pickle(data, str(tmp))
-    tmp.replace(cache)  # atomic: concurrent runs never read a half-written cache
+    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+    try:
+        with writing(cache, partial=tmp), open(tmp, "wb") as f:
+            torch.save({"manifest": params, **{k: torch.from_numpy(np.asarray(data[k])) for k in KEYS}}, f)
+        tmp.replace(cache)  # atomic: concurrent runs never read a half-written cache
+    finally:
+        tmp.unlink(missing_ok=True)
     return data
 
 

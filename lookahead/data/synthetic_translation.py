@@ -6,15 +6,21 @@ and object. Every word has one translation (separate, disjoint lexicons), so a m
 lexicon and the reordering; a small Transformer reaches a high BLEU on CPU in minutes. The files are
 written in the same format as WMT (``<split>.<lang>``, one sentence per line), so the whole pipeline
 (vocabulary, batching, training, beam search, sacreBLEU) runs on it unchanged.
+
+Each set of parameters has its own folder under the root, with a manifest of the parameters it was
+made with (:func:`prepare`): changing ``num_train`` or ``data_seed`` never reuses another corpus.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from lookahead.data import manifest
+from lookahead.writes import atomic_write
+
+GENERATOR = 1  # bump when the generated text changes: folders of older versions are then regenerated
 CATEGORIES = {"noun": 30, "adj": 12, "verb": 16, "prep": 6, "adv": 6}
 SUBJECT, OBJECT = "ga", "o"  # target case particles (fixed words, disjoint from the generated lexicon)
 
@@ -92,8 +98,48 @@ def generate_corpus(
         rng = np.random.default_rng([seed, stream])
         pairs = [sentence(rng, lex) for _ in range(count)]
         for lang, side in ((src, 0), (tgt, 1)):
-            path = root / f"{split}.{lang}"
-            tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-            tmp.write_text("".join(p[side] + "\n" for p in pairs), encoding="utf-8")
-            os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the whole new one
+            atomic_write(root / f"{split}.{lang}", "".join(p[side] + "\n" for p in pairs))
     return root
+
+
+def prepare(
+    root: str | Path,
+    src: str = "src",
+    tgt: str = "tgt",
+    vocab_size: int = 400,
+    num_train: int = 10_000,
+    num_valid: int = 500,
+    num_test: int = 500,
+    seed: int = 0,
+) -> Path:
+    """The folder under ``root`` that holds the corpus made with these parameters and its vocabulary,
+    generated on first use: ``<root>/train<N>_valid<N>_test<N>_seed<S>/`` with ``manifest.json``. A
+    folder whose manifest records other parameters (an older generator) is regenerated."""
+    for name, value in (("num_train", num_train), ("num_valid", num_valid), ("num_test", num_test)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"dataset.{name}={value!r} is not allowed: use a whole number >= 1")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"dataset.data_seed={seed!r} is not allowed: use a whole number >= 0")
+    from lookahead.data.translation import train_vocab, vocab_path
+
+    params = {
+        "task": "synthetic_translation",
+        "generator": GENERATOR,
+        "num_train": num_train,
+        "num_valid": num_valid,
+        "num_test": num_test,
+        "data_seed": seed,
+        "src": src,
+        "tgt": tgt,
+    }
+    folder = Path(root).expanduser() / f"train{num_train}_valid{num_valid}_test{num_test}_seed{seed}"
+    record = folder / manifest.NAME
+    if not manifest.matches(record, params):
+        record.unlink(missing_ok=True)
+        generate_corpus(folder, num_train, num_valid, num_test, seed, src, tgt)
+        for stale in folder.glob("spm*.*"):  # vocabularies of the corpus that was replaced
+            stale.unlink()
+        manifest.write(record, params)
+    if not vocab_path(folder, vocab_size).is_file():
+        train_vocab(folder, src, tgt, vocab_size)
+    return folder

@@ -1,4 +1,8 @@
-"""Atomic checkpoints with everything needed to resume bit-for-bit."""
+"""Atomic checkpoints with everything needed to resume bit-for-bit, loaded with ``weights_only=True``.
+
+A checkpoint holds tensors and plain containers only (the RNG states too), so ``torch.load`` never runs
+code from the file: a ``last.pt`` planted in a shared run directory is refused, not executed.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,24 @@ from typing import Any
 
 import numpy as np
 import torch
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from lookahead.writes import writing
+
+CONVERT = "scripts/convert_checkpoint.py"
+# What checkpoints of earlier versions name besides tensors: the NumPy RNG state's array and dtype.
+EARLIER_FORMAT = {
+    "numpy.ndarray",
+    "numpy.dtype",
+    "numpy.core.multiarray._reconstruct",
+    "numpy._core.multiarray._reconstruct",
+    "numpy.core.multiarray.scalar",
+    "numpy._core.multiarray.scalar",
+}
+
+
+# Values a weights-only load accepts besides tensors and containers.
+PLAIN = (bool, int, float, complex, str, bytes, torch.dtype, torch.device, torch.memory_format)
 
 
 class CheckpointError(RuntimeError):
@@ -19,7 +41,24 @@ class CheckpointError(RuntimeError):
 
 
 def rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """Torch's, NumPy's and Python's global RNG states as tensors and plain values."""
+    name, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "name": str(name),
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached_gaussian),
+        },
+        "python": {
+            "version": version,
+            "state": torch.tensor(internal, dtype=torch.int64),
+            "gauss": gauss_next,
+        },
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -27,35 +66,58 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    np_state = state["numpy"]
+    np.random.set_state(
+        (
+            np_state["name"],
+            np_state["keys"].numpy().astype(np.uint32),
+            np_state["pos"],
+            np_state["has_gauss"],
+            np_state["cached_gaussian"],
+        )
+    )
+    py_state = state["python"]
+    random.setstate((py_state["version"], tuple(py_state["state"].tolist()), py_state["gauss"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def save(path: Path, state: dict[str, Any]) -> None:
     """``torch.save`` to a temporary file, then rename: a crash never leaves a truncated checkpoint, and
-    a failed write (full disk) leaves the previous checkpoint and no temporary file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    a failed write (full disk) leaves the previous checkpoint and no temporary file. A failed write is a
+    :class:`~lookahead.writes.WriteError` naming ``path`` and the cause."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        with writing(path, partial=tmp):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as f:  # Python's I/O: a failed write keeps its errno (ENOSPC, EFBIG)
+                torch.save(state, f)
+            os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
 def to_host(state: Any) -> Any:
-    """A copy of ``state`` whose tensors are fresh host (CPU) copies: training may go on changing the
-    originals while the copy is written."""
+    """A copy of ``state`` whose tensors are fresh host (CPU) copies (training may go on changing the
+    originals while the copy is written), with OmegaConf containers and NumPy scalars as plain values:
+    what ``weights_only=True`` loads. Any other object is a TypeError here, not a refusal at resume."""
     if isinstance(state, torch.Tensor):
         return state.detach().to("cpu", copy=True)
+    if isinstance(
+        state, (DictConfig, ListConfig)
+    ):  # e.g. Adafactor's eps from a config: plain for weights_only
+        return to_host(OmegaConf.to_container(state, resolve=True))
     if isinstance(state, dict):
         return {k: to_host(v) for k, v in state.items()}
     if isinstance(state, (list, tuple)):
         return type(state)(to_host(v) for v in state)
-    return state
+    if isinstance(state, np.generic):  # a NumPy scalar (a metric) would pickle as a NumPy object
+        return state.item()
+    if state is None or type(state) in PLAIN:
+        return state
+    # Our own bug: it would be written, then refused at resume.
+    raise TypeError(f"a checkpoint holds tensors and plain values only, not {type(state).__qualname__}")
 
 
 class Writer:
@@ -93,11 +155,38 @@ class Writer:
 
 
 def load(path: Path) -> dict[str, Any]:
+    """The checkpoint in ``path``, read with ``weights_only=True``: tensors and plain containers only."""
     try:
-        # Our own files (RNG states hold numpy/python objects), hence weights_only=False.
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as err:
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt or unreadable ({type(err).__name__}); move it away to start "
-            f"the run afresh"
-        ) from None
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "weights only" in str(err).lower():
+            raise CheckpointError(_refused(path)) from None
+        raise _corrupt(path, err) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
+        raise _corrupt(path, err) from None
+
+
+def _corrupt(path: Path, err: BaseException) -> CheckpointError:
+    return CheckpointError(
+        f"checkpoint {path} is corrupt or unreadable ({type(err).__name__}); move it away to start the run "
+        f"afresh"
+    )
+
+
+def _refused(path: Path) -> str:
+    """Why a weights-only load refused ``path``: the objects it names, read without running any."""
+    try:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # unreadable beyond its first object: the names are unknown
+        names = []
+    if names and all(n in EARLIER_FORMAT or n.startswith("numpy.dtypes.") for n in names):
+        return (
+            f"checkpoint {path} was written by an earlier version of this suite (NumPy objects, which a "
+            f"weights-only load refuses); if you trust the file, convert it with `python {CONVERT} {path}`, "
+            f"or move it away to start the run afresh"
+        )
+    shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "") if names else "unknown objects"
+    return (
+        f"checkpoint {path} was not loaded: it refers to {shown}, which a weights-only load refuses (loading "
+        f"it could run code); move it away to start the run afresh"
+    )

@@ -13,6 +13,8 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from lookahead.train.run_dir import atomic_write_text
+from lookahead.train.schema import ConfigError
+from lookahead.writes import writing
 
 
 class MetricsFile:
@@ -42,7 +44,7 @@ class MetricsFile:
             atomic_write_text(path, "".join(line + "\n" for line in kept))
 
     def log(self, record: dict[str, Any]) -> None:
-        with self.path.open("a") as f:
+        with writing(self.path), self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
 
 
@@ -113,14 +115,62 @@ class Console:
 SUMMARY_KEYS = ("epochs_completed", "wall_time_s", "samples_per_s")
 
 
+OFFLINE_MODES = ("offline", "dryrun", "disabled")
+
+
+def wandb_mode(cfg: DictConfig) -> str:
+    """``logger.mode`` if set, else ``WANDB_MODE`` if set, else ``offline``: nothing is uploaded unless
+    the user asked for it by name (W&B's own default would be online)."""
+    return str(cfg.logger.get("mode") or os.environ.get("WANDB_MODE") or "offline")
+
+
+def wandb_credentials() -> str | None:
+    """Where W&B would find an API key, as W&B itself looks (environment, then the netrc entry of its
+    host); None when there is none."""
+    for variable in ("WANDB_API_KEY", "WANDB_IDENTITY_TOKEN_FILE"):
+        if os.environ.get(variable):
+            return variable
+    host = os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai"
+    try:
+        from wandb.sdk.lib.wbauth import read_netrc_auth
+    except ImportError:  # another W&B version: the standard netrc lookup
+        import netrc
+        from urllib.parse import urlsplit
+
+        try:
+            found = netrc.netrc(os.environ.get("NETRC")).authenticators(urlsplit(host).netloc)
+        except (OSError, netrc.NetrcParseError):
+            found = None
+        return "netrc" if found and found[2] else None
+    try:
+        return "netrc" if read_netrc_auth(host=host) else None
+    except Exception as err:  # W&B's AuthenticationError: a key that is not one
+        raise ConfigError(f"the W&B API key in your netrc file is invalid ({err})") from None
+
+
+def check_wandb(cfg: DictConfig) -> str:
+    """The W&B mode of this run; online without credentials is a ConfigError, raised before anything is
+    written (W&B would otherwise fail, or prompt, after the run directory exists)."""
+    mode = wandb_mode(cfg)
+    if mode not in OFFLINE_MODES and wandb_credentials() is None:
+        where = "logger.mode" if cfg.logger.get("mode") else "WANDB_MODE"
+        raise ConfigError(
+            f"{where}={mode} uploads to W&B but no credentials were found (WANDB_API_KEY, or a netrc "
+            f"entry written by `wandb login`); log in, or use logger.mode=offline (the default)"
+        )
+    return mode
+
+
 class WandbLogger:
     """Logs the resolved config, every evaluation record and the final summary to W&B.
 
     Seeds of one configuration share ``group``; the run id is stored in the run directory, so a
-    resumed run continues the same W&B run. Works offline (``WANDB_MODE=offline``).
+    resumed run continues the same W&B run. Offline unless ``logger.mode=online`` or
+    ``WANDB_MODE=online`` (:func:`wandb_mode`); online needs credentials (:func:`check_wandb`).
     """
 
     def __init__(self, cfg: DictConfig, run_path: Path, group: str) -> None:
+        mode = check_wandb(cfg)  # before anything is written
         import wandb
 
         id_file = run_path / "wandb_id"
@@ -136,7 +186,7 @@ class WandbLogger:
             dir=os.environ.get("WANDB_DIR") or str(run_path),  # W&B's own variable wins
             id=run_id,
             resume="allow",
-            mode=cfg.logger.get("mode") or None,
+            mode=mode,  # explicit: W&B's default (online) never applies
             tags=list(cfg.logger.get("tags") or []),
             reinit="finish_previous",
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 import platform
 import re
 import subprocess
@@ -14,6 +13,8 @@ from typing import Any
 
 import torch
 
+from lookahead.writes import atomic_write
+
 
 class RunDirError(RuntimeError):
     """The run directory cannot be used (locked, completed, or holds another config)."""
@@ -21,13 +22,7 @@ class RunDirError(RuntimeError):
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temporary file + rename, so a crash never leaves a half-written file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk leaves the previous file and no stray temp file
-        raise
+    atomic_write(path, text)
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

@@ -32,7 +32,7 @@ from lookahead.train.distributed import Dist
 from lookahead.train.evaluation import evaluate
 from lookahead.train.fast_path import FastPath
 from lookahead.train.graphs import GraphedStep
-from lookahead.train.loggers import Console, MetricsFile, WandbLogger
+from lookahead.train.loggers import Console, MetricsFile, WandbLogger, check_wandb
 from lookahead.train.run_dir import NOT_IDENTITY, RunDir, RunDirError, environment
 from lookahead.train.schema import validate, validate_steps
 from lookahead.train.signals import StopSignals
@@ -80,6 +80,8 @@ def train(
     """
     ranks = ranks or Dist()
     validate(cfg)
+    if cfg.logger.name == "wandb":  # every rank: none may wait for a rank 0 that stopped here
+        check_wandb(cfg)  # online without credentials: one line before anything is written
     device = device or resolve_device(cfg.device)
     seed_everything(cfg.seed)
     setup = build(cfg, device, world=ranks.world)

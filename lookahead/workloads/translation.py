@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lookahead.data import synthetic_translation
 from lookahead.data import translation as data
-from lookahead.data.synthetic_translation import generate_corpus
 from lookahead.models.generate import beam_search, greedy
 from lookahead.workloads.base import Logs, Split, StepOutput, Workload
 
@@ -235,7 +235,7 @@ def write_translations(
 
 class SyntheticTranslation(Translation):
     """The synthetic task (:mod:`lookahead.data.synthetic_translation`): generated on first use, with
-    its vocabulary, into ``root``; then read like any other corpus."""
+    its vocabulary, into a folder of its parameters under ``root``; then read like any other corpus."""
 
     def __init__(
         self,
@@ -260,14 +260,10 @@ class SyntheticTranslation(Translation):
         super().__init__(root, vocab_size=vocab_size, **kwargs)
 
     def prepare(self) -> None:
-        if not all(
-            data.split_path(self.root, s, lang).is_file()
-            for s in data.SPLITS
-            for lang in (self.src, self.tgt)
-        ):
-            generate_corpus(self.root, src=self.src, tgt=self.tgt, **self.generate_args)
-        if not data.vocab_path(self.root, self.vocab_size).is_file():
-            data.train_vocab(self.root, self.src, self.tgt, self.vocab_size)
+        # The corpus of these parameters, in its own folder under root (generated on first use).
+        self.root = synthetic_translation.prepare(
+            self.root, self.src, self.tgt, self.vocab_size, **self.generate_args
+        )
 
     def data_hint(self) -> str:
         return "delete the folder to regenerate the synthetic task"
