@@ -592,3 +592,58 @@ def test_bench_gpu_runs_every_cpu_path_and_says_its_figures_are_not_gpu_figures(
         assert line in out, line
     assert "'precision': 'bf16', 'channels_last': True" in out  # the fast-path run used the fast path
     assert list(tmp_path.iterdir()) == []  # everything it wrote was temporary
+
+
+# -- make gpu-check without a GPU ---------------------------------------------------------------------------
+def gpu_check(out, **env):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    return subprocess.run(
+        ["bash", str(ROOT / "scripts" / "gpu_check.sh"), str(out)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHON": sys.executable, **env},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA path; on a GPU run make gpu-check")
+def test_gpu_check_without_cuda_stops_with_a_clear_error(tmp_path):
+    done = gpu_check(tmp_path / "gpu")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: no CUDA device visible to ")
+    assert "GPU_CHECK_DRY_RUN=1" in done.stderr and done.stdout == ""
+    assert not (tmp_path / "gpu").exists()  # nothing written
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU dry run; on a GPU run make gpu-check")
+def test_gpu_check_dry_run_on_a_cpu_runs_every_step_and_labels_its_block(tmp_path):
+    out = tmp_path / "gpu"
+    done = gpu_check(out, GPU_CHECK_DRY_RUN="1")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.startswith("no CUDA: dry run at toy size on the CPU -- NOT GPU evidence")
+    assert {p.name for p in out.iterdir()} == {
+        "tests.txt",
+        "bench_optimizer.txt",
+        "bench_gpu.txt",
+        "bench_gpu.json",
+        "table.md",
+    }
+    table = (out / "table.md").read_text()
+    assert done.stdout.endswith(table)  # the block is printed last
+    lines = table.splitlines()
+    assert lines[0] == "--- CPU toy run: NOT GPU evidence, do not paste into docs/gpu.md ---"
+    assert lines[1] == "| path | verified on | measured | default |"
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in lines[3:] if line.startswith("| ")}
+    assert "off (opt-in)" in rows["CUDA graphs (+ fused step with tensor lr, capturable Adam)"]
+    assert "not run (needs CUDA and Triton)" in rows["Lookahead sync kernel (Triton)"]
+    assert "on (auto)" in rows["bf16 + channels_last + cudnn.benchmark"]
+    assert " passed" in next(line for line in lines if line.startswith("tests ("))
+    assert "resnet18    sgd" in table  # bench-optimizer's row
+    figures = json.loads((out / "bench_gpu.json").read_text())
+    assert figures["cuda"] is False and set(figures["trainer"]) == {"fp32 eager", "fast path"}

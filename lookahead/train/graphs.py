@@ -24,7 +24,7 @@ step, three copies of the weights, buffers and optimizer state, and one read of 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import torch
@@ -265,12 +265,10 @@ def _set_rng_state(device: torch.device, state: tuple[torch.Tensor, torch.Tensor
         torch.cuda.set_rng_state(state[1], device)
 
 
-def _norm(tensors: list[torch.Tensor]) -> torch.Tensor:
-    return (
-        torch.stack([t.double().norm() for t in tensors]).norm()
-        if tensors
-        else torch.zeros((), dtype=torch.float64)
-    )
+def _norm(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
+    """The 2-norm of all the tensors together, in fp64, one tensor at a time (no copy of them all)."""
+    norms = [t.double().norm() for t in tensors]
+    return torch.stack(norms).norm() if norms else torch.zeros((), dtype=torch.float64)
 
 
 def _compare(
@@ -282,9 +280,12 @@ def _compare(
     errors = {}
     for kind, got in replayed.items():
         want = [t.detach() for t in eager[kind]]
-        diff = _norm([g.double() - w.double() for g, w in zip(got, want)])
-        ref = want if kind == "outputs" else [w.double() - b.double() for w, b in zip(want, before[kind])]
-        errors[kind] = diff / _norm(ref).clamp_min(torch.finfo(torch.float64).tiny)
+        diff = _norm(g.double() - w.double() for g, w in zip(got, want))
+        if kind == "outputs":
+            ref = _norm(want)
+        else:
+            ref = _norm(w.double() - b.double() for w, b in zip(want, before[kind]))
+        errors[kind] = diff / ref.clamp_min(torch.finfo(torch.float64).tiny)
     values = torch.stack(list(errors.values())).nan_to_num(nan=float("inf")).tolist()  # one read
     worst_kind, worst = max(zip(errors, values), key=lambda kv: kv[1])
     detail = f"first replay vs eager step; worst: {worst_kind}, |replay - eager| / |eager step's change|"
