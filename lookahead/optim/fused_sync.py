@@ -219,12 +219,17 @@ def launch(plan: SyncPlan, alpha: float) -> None:
 SYNC_TOLERANCE = 1.0
 
 
+def _magnitude(t: torch.Tensor) -> torch.Tensor:
+    """The largest finite |element| (a NaN or inf in the weights must not hide the scale)."""
+    return t.float().abs().nan_to_num(nan=0.0, posinf=0.0).max()
+
+
 def _worst(got: torch.Tensor, want: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """max |got - want| in units of eps(dtype) x scale (0 where both agree, NaNs included)."""
+    """max |got - want| in units of eps(dtype) x scale (0 where both agree, NaNs and infs included)."""
     same = (got == want) | (got.isnan() & want.isnan())
     diff = torch.where(same, 0.0, (got.float() - want.float()).abs().nan_to_num(nan=float("inf")))
     unit = torch.finfo(got.dtype).eps * scale.clamp_min(torch.finfo(torch.float32).tiny)
-    return (diff.max() / unit) if diff.numel() else diff.new_zeros(())
+    return diff.max() / unit
 
 
 def checked_launch(
@@ -236,15 +241,16 @@ def checked_launch(
 ) -> SelfCheck:
     """Run ``plan`` on ``fast``/``slow`` (the tensors it was built for) and check it: ``foreach`` does the
     same sync on copies taken before. On a mismatch beyond :data:`SYNC_TOLERANCE` the tensors get the
-    foreach results, so that this sync is right either way. Reads one number on the host (once a run)."""
-    index = [i for i in range(len(fast)) if i not in set(plan.fallback) and fast[i].numel()]
+    foreach results, so that this sync is right either way. Reads two numbers on the host (once a run)."""
+    skip = set(plan.fallback)  # synced by the caller's foreach path anyway
+    index = [i for i in range(len(fast)) if i not in skip and fast[i].numel()]
     ref_fast = [fast[i].clone(memory_format=torch.preserve_format) for i in index]
     ref_slow = [slow[i].clone(memory_format=torch.preserve_format) for i in index]
-    before = [torch.maximum(f.abs().max().float(), s.abs().max().float()) for f, s in zip(ref_fast, ref_slow)]
+    before = [torch.maximum(_magnitude(f), _magnitude(s)) for f, s in zip(ref_fast, ref_slow)]
     launch(plan, alpha)
     foreach(ref_fast, ref_slow, alpha)
     errors = [
-        _worst(got, want, torch.maximum(scale, want.abs().max().float()))
+        _worst(got, want, torch.maximum(scale, _magnitude(want)))
         for i, f, s, scale in zip(index, ref_fast, ref_slow, before)
         for got, want in ((fast[i], f), (slow[i], s))
     ]
@@ -253,9 +259,9 @@ def checked_launch(
     if errors:
         stacked = torch.stack(errors)
         worst, where = stacked.max().item(), int(stacked.argmax())
-        tensor = fast[index[where // 2]] if where % 2 == 0 else slow[index[where // 2]]
-        role = "slow" if where % 2 else "fast"
-        detail += f"; worst: {role} tensor {index[where // 2]} {tuple(tensor.shape)} {tensor.dtype}"
+        role, i = ("slow", index[where // 2]) if where % 2 else ("fast", index[where // 2])
+        tensor = (slow if where % 2 else fast)[i]
+        detail += f"; worst: {role} tensor {i} {tuple(tensor.shape)} {tensor.dtype}"
     check = SelfCheck("sync_kernel", worst <= SYNC_TOLERANCE, worst, SYNC_TOLERANCE, detail)
     if not check.passed:
         with torch.no_grad():
