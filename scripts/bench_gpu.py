@@ -150,8 +150,8 @@ def verdict(check: dict[str, Any] | None) -> str:
     if check is None:
         return "self-check not run"
     if check["passed"]:
-        return f"self-check passed ({check['error']:.3g} <= {check['tolerance']:g})"
-    return f"self-check FAILED ({check['error']:.3g} > {check['tolerance']:g}: {check['detail']})"
+        return f"self-check passed ({float(check['error']):.3g} <= {check['tolerance']:g})"
+    return f"self-check FAILED ({float(check['error']):.3g} > {check['tolerance']:g}: {check['detail']})"
 
 
 def table_block(figures: dict[str, Any], device_name: str, gpu: bool) -> str:

@@ -7,6 +7,7 @@ that run to the plain path and warns once (docs/gpu.md).
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -21,7 +22,11 @@ class SelfCheck:
     detail: str  # what was compared, and where the two differ most
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """For summary.json: a non-finite error as a string ("inf", "nan"), which strict JSON allows."""
+        data = asdict(self)
+        if not math.isfinite(self.error):
+            data["error"] = str(self.error)
+        return data
 
     def warn(self, fallback: str) -> None:
         """Say once that this run leaves the fast path, and why."""
