@@ -670,6 +670,7 @@ def test_the_self_check_fails_on_a_nan_the_foreach_sync_does_not_make(monkeypatc
     ONE_ULP_TARGET[:] = fast
     check = fused_sync.checked_launch(fused_sync.SyncPlan(fast, slow), 0.5, fast, slow, foreach_sync)
     assert not check.passed and check.error == float("inf") and "fast tensor 0 (5,)" in check.detail
+    assert check.to_dict()["error"] == "inf"  # summary.json stays strict JSON
     assert not fast[0].isnan().any() and fast[1][2].isnan()
 
 
