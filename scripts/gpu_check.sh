@@ -13,7 +13,7 @@ set -uo pipefail
 out=${1:-results/local/gpu}
 py=${PYTHON:-python}
 dry=${GPU_CHECK_DRY_RUN:-0}
-if ! "$py" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+if ! "$py" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
     if [ "$dry" != 1 ]; then
         echo "error: no CUDA device visible to $py; make gpu-check needs a GPU (an H100 or H200)." >&2
         echo "       GPU_CHECK_DRY_RUN=1 runs every step at toy size on the CPU: a check of the script, not GPU evidence." >&2

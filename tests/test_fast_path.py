@@ -613,9 +613,11 @@ def gpu_check(out, **env):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA path; on a GPU run make gpu-check")
 def test_gpu_check_without_cuda_stops_with_a_clear_error(tmp_path):
+    import sys
+
     done = gpu_check(tmp_path / "gpu")
     assert done.returncode == 2
-    assert done.stderr.startswith("error: no CUDA device visible to ")
+    assert done.stderr.startswith(f"error: no CUDA device visible to {sys.executable};")
     assert "GPU_CHECK_DRY_RUN=1" in done.stderr and done.stdout == ""
     assert not (tmp_path / "gpu").exists()  # nothing written
 
