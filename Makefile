@@ -78,7 +78,7 @@ $(CIFAR_TARGETS): $(STAMP)
 bench-gpu: $(STAMP)  ## GPU: trainer fast path vs bare/compiled loops, s/epoch, paper-cifar time, sync vs floor (~5 min; toy run on CPU)
 	$(PY) scripts/bench_gpu.py
 
-gpu-check: $(STAMP)  ## on a GPU: CUDA-only tests + bench-optimizer + bench-gpu -> results/local/gpu/ (~10 min)
+gpu-check: $(STAMP)  ## on a GPU: CUDA-only + self-check tests, bench-optimizer, bench-gpu -> results/local/gpu/, rows for docs/gpu.md (~12 min; GPU_CHECK_DRY_RUN=1: toy run on a CPU)
 	PYTHON=$(PY) scripts/gpu_check.sh $(LOCAL)/gpu
 
 bench-trainer: $(STAMP)  ## samples/s: trainer vs minimal loop, tensor data path vs DataLoader+transforms (~1 min)

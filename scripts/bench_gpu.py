@@ -4,11 +4,16 @@
    fp32 eager; bf16 + channels_last + cudnn.benchmark; the same under torch.compile; and under
    torch.compile(mode="reduce-overhead") (CUDA graphs for forward and backward).
 2. The trainer on the same preset: fp32 eager (trainer.fast_path=false), the fast path (the default on a
-   GPU), the fast path without CUDA graphs, and the fast path with trainer.compile=true: samples/s over the whole run (evaluation, checkpoints
-   and warm-up included), s/epoch after the first epoch, and the projected time of `make paper-cifar`.
-3. Lookahead's sync for ResNet-18: time per sync, and its floor (one read and one write of the fast and
-   slow weights at the device-to-device copy bandwidth measured here).
+   GPU: bf16, channels_last, cudnn.benchmark), the fast path + the opt-in CUDA graphs, + the opt-in sync
+   kernel too, and the fast path with trainer.compile=true: samples/s over the whole run (evaluation,
+   checkpoints and warm-up included), s/epoch after the first epoch, the projected time of `make
+   paper-cifar`, and the outcome of each opt-in path's self-check (summary.json's fast_path).
+3. Lookahead's sync for ResNet-18: time per sync by foreach and by the kernel (with its self-check), and
+   the floor (one read and one write of the fast and slow weights at the device-to-device copy bandwidth
+   measured here).
 4. Final test accuracy of fp32 eager vs the fast path on a learnable CIFAR-format fixture, two seeds.
+5. A block of rows for docs/gpu.md's table of paths (what ran, where, when, how fast, default on/off);
+   ``--json PATH`` also writes every figure.
 
 The data is CIFAR-10-shaped and written in torchvision's on-disk format (nothing is downloaded). Without
 CUDA the script runs every path at toy size on the CPU: a check that it works, not a GPU figure.
@@ -17,12 +22,14 @@ CUDA the script runs every path at toy size on the CPU: a check that it works, n
 from __future__ import annotations
 
 import argparse
+import datetime
 import itertools
 import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from bench_optimizer import build_model, copy_bandwidth, sync_floor_bytes, synchronize, time_sync, with_grads
@@ -32,7 +39,9 @@ from omegaconf import DictConfig
 from lookahead import Lookahead
 from lookahead.cli import register_resolvers
 from lookahead.data.cifar_fixture import write_cifar
+from lookahead.optim import fused_sync
 from lookahead.train.build import build
+from lookahead.train.fast_path import VERIFIED_ON_GPU
 from lookahead.train.trainer import seed_everything, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,16 +120,89 @@ def trainer_run(cfg: DictConfig, run: Path, n_train: int) -> dict[str, float]:
     }
 
 
-def sync_floor(device: torch.device) -> dict[str, float]:
-    """Lookahead's sync for ResNet-18 (torchvision, 11.7M params): time per sync vs its memory floor
-    (measured as `make bench-optimizer` does)."""
+def sync_floor(device: torch.device) -> dict[str, Any]:
+    """Lookahead's sync for ResNet-18 (torchvision, 11.7M params): time per sync by foreach and, where it
+    can run, by the kernel (after its self-check), vs the memory floor (measured as `make
+    bench-optimizer` does)."""
     model = build_model("resnet18", device)
-    opt = Lookahead(torch.optim.SGD(with_grads(model), lr=0.1, momentum=0.9), k=5)
-    opt.step()  # the slow copies
+    params = with_grads(model)
+    kinds = [False] + ([True] if fused_sync.unavailable_reason(device) is None else [])
     bandwidth = copy_bandwidth(device)
-    sync_s = time_sync(opt, device, reps=20 if device.type == "cuda" else 3)
-    floor_s = sync_floor_bytes(opt) / bandwidth
-    return {"sync_us": 1e6 * sync_s, "floor_us": 1e6 * floor_s, "bandwidth_gb_s": bandwidth / 1e9}
+    result: dict[str, Any] = {"bandwidth_gb_s": bandwidth / 1e9, "kernel_us": None, "kernel_check": None}
+    for fused in kinds:
+        opt = Lookahead(torch.optim.SGD(params, lr=0.1, momentum=0.9), k=5, fused=fused)
+        opt.step()  # the slow copies
+        sync_s = time_sync(opt, device, reps=20 if device.type == "cuda" else 3)  # its 1st sync: the check
+        result["kernel_us" if fused else "sync_us"] = 1e6 * sync_s
+        if fused:
+            result["kernel_check"] = opt.sync_check.to_dict()
+        result["floor_us"] = 1e6 * sync_floor_bytes(opt) / bandwidth
+    return result
+
+
+def checks_line(fast_path: dict[str, Any]) -> str:
+    """The self-checks of a trainer run, in a few words."""
+    checks = fast_path.get("self_checks") or {}
+    return "; ".join(f"{path}: {verdict(check)}" for path, check in checks.items()) or "none (no opt-in path)"
+
+
+def verdict(check: dict[str, Any] | None) -> str:
+    if check is None:
+        return "self-check not run"
+    if check["passed"]:
+        return f"self-check passed ({float(check['error']):.3g} <= {check['tolerance']:g})"
+    return f"self-check FAILED ({float(check['error']):.3g} > {check['tolerance']:g}: {check['detail']})"
+
+
+def table_block(figures: dict[str, Any], device_name: str, gpu: bool) -> str:
+    """Rows for docs/gpu.md's table: path | verified on | measured | default (from this run)."""
+    trainer, sync, acc = figures.get("trainer", {}), figures.get("sync", {}), figures.get("accuracy", {})
+    where = f"{device_name}, {datetime.date.today()}, `make gpu-check`"
+
+    def rate(label: str) -> str:
+        r = trainer.get(label)
+        return "not run" if r is None else f"{r['samples_per_s']:,.0f} samples/s ({r['epoch_s']:.2f} s/epoch)"
+
+    def default(*names: str) -> str:
+        return "on (auto)" if all(n in VERIFIED_ON_GPU for n in names) else "off (opt-in)"
+
+    graphs = trainer.get("fast path + CUDA graphs", {}).get("fast_path", {}).get("self_checks", {})
+    kernel = sync.get("kernel_check")
+    rows = [
+        ("fp32 eager trainer", where, rate("fp32 eager"), "the plain path"),
+        (
+            "bf16 + channels_last + cudnn.benchmark",
+            where,
+            rate("fast path")
+            + (f"; accuracy {acc['fast path']:.4f} vs fp32 {acc['fp32 eager']:.4f}" if acc else ""),
+            default("precision", "channels_last", "cudnn_benchmark"),
+        ),
+        (
+            "CUDA graphs (+ fused step with tensor lr, capturable Adam)",
+            f"{where}: {verdict(graphs.get('cuda_graph'))}" if graphs else "not run (needs CUDA)",
+            rate("fast path + CUDA graphs"),
+            default("cuda_graphs", "fused_optimizer"),
+        ),
+        (
+            "Lookahead sync kernel (Triton)",
+            f"{where}: {verdict(kernel)}" if kernel else "not run (needs CUDA and Triton)",
+            (
+                f"{sync['kernel_us']:.1f} us/sync vs foreach {sync['sync_us']:.1f} us, floor {sync['floor_us']:.1f} us"
+            )
+            if sync.get("kernel_us") is not None
+            else "not run",
+            default("sync_kernel"),
+        ),
+        ("torch.compile of the model", where, rate("fast path + compile"), "off (asked for)"),
+    ]
+    head = (
+        f"--- rows for docs/gpu.md's table ({device_name}; torch {torch.__version__}) ---"
+        if gpu
+        else "--- CPU toy run: NOT GPU evidence, do not paste into docs/gpu.md ---"
+    )
+    lines = [head, "| path | verified on | measured | default |", "|---|---|---|---|"]
+    lines += [f"| {' | '.join(row)} |" for row in rows]
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -135,6 +217,7 @@ def main() -> None:
     parser.add_argument(
         "--skip", default="", help="comma list of sections to skip: bare,trainer,sync,accuracy"
     )
+    parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     args = parser.parse_args()
     gpu = torch.cuda.is_available()
     device = torch.device("cuda" if gpu else "cpu")
@@ -147,6 +230,7 @@ def main() -> None:
         n_train, n_test, steps, warmup, epochs = 512, 128, 3, 1, 2
         size = ["model.width=8", "trainer.batch_size=64", "trainer.eval_batch_size=128"]
     base = [f"device={device.type}", f"trainer.max_epochs={epochs}", "schedule=constant", *size]
+    figures: dict[str, Any] = {"device": name, "torch": torch.__version__, "cuda": gpu}
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -158,8 +242,10 @@ def main() -> None:
             cfg = config(noise, tmp / "runs", [*base, "trainer.fast_path=false"])
             print(f"\n1. bare loop, samples/s ({steps} steps after {warmup} warm-up steps)")
             variants = ["fp32", "bf16+channels_last"] + (["compile", "reduce-overhead"] if gpu else [])
+            figures["bare"] = {}
             for variant in variants:
                 rate = bare_loop(cfg, device, steps, warmup, variant)
+                figures["bare"][variant] = rate
                 print(f"   {variant:<22}{rate:>12,.0f}")
 
         if "trainer" not in skip:
@@ -169,26 +255,46 @@ def main() -> None:
             print(
                 f"   {'':<22}{'samples/s':>12}{'train-only':>12}{'epoch 1 s':>11}{'s/epoch':>9}{'paper-cifar h':>15}"
             )
-            runs = {"fp32 eager": ["trainer.fast_path=false"], "fast path": ["trainer.fast_path=true"]}
-            if gpu:  # what the CUDA graphs bring; compiling takes a minute on a CPU too: the toy run skips it
-                runs["fast path, no graphs"] = ["trainer.fast_path=true", "trainer.cuda_graphs=false"]
-                runs["fast path + compile"] = ["trainer.fast_path=true", "trainer.compile=true"]
+            fast = ["trainer.fast_path=true"]
+            runs = {"fp32 eager": ["trainer.fast_path=false"], "fast path": fast}
+            if (
+                gpu
+            ):  # the opt-in paths (self-checked); compiling takes a minute on a CPU too: the toy run skips it
+                runs["fast path + CUDA graphs"] = [*fast, "trainer.cuda_graphs=true"]
+                if fused_sync.unavailable_reason(device) is None:
+                    runs["+ graphs + sync kernel"] = [
+                        *fast,
+                        "trainer.cuda_graphs=true",
+                        "trainer.sync_kernel=true",
+                    ]
+                runs["fast path + compile"] = [*fast, "trainer.compile=true"]
+            figures["trainer"] = {}
             for label, extra in runs.items():
                 cfg = config(noise, tmp / "runs", [*base, *extra])
                 r = trainer_run(cfg, tmp / "runs" / "".join(c for c in label if c.isalnum()), n_train)
+                figures["trainer"][label] = r
                 hours = PAPER_RUNS * PAPER_EPOCHS * r["epoch_s"] * (50_000 / n_train) / 3600
                 print(
                     f"   {label:<22}{r['samples_per_s']:>12,.0f}{r['train_samples_per_s']:>12,.0f}"
                     f"{r['first_epoch_s']:>11.2f}{r['epoch_s']:>9.2f}{hours:>15.2f}"
                 )
-                print(f"   {'':<22}settings: {r['fast_path']}")
+                settings = {k: v for k, v in r["fast_path"].items() if k != "self_checks"}
+                print(f"   {'':<22}settings: {settings}")
+                print(f"   {'':<22}self-checks: {checks_line(r['fast_path'])}")
 
         if "sync" not in skip:
-            s = sync_floor(device)
+            s = figures["sync"] = sync_floor(device)
             print(
                 f"\n3. Lookahead sync, ResNet-18: {s['sync_us']:.1f} us per sync, floor {s['floor_us']:.1f} us "
                 f"(one read and write of fast and slow at {s['bandwidth_gb_s']:.0f} GB/s): {s['sync_us'] / s['floor_us']:.2f}x"
             )
+            if s["kernel_us"] is None:
+                print(f"   sync kernel: not run ({fused_sync.unavailable_reason(device)})")
+            else:
+                print(
+                    f"   sync kernel: {s['kernel_us']:.1f} us per sync ({s['kernel_us'] / s['floor_us']:.2f}x the floor); "
+                    f"{verdict(s['kernel_check'])}"
+                )
 
         if "accuracy" not in skip:
             print(f"\n4. final test accuracy on the learnable fixture (signal 0.25), {epochs} epochs")
@@ -202,11 +308,16 @@ def main() -> None:
                     accs.append(
                         train(cfg, tmp / "acc" / f"{label}_{seed}".replace(" ", "_")).final["test_accuracy"]
                     )
+                figures.setdefault("accuracy", {})[label] = statistics.mean(accs)
                 print(
                     f"   {label:<22}"
                     + "  ".join(f"{a:.4f}" for a in accs)
                     + f"   mean {statistics.mean(accs):.4f}"
                 )
+
+    print(f"\n5. for docs/gpu.md\n{table_block(figures, name, gpu)}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2, default=str))
 
 
 if __name__ == "__main__":

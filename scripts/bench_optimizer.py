@@ -5,8 +5,8 @@ with fixed random gradients is stepped by; blocks of k inner steps (times --cycl
 optimizer and of Lookahead(inner) run alternately (the order flips every block), and each figure is the
 median over blocks of time(Lookahead) / time(inner), for Lookahead's foreach sync (fused=False), its
 one-pass Triton kernel (fused=True, CUDA only) and a naive per-parameter loop (most public code).
-``LA/inner`` is the default (fused=None), i.e. whichever of the two it picks on this device; the targets
-apply to it. The sync alone is timed too, beside its memory-bandwidth floor: reading both weight sets
+``LA/inner`` is the default (fused=None), i.e. the foreach sync until the kernel has run on a GPU
+(docs/gpu.md); the targets apply to it. The sync alone is timed too, beside its memory-bandwidth floor: reading both weight sets
 once and writing both once, at their dtypes, at the device-to-device copy bandwidth measured on a
 large buffer in the same run. Extra memory is the bytes Lookahead's own state holds.
 """
@@ -124,7 +124,7 @@ def measure(model_name: str, inner_name: str, k: int, blocks: int, cycles: int, 
     default = Lookahead(build_inner(inner_name, params), k=k, alpha=0.5)  # fused=None: what users get
     for step in (plain.step, default.step, *(c.step for c in candidates.values())):  # warm-up: state, tables
         time_block(step, n, device)
-    default_kind = "fused" if default._plans[0][1] is not None else "foreach"
+    default_kind = "fused" if default._plans.get(0, (None, None))[1] is not None else "foreach"
     ratios: dict[str, list[float]] = {name: [] for name in candidates}
     for block in range(blocks):
         for name, opt in candidates.items():

@@ -16,10 +16,12 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from lookahead import Lookahead
+from lookahead.optim import fused_sync
 from lookahead.optim.polyak import PolyakAverage
+from lookahead.train import fast_path
 from lookahead.train.distributed import Dist
 from lookahead.train.fast_path import resolve_fast_path
-from lookahead.train.graphs import GraphedStep, _copy_into, signature
+from lookahead.train.graphs import GRAPH_TOLERANCE, GraphedStep, _copy_into, signature
 from lookahead.train.schema import ConfigError
 from lookahead.train.step import TrainStep
 from lookahead.train.trainer import train
@@ -39,33 +41,77 @@ def resolve(device=CPU, world=1, capturable=True, optimizer=torch.optim.SGD, **t
 
 
 def flags(fast) -> tuple:
-    return (fast.precision, fast.channels_last, fast.cudnn_benchmark, fast.cuda_graphs, fast.fused_optimizer)
+    return (
+        fast.precision,
+        fast.channels_last,
+        fast.cudnn_benchmark,
+        fast.cuda_graphs,
+        fast.fused_optimizer,
+        fast.sync_kernel,
+    )
 
 
-def test_auto_is_off_on_cpu_and_on_with_cuda():
+@pytest.fixture
+def all_verified(monkeypatch):
+    """The state once `make gpu-check` has shown every path right and fast on a GPU."""
+    everything = fast_path.VERIFIED_ON_GPU | {"cuda_graphs", "fused_optimizer", "sync_kernel"}
+    monkeypatch.setattr(fast_path, "VERIFIED_ON_GPU", everything)
+    # Triton as on a GPU machine: the kernel runs on CUDA tensors only.
+    on_cuda = lambda device: None if device.type == "cuda" else "the parameters are on cpu"  # noqa: E731
+    monkeypatch.setattr(fused_sync, "unavailable_reason", on_cuda)
+
+
+def test_auto_turns_on_only_what_has_run_on_a_gpu():
     cpu = resolve(CPU, fast_path="auto")
-    assert flags(cpu) == ("fp32", False, False, False, False) and cpu.notes == ()
+    assert flags(cpu) == ("fp32", False, False, False, False, False) and cpu.notes == ()
     gpu = resolve(CUDA, fast_path="auto")
-    assert flags(gpu) == ("bf16", True, True, True, True)
+    # bf16, channels_last and cudnn.benchmark ran on an H200; CUDA graphs (with the fused step reading
+    # a tensor lr, capturable Adam) and the sync kernel never ran on a GPU: opt-in.
+    assert {"precision", "channels_last", "cudnn_benchmark"} == fast_path.VERIFIED_ON_GPU
+    assert flags(gpu) == ("bf16", True, True, False, False, False) and gpu.notes == ()
     assert gpu.compile is False  # compile is asked for, never implied
+
+
+def test_auto_follows_the_verified_list(all_verified):
+    assert flags(resolve(CUDA, fast_path="auto")) == ("bf16", True, True, True, True, True)
+    assert flags(resolve(CUDA, fast_path=False)) == ("fp32", False, False, False, False, False)
+
+
+def test_the_opt_in_paths_are_on_when_asked_for(monkeypatch):
+    graphs = resolve(CUDA, fast_path="auto", cuda_graphs=True)  # the captured step needs the fused step
+    assert flags(graphs) == ("bf16", True, True, True, True, False)
+    adam = resolve(CUDA, fast_path=False, cuda_graphs=True, optimizer=torch.optim.Adam)
+    assert flags(adam) == ("fp32", False, False, True, True, False)
+    monkeypatch.setattr(fused_sync, "unavailable_reason", lambda device: None)
+    assert resolve(CUDA, fast_path=False, sync_kernel=True).sync_kernel is True
+
+
+def test_the_sync_kernel_where_it_cannot_run_is_a_config_error_when_asked_for():
+    why = "Triton is not installed" if fused_sync.triton is None else "the parameters are on cpu"
+    with pytest.raises(ConfigError, match=f"trainer.sync_kernel=true cannot be used: {why}"):
+        resolve(CPU, sync_kernel=True)
+    assert resolve(CPU, fast_path=True, sync_kernel=False).sync_kernel is False
 
 
 def test_a_workload_can_keep_fp32_on_the_fast_path():
     lstm = kind(capturable=False, fast_precision="fp32")
     fast = resolve_fast_path(OmegaConf.create({"fast_path": "auto"}), CUDA, 1, lstm, torch.optim.SGD)
-    assert flags(fast) == ("fp32", True, True, False, True)
+    assert flags(fast) == ("fp32", True, True, False, False, False)
     asked = OmegaConf.create({"fast_path": "auto", "precision": "bf16"})
     assert resolve_fast_path(asked, CUDA, 1, lstm, torch.optim.SGD).precision == "bf16"
 
 
-def test_each_setting_overrides_the_fast_path():
+def test_each_setting_overrides_the_fast_path(all_verified):
     gpu = resolve(CUDA, fast_path="auto", precision="fp32", channels_last=False, cuda_graphs=False)
-    assert flags(gpu) == ("fp32", False, True, False, True)
+    assert flags(gpu) == ("fp32", False, True, False, True, True)
     off = resolve(CUDA, fast_path=False, cuda_graphs=True)  # graphs alone still need the fused step
-    assert flags(off) == ("fp32", False, False, True, True)
+    assert flags(off) == ("fp32", False, False, True, True, False)
     cpu = resolve(CPU, fast_path=True)  # on a CPU: what applies there, graphs off with the reason
-    assert flags(cpu) == ("bf16", True, False, False, False)
-    assert cpu.notes == ("cuda_graphs off: CUDA graphs need a CUDA device",)
+    assert flags(cpu) == ("bf16", True, False, False, False, False)
+    assert cpu.notes == (
+        "cuda_graphs off: CUDA graphs need a CUDA device",
+        "sync_kernel off: the parameters are on cpu",
+    )
 
 
 @pytest.mark.parametrize(
@@ -77,7 +123,9 @@ def test_each_setting_overrides_the_fast_path():
         ({"accumulate_steps": 4}, "trainer.accumulate_steps=1"),
     ],
 )
-def test_what_blocks_cuda_graphs_is_a_note_under_auto_and_an_error_when_asked_for(kwargs, reason):
+def test_what_blocks_cuda_graphs_is_a_note_under_auto_and_an_error_when_asked_for(
+    kwargs, reason, all_verified
+):
     trainer = {k: kwargs.pop(k) for k in list(kwargs) if k == "accumulate_steps"}
     auto = resolve(CUDA, fast_path="auto", **kwargs, **trainer)
     assert not auto.cuda_graphs and reason in auto.notes[0]
@@ -187,6 +235,8 @@ def test_the_graphed_step_trains_exactly_like_the_eager_step():
 
     # 20 steps: 3 warm-up, then replays, and the 4 smaller last batches run eagerly.
     assert graphed.failure is None
+    check = graphed.self_check  # the first replay vs an eager step: the stand-in is exact
+    assert check.passed and check.error == 0.0 and check.tolerance == GRAPH_TOLERANCE
     assert (graphed.eager_steps, graphed.replays) == (3 + 4, 20 - 3 - 4)
     assert logs == expected_logs
     for p, q in zip(eager.model.parameters(), plain.model.parameters()):
@@ -197,6 +247,89 @@ def test_the_graphed_step_trains_exactly_like_the_eager_step():
     assert lr == pytest.approx(0.05 * 0.2 * 0.2)
     assert graphed.lr[0].item() == torch.tensor(lr).item()  # the schedule moved the captured lr too
     assert isinstance(plain.optimizer.param_groups[0]["lr"], float)  # checkpoints keep a float lr
+
+
+class LosesTheUpdate(EmulatedGraph):
+    """A replay that runs none of the captured work (e.g. a capture that recorded nothing)."""
+
+    def replay(self) -> None:
+        pass
+
+
+class RepeatsTheUpdate(EmulatedGraph):
+    """A replay that runs the captured step twice (e.g. an optimizer step recorded twice)."""
+
+    def replay(self) -> None:
+        self.fn()
+        super().replay()
+
+
+class WrongLr(EmulatedGraph):
+    """A replay whose fused step reads a wrong learning rate tensor (twice the scheduled one)."""
+
+    def replay(self) -> None:
+        with torch.no_grad():
+            for lr in self.graphed.lr:
+                lr.mul_(2)
+        super().replay()
+
+
+class RoundsDifferently(EmulatedGraph):
+    """A correct replay whose weights differ from the eager step's in the last bits (as atomics in a
+    GPU's backward give): within the tolerance, no false alarm."""
+
+    def replay(self) -> None:
+        super().replay()
+        with torch.no_grad():
+            for p in self.step.model.parameters():
+                p.copy_(torch.nextafter(p, torch.full_like(p, float("inf"))))
+
+
+@pytest.mark.parametrize("wrong", [LosesTheUpdate, RepeatsTheUpdate, WrongLr])
+def test_a_wrong_first_replay_is_caught_and_the_run_goes_on_eagerly(wrong):
+    eager, workload = make_step()
+    expected_logs = run_epochs(eager, workload)
+
+    plain, workload = make_step()
+    graphed = GraphedStep(plain, warmup=3)
+
+    def factory():
+        graph = wrong(plain)
+        graph.graphed = graphed
+        return graph
+
+    graphed.graph_factory = factory
+    with pytest.warns(RuntimeWarning, match="cuda_graph self-check failed .* goes on with eager steps"):
+        logs = run_epochs(graphed, workload)
+    check = graphed.self_check
+    assert not check.passed and check.error > GRAPH_TOLERANCE
+    assert graphed.failure.startswith("the first replay differed from an eager step")
+    assert graphed.replays == 0 and graphed.eager_steps == 20 and graphed.graph is None
+    # The eager step's result was kept: the run is the eager run, bit for bit.
+    assert logs == expected_logs
+    for p, q in zip(eager.model.parameters(), plain.model.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_a_first_replay_within_the_tolerance_is_kept():
+    plain, workload = make_step()
+    graphed = GraphedStep(plain, warmup=3, graph_factory=lambda: RoundsDifferently(plain))
+    run_epochs(graphed, workload, epochs=1)
+    check = graphed.self_check
+    assert check.passed and 0 < check.error < GRAPH_TOLERANCE / 100 and graphed.failure is None
+    assert graphed.replays == 1  # 5 steps: 3 warm-up, 1 replay, the smaller last batch eagerly
+
+
+def test_the_self_check_costs_one_eager_step_once(monkeypatch):
+    plain, workload = make_step()
+    graphed = GraphedStep(plain, warmup=3, graph_factory=lambda: EmulatedGraph(plain))
+    gradients = []
+    original = plain.gradients
+    monkeypatch.setattr(plain, "gradients", lambda *a: gradients.append(1) or original(*a))
+    run_epochs(graphed, workload)
+    # 7 eager steps (3 warm-up, 4 last batches), the capture, 13 replays (each runs fn once on the
+    # stand-in) and ONE extra eager step: the self-check's.
+    assert len(gradients) == 7 + 1 + 13 + 1
 
 
 def test_a_failed_capture_leaves_the_run_going_eagerly():
@@ -238,7 +371,40 @@ def test_the_trainer_with_cuda_graphs_matches_the_eager_trainer(data_root, tmp_p
     assert summary["fast_path"]["cuda_graphs"] is True
     assert summary["fast_path"]["graph_failure"] is None
     assert summary["fast_path"]["graph_replays"] > 0
+    assert summary["fast_path"]["self_checks"] == {
+        "cuda_graph": {
+            "path": "cuda_graph",
+            "passed": True,
+            "error": 0.0,
+            "tolerance": GRAPH_TOLERANCE,
+            "detail": "first replay vs eager step; worst: weights, |replay - eager| / |eager step's change|",
+        }
+    }
     assert graphed["final"] == eager["final"]
+    assert json.loads((tmp_path / "eager" / "summary.json").read_text())["fast_path"]["self_checks"] == {}
+
+
+def test_a_trainer_run_whose_first_replay_is_wrong_records_why_and_ends_like_the_eager_run(
+    data_root, tmp_path, monkeypatch, capsys
+):
+    args = ["experiment=mnist1d_lookahead", "trainer.max_epochs=2", *tiny_overrides(data_root, tmp_path)]
+    eager = train(compose_config(args), tmp_path / "eager").to_dict()
+    monkeypatch.setattr("lookahead.train.fast_path._graph_blockers", lambda *a: [])
+
+    class Wrong(GraphedStep):
+        def __init__(self, step: TrainStep) -> None:
+            super().__init__(step, graph_factory=lambda: RepeatsTheUpdate(step))
+
+    monkeypatch.setattr("lookahead.train.trainer.GraphedStep", Wrong)
+    with pytest.warns(RuntimeWarning, match="cuda_graph self-check failed"):
+        graphed = train(compose_config([*args, "trainer.cuda_graphs=true"]), tmp_path / "graphed")
+    summary = json.loads((tmp_path / "graphed" / "summary.json").read_text())["fast_path"]
+    assert summary["graph_replays"] == 0
+    assert summary["graph_failure"].startswith("the first replay differed from an eager step")
+    check = summary["self_checks"]["cuda_graph"]
+    assert check["passed"] is False and check["error"] > check["tolerance"] == GRAPH_TOLERANCE
+    assert "CUDA graphs off, the run goes on eagerly: the first replay differed" in capsys.readouterr().out
+    assert graphed.final == eager["final"]
 
 
 def test_a_graphed_run_stopped_by_a_signal_resumes_to_the_uninterrupted_result(
@@ -290,8 +456,8 @@ def test_fast_path_on_a_cpu_trains_in_bf16_with_channels_last(data_root, tmp_pat
     )
     assert summary.status == "completed"
     assert summary.fast_path["precision"] == "bf16" and summary.fast_path["channels_last"] is True
-    assert summary.fast_path["notes"] == ["cuda_graphs off: CUDA graphs need a CUDA device"]
-    assert "speed settings on cpu: bf16, channels_last; cuda_graphs off" in capsys.readouterr().out
+    assert summary.fast_path["notes"] == []
+    assert "speed settings on cpu: bf16, channels_last\n" in capsys.readouterr().out
 
 
 def test_channels_last_reaches_the_weights_and_the_slow_copy(data_root, tmp_path):
@@ -364,6 +530,21 @@ def test_cuda_graph_capture_of_a_real_step():
         for batch in batches:
             step([batch], None)
     assert step.failure is None and step.replays == 10
+    assert step.self_check.passed, step.self_check
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_trainer_with_every_opt_in_path_passes_its_self_checks(data_root, tmp_path):
+    tiny = [o for o in tiny_overrides(data_root, tmp_path) if o != "device=cpu"]
+    args = ["experiment=mnist1d_lookahead", "trainer.max_epochs=2", "device=cuda", *tiny]
+    opt_in = ["trainer.fast_path=false", "trainer.cuda_graphs=true"]
+    if fused_sync.triton is not None:
+        opt_in.append("trainer.sync_kernel=true")
+    graphed = train(compose_config([*args, *opt_in]), tmp_path / "graphed")
+    checks = graphed.fast_path["self_checks"]
+    assert checks["cuda_graph"]["passed"], checks
+    assert fused_sync.triton is None or checks["sync_kernel"]["passed"], checks
+    assert graphed.fast_path["graph_replays"] > 0 and graphed.fast_path["graph_failure"] is None
 
 
 @pytest.mark.parametrize(("preset", "capturable"), [("cifar10_lookahead", None), ("cifar10_adam", True)])
@@ -411,3 +592,60 @@ def test_bench_gpu_runs_every_cpu_path_and_says_its_figures_are_not_gpu_figures(
         assert line in out, line
     assert "'precision': 'bf16', 'channels_last': True" in out  # the fast-path run used the fast path
     assert list(tmp_path.iterdir()) == []  # everything it wrote was temporary
+
+
+# -- make gpu-check without a GPU ---------------------------------------------------------------------------
+def gpu_check(out, **env):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    return subprocess.run(
+        ["bash", str(ROOT / "scripts" / "gpu_check.sh"), str(out)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHON": sys.executable, **env},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA path; on a GPU run make gpu-check")
+def test_gpu_check_without_cuda_stops_with_a_clear_error(tmp_path):
+    import sys
+
+    done = gpu_check(tmp_path / "gpu")
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: no CUDA device visible to {sys.executable};")
+    assert "GPU_CHECK_DRY_RUN=1" in done.stderr and done.stdout == ""
+    assert not (tmp_path / "gpu").exists()  # nothing written
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU dry run; on a GPU run make gpu-check")
+def test_gpu_check_dry_run_on_a_cpu_runs_every_step_and_labels_its_block(tmp_path):
+    out = tmp_path / "gpu"
+    done = gpu_check(out, GPU_CHECK_DRY_RUN="1")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.startswith("no CUDA: dry run at toy size on the CPU -- NOT GPU evidence")
+    assert {p.name for p in out.iterdir()} == {
+        "tests.txt",
+        "bench_optimizer.txt",
+        "bench_gpu.txt",
+        "bench_gpu.json",
+        "table.md",
+    }
+    table = (out / "table.md").read_text()
+    assert done.stdout.endswith(table)  # the block is printed last
+    lines = table.splitlines()
+    assert lines[0] == "--- CPU toy run: NOT GPU evidence, do not paste into docs/gpu.md ---"
+    assert lines[1] == "| path | verified on | measured | default |"
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in lines[3:] if line.startswith("| ")}
+    assert "off (opt-in)" in rows["CUDA graphs (+ fused step with tensor lr, capturable Adam)"]
+    assert "not run (needs CUDA and Triton)" in rows["Lookahead sync kernel (Triton)"]
+    assert "on (auto)" in rows["bf16 + channels_last + cudnn.benchmark"]
+    assert " passed" in next(line for line in lines if line.startswith("tests ("))
+    assert "resnet18    sgd" in table  # bench-optimizer's row
+    figures = json.loads((out / "bench_gpu.json").read_text())
+    assert figures["cuda"] is False and set(figures["trainer"]) == {"fp32 eager", "fast path"}

@@ -546,6 +546,7 @@ def test_lookahead_through_the_kernel_matches_foreach_and_follows_reallocation(m
 
     model, opt = run(True)
     assert launches == [1, 1, 1, 1]
+    assert opt.sync_check.passed and opt.sync_check.error == 0.0  # the first sync, checked: bit for bit
     plan = opt._plans[0][1]
     assert plan.fallback == [0]  # the conv weight is channels_last now, its slow copy is not
     assert plan.key == fused_sync.SyncPlan.addresses(*opt._group_tensors(0)[:2])
@@ -564,12 +565,146 @@ def test_fused_true_without_cuda_says_why():
         Lookahead(torch.optim.SGD(model.parameters(), lr=0.1), fused="yes")
 
 
-def test_default_on_cpu_is_the_foreach_path(monkeypatch):
+@pytest.mark.parametrize("kernel_can_run", [False, True])
+def test_the_default_is_the_foreach_path_even_where_the_kernel_could_run(monkeypatch, kernel_can_run):
+    # The kernel has never run on a GPU: fused=None keeps the foreach sync (docs/gpu.md).
+    if kernel_can_run:
+        monkeypatch.setattr(fused_sync, "unavailable_reason", lambda device: None)
     model = make_model()
     opt = Lookahead(torch.optim.SGD(model.parameters(), lr=0.1), k=1)
-    monkeypatch.setattr(fused_sync, "launch", lambda plan, alpha: pytest.fail("the kernel ran on CPU"))
+    monkeypatch.setattr(fused_sync, "launch", lambda plan, alpha: pytest.fail("the kernel ran"))
     train(model, opt, batches(2))
-    assert opt._plans[0][1] is None
+    assert opt._plans == {} and opt.sync_check is None
+
+
+# -- the kernel's self-check: its first sync against the foreach sync on copies ---------------------------
+if fused_sync.triton is not None:
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def _kernel_without_tails(
+        fast_ptrs,
+        slow_ptrs,
+        numels,
+        chunk_tensor,
+        chunk_start,
+        coeff,
+        SMALL_ALPHA: tl.constexpr,
+        ALIGNED: tl.constexpr,
+        FAST: tl.constexpr,
+        SLOW: tl.constexpr,
+        BLOCK: tl.constexpr,
+    ):
+        """The sync kernel with a masking bug: chunks that are not full (each tensor's tail) are skipped."""
+        chunk = tl.program_id(0)
+        t = tl.load(chunk_tensor + chunk)
+        start = tl.load(chunk_start + chunk)
+        n = tl.load(numels + t)
+        f_ptr = tl.load(fast_ptrs + t).to(tl.pointer_type(FAST))
+        s_ptr = tl.load(slow_ptrs + t).to(tl.pointer_type(SLOW))
+        offs = start + tl.arange(0, BLOCK)
+        if start + BLOCK <= n:
+            f = tl.load(f_ptr + offs).to(tl.float32)
+            s = tl.load(s_ptr + offs).to(tl.float32)
+            new = tl.fma(coeff, f - s, s if SMALL_ALPHA else f)
+            tl.store(s_ptr + offs, new.to(SLOW))
+            tl.store(f_ptr + offs, new.to(FAST))
+
+
+def wrong_kernel(plan, alpha):
+    from triton.runtime.interpreter import InterpretedFunction
+
+    plan(alpha, InterpretedFunction(_kernel_without_tails.fn))
+
+
+def one_ulp_off(plan, alpha):
+    """The right kernel, then one element of the first fast tensor moved by one ulp (another correct
+    order of rounding could do that): within the tolerance."""
+    fused_sync.interpreted(plan, alpha)
+    first = ONE_ULP_TARGET[0]
+    first.view(torch.int32 if first.dtype == torch.float32 else torch.int16)[0] += 1  # the next float
+
+
+ONE_ULP_TARGET: list[torch.Tensor] = []
+
+
+@needs_triton
+@pytest.mark.parametrize("fast_dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize(
+    ("kernel", "passes"), [("right", True), ("without tails", False), ("one ulp off", True)]
+)
+def test_the_self_check_catches_a_wrong_kernel_and_passes_a_right_one(
+    monkeypatch, fast_dtype, kernel, passes
+):
+    launch = {"right": fused_sync.interpreted, "without tails": wrong_kernel, "one ulp off": one_ulp_off}
+    monkeypatch.setattr(fused_sync, "launch", launch[kernel])
+    fast, slow = pairs(SIZES, fast_dtype, torch.float32)
+    fast_ref, slow_ref = clones(fast), clones(slow)
+    ONE_ULP_TARGET[:] = fast
+    check = fused_sync.checked_launch(fused_sync.SyncPlan(fast, slow), 0.8, fast, slow, foreach_sync)
+    foreach_sync(fast_ref, slow_ref, 0.8)
+
+    assert check.path == "sync_kernel" and check.passed is passes
+    assert check.tolerance == fused_sync.SYNC_TOLERANCE == 1.0
+    if kernel == "right":
+        assert check.error == 0.0
+    if kernel == "one ulp off":
+        assert 0 < check.error <= 1.0
+    if not passes:  # every tensor has a tail: alpha x |fast - slow| off, thousands of eps
+        assert check.error > 100 and "worst: " in check.detail
+    # Whatever the kernel did, a failed check leaves the foreach results: the sync is right either way.
+    exact = [torch.equal(a, b) for a, b in zip(fast + slow, fast_ref + slow_ref)]
+    assert all(exact) if kernel != "one ulp off" else exact.count(False) == 1
+
+
+@needs_triton
+def test_the_self_check_fails_on_a_nan_the_foreach_sync_does_not_make(monkeypatch):
+    def nan_kernel(plan, alpha):
+        fused_sync.interpreted(plan, alpha)
+        ONE_ULP_TARGET[0][3] = float("nan")
+
+    monkeypatch.setattr(fused_sync, "launch", nan_kernel)
+    fast, slow = pairs([5, 9], torch.float32, torch.float32)
+    fast[1][2] = float("nan")  # a NaN in the weights: both paths give NaN there, not a mismatch
+    ONE_ULP_TARGET[:] = fast
+    check = fused_sync.checked_launch(fused_sync.SyncPlan(fast, slow), 0.5, fast, slow, foreach_sync)
+    assert not check.passed and check.error == float("inf") and "fast tensor 0 (5,)" in check.detail
+    assert check.to_dict()["error"] == "inf"  # summary.json stays strict JSON
+    assert not fast[0].isnan().any() and fast[1][2].isnan()
+
+
+@needs_triton
+def test_a_wrong_kernel_sends_lookahead_to_the_foreach_sync_with_one_warning(monkeypatch):
+    monkeypatch.setattr(fused_sync, "unavailable_reason", lambda device: None)
+    launches = []
+
+    def counting(plan, alpha):
+        launches.append(alpha)
+        wrong_kernel(plan, alpha)
+
+    monkeypatch.setattr(fused_sync, "launch", counting)
+
+    def run(fused):
+        model = nn.Sequential(nn.Linear(6, 700), nn.Tanh(), nn.Linear(700, 3))  # 4200 > BLOCK: a tail
+        torch.manual_seed(0)
+        for p in model.parameters():
+            nn.init.normal_(p, std=0.1)
+        opt = Lookahead(
+            torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), k=2, alpha=0.6, fused=fused
+        )
+        train(model, opt, batches(8))
+        return model, opt
+
+    with pytest.warns(RuntimeWarning, match="sync_kernel self-check failed") as warned:
+        model, opt = run(True)
+    assert len([w for w in warned if "self-check" in str(w.message)]) == 1
+    assert launches == [0.6]  # the first sync only; the 3 others by foreach
+    assert not opt.sync_check.passed and opt._plans[0][1] is not None
+    assert opt._plan(0, *opt._group_tensors(0)[:2]) is None
+    ref_model, ref_opt = run(False)
+    for p, q in zip(model.parameters(), ref_model.parameters()):
+        assert torch.equal(p, q) and torch.equal(opt.state[p]["slow"], ref_opt.state[q]["slow"])
 
 
 @pytest.mark.parametrize("inner", ["sgd", "adam"])
@@ -617,11 +752,11 @@ def test_gpu_kernel_is_bitwise_the_foreach_sync(fast_dtype, alpha):
 
 @needs_cuda
 @needs_triton
-def test_gpu_default_uses_the_kernel_and_is_graph_safe():
+def test_gpu_kernel_passes_its_self_check_matches_foreach_and_is_graph_safe():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10)).cuda()
     ref = copy.deepcopy(model)
-    opt = Lookahead(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), k=2)
+    opt = Lookahead(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), k=2, fused=True)
     ref_opt = Lookahead(torch.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9), k=2, fused=False)
     x = torch.randn(32, 64, device="cuda")
     for m, o in ((model, opt), (ref, ref_opt)):
@@ -630,6 +765,7 @@ def test_gpu_default_uses_the_kernel_and_is_graph_safe():
             m(x).square().mean().backward()
             o.step()
     assert isinstance(opt._plans[0][1], fused_sync.SyncPlan)
+    assert opt.sync_check.passed, opt.sync_check
     for p, q in zip(model.parameters(), ref.parameters()):
         assert torch.equal(p, q)
     with torch.cuda.stream(torch.cuda.Stream()):  # the sync itself can be captured (no host sync)

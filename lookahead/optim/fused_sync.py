@@ -8,7 +8,9 @@ of apex's ``multi_tensor_apply``: every program handles one chunk of ``BLOCK`` e
 finds its tensor through small device tables of int64 addresses (fast, slow), sizes and per-chunk
 (tensor index, start offset). The tables are built once (:class:`SyncPlan`) and rebuilt only when a
 tensor's address changes, so a sync costs one tuple of ``data_ptr()`` on the host and one launch per
-bucket; nothing in it waits for the device.
+bucket; nothing in it waits for the device. Lookahead runs it only when asked (``fused=True``): it has
+not yet run on a GPU (docs/gpu.md), so its first sync in a run is checked against the foreach sync on
+copies (:func:`checked_launch`), and a mismatch sends the run back to the foreach path.
 
 Elements are addressed as ``data_ptr() + 0 .. numel - 1``, i.e. in storage order, which is the same
 element in ``fast`` and ``slow`` only when both have the same strides and are non-overlapping and dense
@@ -27,6 +29,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
+
+from lookahead.optim.self_check import SelfCheck
 
 try:
     import triton
@@ -208,6 +212,64 @@ def launch(plan: SyncPlan, alpha: float) -> None:
     plan(alpha)
 
 
+# -- the self-check: the kernel's first sync in a run against the foreach sync ---------------------------
+# The kernel is built to give the foreach sync's results bit for bit. The check allows one rounding at the
+# tensor's scale (eps of its dtype x its largest magnitude before or after the sync): what evaluating
+# lerp in another correct order could change, and far below what a wrong chunk, mask, alpha or cast gives.
+SYNC_TOLERANCE = 1.0
+
+
+def _magnitude(t: torch.Tensor) -> torch.Tensor:
+    """The largest finite |element| (a NaN or inf in the weights must not hide the scale)."""
+    return t.float().abs().nan_to_num(nan=0.0, posinf=0.0).max()
+
+
+def _worst(got: torch.Tensor, want: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """max |got - want| in units of eps(dtype) x scale (0 where both agree, NaNs and infs included)."""
+    same = (got == want) | (got.isnan() & want.isnan())
+    diff = torch.where(same, 0.0, (got.float() - want.float()).abs().nan_to_num(nan=float("inf")))
+    unit = torch.finfo(got.dtype).eps * scale.clamp_min(torch.finfo(torch.float32).tiny)
+    return diff.max() / unit
+
+
+def checked_launch(
+    plan: SyncPlan,
+    alpha: float,
+    fast: Sequence[torch.Tensor],
+    slow: Sequence[torch.Tensor],
+    foreach: Callable[[list[torch.Tensor], list[torch.Tensor], float], None],
+) -> SelfCheck:
+    """Run ``plan`` on ``fast``/``slow`` (the tensors it was built for) and check it: ``foreach`` does the
+    same sync on copies taken before. On a mismatch beyond :data:`SYNC_TOLERANCE` the tensors get the
+    foreach results, so that this sync is right either way. Reads two numbers on the host (once a run)."""
+    skip = set(plan.fallback)  # synced by the caller's foreach path anyway
+    index = [i for i in range(len(fast)) if i not in skip and fast[i].numel()]
+    ref_fast = [fast[i].clone(memory_format=torch.preserve_format) for i in index]
+    ref_slow = [slow[i].clone(memory_format=torch.preserve_format) for i in index]
+    before = [torch.maximum(_magnitude(f), _magnitude(s)) for f, s in zip(ref_fast, ref_slow)]
+    launch(plan, alpha)
+    foreach(ref_fast, ref_slow, alpha)
+    errors = [
+        _worst(got, want, torch.maximum(scale, _magnitude(want)))
+        for i, f, s, scale in zip(index, ref_fast, ref_slow, before)
+        for got, want in ((fast[i], f), (slow[i], s))
+    ]
+    detail = f"kernel vs foreach sync of {len(index)} tensors, alpha={alpha:g}"
+    worst = 0.0
+    if errors:
+        stacked = torch.stack(errors)
+        worst, where = stacked.max().item(), int(stacked.argmax())
+        role, i = ("slow", index[where // 2]) if where % 2 else ("fast", index[where // 2])
+        tensor = (slow if where % 2 else fast)[i]
+        detail += f"; worst: {role} tensor {i} {tuple(tensor.shape)} {tensor.dtype}"
+    check = SelfCheck("sync_kernel", worst <= SYNC_TOLERANCE, worst, SYNC_TOLERANCE, detail)
+    if not check.passed:
+        with torch.no_grad():
+            torch._foreach_copy_([fast[i] for i in index], ref_fast)
+            torch._foreach_copy_([slow[i] for i in index], ref_slow)
+    return check
+
+
 # -- the same kernel on CPU tensors, through Triton's interpreter (tests) ---------------------------------
 def _fma_exact(x: Any, y: Any, z: Any) -> Any:
     """fp32 fma with one rounding, as the GPU does (numpy has no fma; the interpreter rounds twice).
@@ -270,4 +332,13 @@ def interpreted(plan: SyncPlan, alpha: float) -> None:
         plan(alpha, InterpretedFunction(_lerp_copy_kernel.fn))
 
 
-__all__ = ["BLOCK", "SyncPlan", "eligible", "interpreted", "launch", "unavailable_reason"]
+__all__ = [
+    "BLOCK",
+    "SYNC_TOLERANCE",
+    "SyncPlan",
+    "checked_launch",
+    "eligible",
+    "interpreted",
+    "launch",
+    "unavailable_reason",
+]

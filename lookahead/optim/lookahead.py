@@ -11,8 +11,9 @@ step of size ``alpha`` toward them and the fast weights restart from the slow on
         phi   <- phi + alpha * (theta - phi)          # slow <- lerp(slow, fast, alpha)
         theta <- phi                                  # fast <- slow
 
-On CUDA the sync is one Triton kernel launch per dtype pair that reads both weight sets once and writes
-both once (:mod:`lookahead.optim.fused_sync`); elsewhere ``torch._foreach_lerp_`` + ``_foreach_copy_``.
+The sync is ``torch._foreach_lerp_`` + ``_foreach_copy_``; with ``fused=True`` (CUDA, opt-in until it
+has run on a GPU) it is one Triton kernel launch per dtype pair that reads both weight sets once and
+writes both once (:mod:`lookahead.optim.fused_sync`), checked against the foreach sync at its first use.
 
 The wrapper is a real :class:`torch.optim.Optimizer` that shares its ``param_groups`` list with the
 inner optimizer, so LR schedulers, ``GradScaler`` and step hooks act on the inner optimizer unchanged.
@@ -30,6 +31,7 @@ import torch
 from torch.optim import Optimizer
 
 from lookahead.optim import fused_sync
+from lookahead.optim.self_check import SelfCheck
 
 PULLBACK_MODES = ("none", "reset", "pullback")
 # The inner state buffer that holds momentum: SGD/RMSprop's `momentum_buffer`, Adam/AdamW's `exp_avg`.
@@ -51,6 +53,11 @@ def check_alpha(alpha: Any) -> float:
     return float(alpha)
 
 
+def _capturing(device: torch.device) -> bool:
+    """Whether a CUDA graph is being captured on ``device``'s current stream (a check cannot read then)."""
+    return device.type == "cuda" and torch.cuda.is_current_stream_capturing()
+
+
 class Lookahead(Optimizer):
     """Wrap ``optimizer`` with Lookahead (Zhang et al., 2019, Algorithm 1).
 
@@ -69,13 +76,16 @@ class Lookahead(Optimizer):
             and rescaling it would change the effective learning rate.
         fp32_slow_weights: keep the slow copy of fp16/bf16 parameters in float32 so that small
             interpolations are not rounded away (parameters of other dtypes keep their dtype).
-        fused: how a sync runs. ``None`` (default): one Triton kernel launch per (fast dtype, slow
-            dtype) pair of a group that reads both weight sets once and writes both once (4 memory
-            passes instead of the foreach path's 5, 1 launch instead of 2+), for groups on CUDA when
-            Triton is installed; ``torch._foreach_lerp_`` + ``_foreach_copy_`` otherwise. ``True``:
-            the kernel or a ``RuntimeError`` at the first sync that says why (not CUDA, no Triton).
-            ``False``: always foreach. In every mode a parameter whose slow copy does not share its
-            strides, or that is not dense (or is fp64), is synced by the foreach path.
+        fused: how a sync runs. ``None`` (default) and ``False``: ``torch._foreach_lerp_`` +
+            ``_foreach_copy_``. ``True``: one Triton kernel launch per (fast dtype, slow dtype) pair
+            of a group that reads both weight sets once and writes both once (4 memory passes instead
+            of the foreach path's 5, 1 launch instead of 2+), or a ``RuntimeError`` at the first sync
+            that says why (not CUDA, no Triton). The kernel has not yet run on a GPU, hence opt-in
+            (``None`` will mean "the kernel where it can run" once it has, docs/gpu.md); its first
+            sync is checked against the foreach sync on copies and, beyond the tolerance, the
+            optimizer warns once and syncs by foreach from then on (``sync_check`` says why). A
+            parameter whose slow copy does not share its strides, or that is not dense (or is fp64),
+            is always synced by the foreach path.
 
     ``step()`` is ``inner.step()`` followed by :meth:`advance`; a training loop that replays the inner
     step from a CUDA graph calls ``advance()`` after each replay instead.
@@ -107,6 +117,7 @@ class Lookahead(Optimizer):
         if fused not in (None, True, False):
             raise ValueError(f"fused must be None, True or False, got {fused!r}")
         self.fused: bool | None = fused
+        self.sync_check: SelfCheck | None = None  # the kernel's first sync vs the foreach sync
         self._cache: dict[int, tuple[Any, ...]] = {}
         # Per group: (data_ptrs the decision was taken for, the kernel's plan or None for foreach).
         self._plans: dict[int, tuple[tuple[int, ...], fused_sync.SyncPlan | None]] = {}
@@ -177,7 +188,7 @@ class Lookahead(Optimizer):
 
         Comparing the tuple of data_ptrs is host-only work (no device sync), so a sync can run beside
         CUDA graph replays; it catches ``model.to(memory_format=...)`` or ``.cuda()`` after a sync."""
-        if self.fused is False:
+        if not self.fused or (self.sync_check is not None and not self.sync_check.passed):
             return None
         key = fused_sync.SyncPlan.addresses(fast, slow)
         cached = self._plans.get(index)
@@ -211,7 +222,12 @@ class Lookahead(Optimizer):
         if plan is None:
             self._foreach_sync(fast, slow, alpha)
         else:
-            fused_sync.launch(plan, alpha)
+            if self.sync_check is None and not _capturing(plan.device):
+                self.sync_check = fused_sync.checked_launch(plan, alpha, fast, slow, self._foreach_sync)
+                if not self.sync_check.passed:
+                    self.sync_check.warn("the foreach sync")
+            else:
+                fused_sync.launch(plan, alpha)
             if plan.fallback:  # tensors whose layout the kernel cannot address (odd strides, fp64)
                 self._foreach_sync([fast[i] for i in plan.fallback], [slow[i] for i in plan.fallback], alpha)
         if self.pullback_momentum == "reset":

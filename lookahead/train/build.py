@@ -58,12 +58,17 @@ def optimizer_class(cfg: DictConfig) -> type:
 
 
 def build_optimizer(
-    cfg: DictConfig, model: nn.Module, fused: bool = False, capturable: bool = False
+    cfg: DictConfig,
+    model: nn.Module,
+    fused: bool = False,
+    capturable: bool = False,
+    sync_kernel: bool = False,
 ) -> torch.optim.Optimizer:
     """The inner optimizer from ``cfg.optimizer`` (a partial ``_target_``), wrapped in Lookahead if on.
 
     ``fused``: the optimizer's fused CUDA step (SGD, Adam, AdamW; the fast path); ``capturable``: Adam
-    and AdamW keep their step counter on the device, as a CUDA graph capture requires.
+    and AdamW keep their step counter on the device, as a CUDA graph capture requires; ``sync_kernel``:
+    Lookahead's one-pass Triton sync (``fused=True``) instead of the foreach sync.
     """
     extra: dict[str, Any] = {"fused": True, "foreach": None} if fused else {}
     if capturable and issubclass(optimizer_class(cfg), torch.optim.Adam):
@@ -72,7 +77,11 @@ def build_optimizer(
     if not cfg.lookahead.enabled:
         return inner
     return Lookahead(
-        inner, k=cfg.lookahead.k, alpha=cfg.lookahead.alpha, pullback_momentum=cfg.lookahead.pullback_momentum
+        inner,
+        k=cfg.lookahead.k,
+        alpha=cfg.lookahead.alpha,
+        pullback_momentum=cfg.lookahead.pullback_momentum,
+        fused=sync_kernel,
     )
 
 
@@ -191,7 +200,9 @@ def build(cfg: DictConfig, device: torch.device | str = "cpu", world: int = 1) -
         raise ConfigError(
             f"an epoch has {batches} batches, fewer than trainer.accumulate_steps={tcfg.accumulate_steps}"
         )
-    optimizer = build_optimizer(cfg, model, fused=fast.fused_optimizer, capturable=fast.cuda_graphs)
+    optimizer = build_optimizer(
+        cfg, model, fused=fast.fused_optimizer, capturable=fast.cuda_graphs, sync_kernel=fast.sync_kernel
+    )
     plateau = None
     if cfg.schedule.name == "plateau":
         plateau = Plateau(float(cfg.schedule.factor), int(cfg.schedule.patience))

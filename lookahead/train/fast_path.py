@@ -1,17 +1,22 @@
 """The GPU fast path: which speed settings a run uses, resolved once from ``cfg.trainer`` and the run.
 
-``trainer.fast_path`` (``auto``: on with CUDA, off elsewhere) sets the default of each setting; each one
-can also be set on its own (``null`` follows ``fast_path``):
+``trainer.fast_path`` (``auto``: on with CUDA, off elsewhere) turns on the settings that have run on a
+GPU (:data:`VERIFIED_ON_GPU`); each setting can also be set on its own (``null`` follows ``fast_path``
+for a verified setting and is off for the others):
 
 - ``precision``: bf16 autocast on the fast path (the workload's ``fast_precision``: fp32 for Penn
   Treebank), fp32 otherwise;
 - ``channels_last``: NHWC weights and inputs for convolutions (only 4-D tensors change);
 - ``cudnn_benchmark``: autotuned convolution algorithms (fast, but not bit-reproducible across processes);
-- ``cuda_graphs``: the training step (forward, backward, clipping, the inner optimizer's fused step) is
-  captured once and replayed; Lookahead's sync, Polyak averaging, the schedule and logging stay on the
-  host, between replays;
+- ``cuda_graphs`` (opt-in): the training step (forward, backward, clipping, the inner optimizer's fused
+  step reading a tensor lr; Adam/AdamW capturable) is captured once and replayed; Lookahead's sync,
+  Polyak averaging, the schedule and logging stay on the host, between replays;
+- ``sync_kernel`` (opt-in): Lookahead's one-pass Triton sync (``Lookahead(fused=True)``) instead of the
+  foreach sync;
 - ``compile``: ``torch.compile`` of the training forward (off unless asked: it costs a minute of compile
   time per run, see docs/gpu.md).
+
+The opt-in paths check themselves at their first use in a run (:func:`self_checks`, docs/gpu.md).
 
 A setting left at ``null`` that the run cannot use is turned off with a note (recorded in the summary);
 the same setting asked for explicitly is a ConfigError naming why.
@@ -25,8 +30,16 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
+from lookahead.optim import fused_sync
+from lookahead.optim.lookahead import Lookahead
+from lookahead.train.graphs import GraphedStep
 from lookahead.train.schema import ConfigError
 from lookahead.workloads.base import Workload
+
+# What `trainer.fast_path` turns on by itself: only what has run on a GPU (an H200, docs/gpu.md's table).
+# The rest is opt-in until a committed `make gpu-check` from an H100/H200 shows it equal to the plain
+# path and faster; then its name goes here ("cuda_graphs", "fused_optimizer", "sync_kernel").
+VERIFIED_ON_GPU = frozenset({"precision", "channels_last", "cudnn_benchmark"})
 
 # Inner optimizers with a fused CUDA step that reads its learning rate from a device tensor, so that
 # a captured step follows the schedule (foreach steps bake a Python float lr into the graph).
@@ -41,6 +54,7 @@ class FastPath:
     cuda_graphs: bool = False
     compile: bool | str = False
     fused_optimizer: bool = False
+    sync_kernel: bool = False
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -80,7 +94,7 @@ def resolve_fast_path(
 
     def pick(key: str) -> Any:
         value = tcfg.get(key)
-        return on if value is None else value
+        return on and key in VERIFIED_ON_GPU if value is None else value
 
     precision = tcfg.get("precision") or (workload.fast_precision if on else "fp32")
     graphs = pick("cuda_graphs")
@@ -91,6 +105,13 @@ def resolve_fast_path(
         notes.append(f"cuda_graphs off: {blockers[0]}")
         graphs = False
     cudnn = bool(pick("cudnn_benchmark")) and device.type == "cuda"
+    sync_kernel = bool(pick("sync_kernel"))
+    why = fused_sync.unavailable_reason(device) if sync_kernel else None
+    if why:
+        if tcfg.get("sync_kernel") is not None:
+            raise ConfigError(f"trainer.sync_kernel=true cannot be used: {why}")
+        notes.append(f"sync_kernel off: {why}")
+        sync_kernel = False
     compile_ = tcfg.get("compile") or False
     return FastPath(
         precision=precision,
@@ -98,9 +119,21 @@ def resolve_fast_path(
         cudnn_benchmark=cudnn,
         cuda_graphs=bool(graphs),
         compile=compile_,
-        # The fused step is faster than foreach on CUDA, and the captured step needs its tensor lr.
-        fused_optimizer=(on or graphs)
+        # The captured step needs the fused step's tensor lr; alone, it is on once verified on a GPU.
+        fused_optimizer=(graphs or (on and "fused_optimizer" in VERIFIED_ON_GPU))
         and device.type == "cuda"
         and issubclass(optimizer_cls, FUSED_OPTIMIZERS),
+        sync_kernel=sync_kernel,
         notes=tuple(notes),
     )
+
+
+def self_checks(step: Any, optimizer: Any) -> dict[str, dict[str, Any] | None]:
+    """``summary.fast_path["self_checks"]``: each self-checked fast path the run uses, with the outcome of
+    its check (``None``: not run yet, e.g. no replay or no sync so far)."""
+    checks = {}
+    if isinstance(step, GraphedStep):
+        checks["cuda_graph"] = step.self_check
+    if isinstance(optimizer, Lookahead) and optimizer.fused:
+        checks["sync_kernel"] = optimizer.sync_check
+    return {path: None if check is None else check.to_dict() for path, check in checks.items()}

@@ -182,6 +182,7 @@ SCHEMA = Group(
                 "channels_last": choice(None, True, False),
                 "cudnn_benchmark": choice(None, True, False),
                 "cuda_graphs": choice(None, True, False),
+                "sync_kernel": choice(None, True, False),
                 "compile": choice(False, True, "default", "max-autotune-no-cudagraphs"),
                 "log_every_steps": integer(1),
                 "checkpoint_every_steps": integer(0),

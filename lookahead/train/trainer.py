@@ -30,7 +30,7 @@ from lookahead.train import checkpoint
 from lookahead.train.build import Setup, build
 from lookahead.train.distributed import Dist
 from lookahead.train.evaluation import evaluate
-from lookahead.train.fast_path import FastPath
+from lookahead.train.fast_path import FastPath, self_checks
 from lookahead.train.graphs import GraphedStep
 from lookahead.train.loggers import Console, MetricsFile, WandbLogger, check_wandb
 from lookahead.train.run_dir import NOT_IDENTITY, RunDir, RunDirError, environment
@@ -237,6 +237,7 @@ def fit(
         summary.fast_path = fast.to_dict()
         if isinstance(step, GraphedStep):
             summary.fast_path.update(graph_replays=step.replays, graph_failure=step.failure)
+        summary.fast_path["self_checks"] = self_checks(step, optimizer)
         summary.epochs_completed, summary.steps = state.epoch, state.step
         summary.final, summary.best, summary.wall_time_s = state.final, state.best, state.wall_time_s
         summary.reached = state.reached
@@ -364,7 +365,7 @@ def fit(
                         break
                     result = step(micro, carry)
                     if isinstance(step, GraphedStep) and step.failure and not graph_failure_told:
-                        console.message(f"CUDA graph capture failed, the run goes on eagerly: {step.failure}")
+                        console.message(f"CUDA graphs off, the run goes on eagerly: {step.failure}")
                         graph_failure_told = True
                     carry = result.carry
                     if averaging is not None:
@@ -460,6 +461,7 @@ def _describe(fast: FastPath, device: torch.device) -> str | None:
             ("cudnn.benchmark", fast.cudnn_benchmark),
             ("fused inner step", fast.fused_optimizer),
             ("CUDA graphs", fast.cuda_graphs),
+            ("sync kernel", fast.sync_kernel),
             (f"torch.compile{mode}", bool(fast.compile)),
         )
         if used
