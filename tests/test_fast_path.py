@@ -232,8 +232,9 @@ def test_the_trainer_with_cuda_graphs_matches_the_eager_trainer(data_root, tmp_p
         def __init__(self, step: TrainStep) -> None:
             super().__init__(step, graph_factory=lambda: EmulatedGraph(step))
 
-    monkeypatch.setattr("lookahead.train.trainer.GraphedStep", Emulated)
-    graphed = train(compose_config([*args, "trainer.cuda_graphs=true"]), tmp_path / "graphed").to_dict()
+    graphed = train(
+        compose_config([*args, "trainer.cuda_graphs=true"]), tmp_path / "graphed", graphed=Emulated
+    ).to_dict()
     summary = json.loads((tmp_path / "graphed" / "summary.json").read_text())
     assert summary["fast_path"]["cuda_graphs"] is True
     assert summary["fast_path"]["graph_failure"] is None
@@ -265,15 +266,14 @@ def test_a_graphed_run_stopped_by_a_signal_resumes_to_the_uninterrupted_result(
                 os.kill(os.getpid(), signal.SIGUSR2)
             return result
 
-    monkeypatch.setattr("lookahead.train.trainer.GraphedStep", Emulated)
     with pytest.raises(SystemExit) as stopped:
-        train(compose_config(args), tmp_path / "split")
+        train(compose_config(args), tmp_path / "split", graphed=Emulated)
     assert stopped.value.code == 128 + signal.SIGUSR2
     interrupted = json.loads((tmp_path / "split" / "summary.json").read_text())
     assert interrupted["status"] == "interrupted" and interrupted["steps"] > 0
 
-    resumed = train(compose_config(args), tmp_path / "split")
-    whole = train(compose_config(args), tmp_path / "whole")
+    resumed = train(compose_config(args), tmp_path / "split", graphed=Emulated)
+    whole = train(compose_config(args), tmp_path / "whole", graphed=Emulated)
     assert resumed.status == whole.status == "completed" and interrupted["steps"] < whole.steps
     assert resumed.final == whole.final
     assert resumed.fast_path["graph_replays"] > 0
