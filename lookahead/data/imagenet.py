@@ -32,6 +32,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from lookahead.data.batches import _generator
 from lookahead.data.dataset import DataError
+from lookahead.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ def scan(root: str | Path, layout: str = "auto") -> dict[str, ImageList]:
     """The ``train`` and ``valid`` image lists of ImageNet under ``root``, in either layout."""
     root = Path(root).expanduser()
     if layout not in LAYOUTS:
-        raise ValueError(f"dataset.layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+        raise ConfigError(f"dataset.layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if not root.is_dir():
         raise DataError(
             f"ImageNet not found: {root} does not exist. Put the ImageFolder tree (train/<wnid>/*.JPEG, "
@@ -433,7 +434,7 @@ def nvjpeg_works(device: torch.device) -> bool:
 def resolve_decoder(requested: str, device: torch.device) -> tuple[str, str]:
     """The backend to use for ``requested`` on ``device``, and why when it differs (the fallback)."""
     if requested not in DECODERS:
-        raise ValueError(f"dataset.decoder must be one of {', '.join(DECODERS)}, got {requested!r}")
+        raise ConfigError(f"dataset.decoder must be one of {', '.join(DECODERS)}, got {requested!r}")
     if requested == "cpu":
         return "cpu", ""
     if device.type != "cuda":
@@ -489,7 +490,9 @@ class Stream:
         on_corrupt: str = "skip",
     ) -> None:
         if on_corrupt not in ON_CORRUPT:
-            raise ValueError(f"dataset.on_corrupt must be one of {', '.join(ON_CORRUPT)}, got {on_corrupt!r}")
+            raise ConfigError(
+                f"dataset.on_corrupt must be one of {', '.join(ON_CORRUPT)}, got {on_corrupt!r}"
+            )
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.images, self.batch_size, self.seed, self.device = images, batch_size, seed, device

