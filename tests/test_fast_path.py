@@ -20,11 +20,11 @@ from lookahead.optim.polyak import PolyakAverage
 from lookahead.train.distributed import Dist
 from lookahead.train.fast_path import resolve_fast_path
 from lookahead.train.graphs import GraphedStep, _copy_into, signature
-from lookahead.train.schema import ConfigError
+from lookahead.train.schema import ConfigError, Trainer
 from lookahead.train.step import TrainStep
 from lookahead.train.trainer import train
 from lookahead.workloads.base import StepOutput, Workload
-from tests.conftest import compose_config, tiny_overrides
+from tests.conftest import CONFIGS, compose_config, tiny_overrides
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")  # a cuda *device object* needs no GPU
 
@@ -34,8 +34,15 @@ def kind(capturable: bool = True, fast_precision: str = "bf16") -> SimpleNamespa
     return SimpleNamespace(name="kind", capturable=capturable, fast_precision=fast_precision)
 
 
+def trainer_section(**fields) -> Trainer:
+    """configs/trainer/default.yaml with ``fields`` changed, validated."""
+    return Trainer(
+        **{**OmegaConf.to_container(OmegaConf.load(CONFIGS / "trainer" / "default.yaml")), **fields}
+    )
+
+
 def resolve(device=CPU, world=1, capturable=True, optimizer=torch.optim.SGD, **trainer):
-    return resolve_fast_path(OmegaConf.create(trainer), device, world, kind(capturable), optimizer)
+    return resolve_fast_path(trainer_section(**trainer), device, world, kind(capturable), optimizer)
 
 
 def flags(fast) -> tuple:
@@ -52,9 +59,9 @@ def test_auto_is_off_on_cpu_and_on_with_cuda():
 
 def test_a_workload_can_keep_fp32_on_the_fast_path():
     lstm = kind(capturable=False, fast_precision="fp32")
-    fast = resolve_fast_path(OmegaConf.create({"fast_path": "auto"}), CUDA, 1, lstm, torch.optim.SGD)
+    fast = resolve_fast_path(trainer_section(fast_path="auto"), CUDA, 1, lstm, torch.optim.SGD)
     assert flags(fast) == ("fp32", True, True, False, True)
-    asked = OmegaConf.create({"fast_path": "auto", "precision": "bf16"})
+    asked = trainer_section(fast_path="auto", precision="bf16")
     assert resolve_fast_path(asked, CUDA, 1, lstm, torch.optim.SGD).precision == "bf16"
 
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from lookahead.data import ptb
+from lookahead.data.batches import rank_share
 from lookahead.errors import ConfigError
 from lookahead.models.awd_lstm import Hidden
 from lookahead.ranges import NonNegativeFloat, PositiveInt, Probability
@@ -103,7 +104,7 @@ class LanguageModel(Workload):
     def train_batches(
         self, epoch: int, start: int = 0, rank: int = 0, world: int = 1
     ) -> Iterator[TokenBatch]:
-        columns = ptb.column_shard(self.train_data.size(1), rank, world)
+        columns = rank_share(self.train_data.size(1), rank, world)
         for window in self.windows(epoch)[start:]:
             scale = window.length / self.bptt if self.variable_bptt else 1.0
             yield self._batch(self.train_data, window, columns, scale)
@@ -131,7 +132,7 @@ class LanguageModel(Workload):
     # -- evaluation --------------------------------------------------------------------------------
     def eval_logs(self, model: nn.Module, split: str, rank: int = 0, world: int = 1) -> Logs:
         data = self.eval_data[split]
-        columns = ptb.column_shard(data.size(1), rank, world)
+        columns = rank_share(data.size(1), rank, world)
         nll = torch.zeros((), dtype=torch.float64, device=data.device)
         tokens = 0
         if columns.stop > columns.start:
