@@ -214,7 +214,7 @@ def new_summary(cfg: DictConfig, setup: Setup, run_path: Path, ranks: Dist, devi
         target=workload.target,
         unit=workload.unit,
         world_size=ranks.world,
-        overrides=list(cfg.get("overrides") or []),
+        overrides=list(cfg.overrides),
         **environment(device),
     )
 
