@@ -87,8 +87,9 @@ def user_errors_exit(task: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return task(*args, **kwargs)
         except InstantiationException as err:
-            cause = err.__cause__ if isinstance(err.__cause__, USER_ERRORS) else err
-            message = one_line(cause)
+            if not isinstance(err.__cause__, USER_ERRORS):
+                raise  # the arguments were checked before: an error inside the target is a bug
+            message = one_line(err.__cause__)
         except USER_ERRORS as err:
             message = one_line(err)
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:

@@ -4,6 +4,7 @@ line naming the field or file, no traceback, and what is (not) on disk afterward
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -377,6 +378,8 @@ def run_in_process(args: list[str]) -> subprocess.CompletedProcess:
 
     script = str(ROOT / "experiments" / "train.py")
     original, argv = hydra_utils.run_and_report, sys.argv
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level  # Hydra points the root logger at the captured stdout
     out, err, code = io.StringIO(), io.StringIO(), 0
     sys.argv = [script, *args]
     try:
@@ -386,6 +389,7 @@ def run_in_process(args: list[str]) -> subprocess.CompletedProcess:
         code = exit_.code
     finally:
         hydra_utils.run_and_report, sys.argv = original, argv  # the script patches Hydra's reporting
+        root.handlers[:], root.level = handlers, level
     return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
