@@ -193,8 +193,8 @@ class Config(Section):
     trainer: Trainer
     logger: Logger
     # after the groups: a bad group value is named before the labels derived from it
-    experiment_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+=-]{0,99}$")]
     method: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    experiment_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+=-]{0,99}$")]
     seed: Count
     device: Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")]
     run_name: str
