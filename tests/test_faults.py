@@ -262,6 +262,8 @@ GROUP_BAD_VALUES = [
     # top level
     (MNIST, ["seed=abc"], "seed='abc'"),
     (MNIST, ["seed=true"], "seed=True"),
+    (MNIST, ["seed=99999999999"], "seed=99999999999"),
+    *([] if torch.cuda.is_available() else [(MNIST, ["device=cuda"], "device='cuda'")]),
     (MNIST, ["device=cuda:x"], "device='cuda:x'"),
     (MNIST, ["method=a/b"], "method='a/b'"),
     (MNIST, ["paths.runs="], "paths.runs=''"),
@@ -321,6 +323,10 @@ GROUP_BAD_VALUES = [
     (MNIST, ["optimizer=adagrad", "optimizer.eps=inf"], "optimizer.eps=inf"),
     (MNIST, ["optimizer=adafactor", "optimizer.d=abc"], "optimizer.d='abc'"),
     (MNIST, ["optimizer._target_=torch.optim.Nope"], "optimizer._target_='torch.optim.Nope'"),
+    (MNIST, ["optimizer=adam", "optimizer.betas=[0.9,1.5]"], "optimizer (torch.optim.Adam): Invalid beta"),
+    (MNIST, ["optimizer=adam", "optimizer.betas=[0.9]"], "optimizer.betas=[0.9]"),
+    (MNIST, ["optimizer.momentum=-1"], "optimizer (torch.optim.SGD): Invalid momentum value: -1"),
+    (MNIST, ["optimizer=adam", "optimizer.eps=-1"], "optimizer (torch.optim.Adam): Invalid epsilon value"),
     # model
     (MNIST, ["model.channels=0"], "model.channels=0"),
     (MNIST, ["model.batch_norm=maybe"], "model.batch_norm='maybe'"),
@@ -328,6 +334,7 @@ GROUP_BAD_VALUES = [
     (MNIST, ["model=mnist1d_mlp", "model.hidden=abc"], "model.hidden='abc'"),
     (MNIST, ["+model.foo=1"], "unknown field model.foo"),
     (MNIST, ["model._target_=nope.nothing"], "model._target_='nope.nothing'"),
+    (MNIST, ["model=awd_lstm"], "does not fit dataset=mnist1d"),
     # dataset: MNIST-1D
     (MNIST, ["dataset.num_samples=0"], "dataset.num_samples=0"),
     (MNIST, ["dataset.train_split=1.5"], "dataset.train_split=1.5"),

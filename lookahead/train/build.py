@@ -17,6 +17,7 @@ from lookahead.optim.polyak import PolyakAverage
 from lookahead.train import schema
 from lookahead.train.fast_path import FastPath, resolve_fast_path
 from lookahead.train.schema import Config, ConfigError, validate
+from lookahead.train.signature import parameters
 from lookahead.workloads.base import Workload
 from lookahead.workloads.classification import Classification
 
@@ -33,6 +34,20 @@ def build_workload(cfg: DictConfig, device: torch.device | str) -> Workload:
         f"dataset._target_ {cfg.dataset._target_} returned {type(built).__name__}; it must return a "
         f"lookahead.data.Dataset or a lookahead.workloads.Workload"
     )
+
+
+def model_kwargs(cfg: DictConfig, workload: Workload) -> dict[str, Any]:
+    """What the workload hands the model (``num_classes``, ``vocab_size``): a model that does not take
+    them does not fit the dataset, said in one line."""
+    kwargs = workload.model_kwargs()
+    takes, takes_any = parameters(get_object(cfg.model._target_))
+    missing = [k for k in kwargs if k not in takes]
+    if missing and not takes_any:
+        raise ConfigError(
+            f"model={cfg.model._target_} does not fit dataset={workload.name}: the dataset gives the model "
+            f"{', '.join(missing)}, which it does not take; pick a model for this dataset"
+        )
+    return kwargs
 
 
 def optimizer_class(cfg: DictConfig) -> type:
@@ -52,7 +67,10 @@ def build_optimizer(
     extra: dict[str, Any] = {"fused": True, "foreach": None} if fused else {}
     if capturable and issubclass(optimizer_class(cfg), torch.optim.Adam):
         extra["capturable"] = True
-    inner = instantiate(cfg.optimizer, **extra)(model.parameters())
+    try:
+        inner = instantiate(cfg.optimizer, **extra)(model.parameters())
+    except ValueError as err:  # the optimizer's own argument checks ("Invalid beta parameter ...")
+        raise ConfigError(f"optimizer ({cfg.optimizer._target_}): {err}") from None
     if not cfg.lookahead.enabled:
         return inner
     return Lookahead(
@@ -143,7 +161,7 @@ def build(
     tcfg = config.trainer
     workload = build_workload(cfg, device)
     fast = resolve_fast_path(tcfg, device, world, workload, optimizer_class(cfg))
-    model = instantiate(cfg.model, **workload.model_kwargs()).to(device)
+    model = instantiate(cfg.model, **model_kwargs(cfg, workload)).to(device)
     if fast.channels_last:  # before the optimizer: its state (and Lookahead's slow copy) follow the layout
         model = model.to(memory_format=torch.channels_last)
     batches = workload.steps_per_epoch()

@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
@@ -195,7 +196,7 @@ class Config(Section):
     # after the groups: a bad group value is named before the labels derived from it
     method: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
     experiment_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+=-]{0,99}$")]
-    seed: Count
+    seed: Annotated[int, Field(ge=0, lt=2**32)]  # numpy's seed range
     device: Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")]
     run_name: str
     overrides: list[str]
@@ -289,6 +290,19 @@ def _check_across(config: Config) -> None:
         fail("schedule.warmup_steps", None, "a number of steps, or set schedule.warmup_epochs")
     if config.averaging.enabled and config.averaging.start_epoch >= epochs:
         fail("averaging.start_epoch", config.averaging.start_epoch, f"< trainer.max_epochs ({epochs})")
+    _check_device(config.device)
+
+
+def _check_device(device: str) -> None:
+    """A device this machine has (``auto`` always is)."""
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.partition(":")[2] or 0)
+        if index >= count:
+            has = f"{count} CUDA device(s)" if count else "no CUDA device"
+            fail("device", device, f"a device this machine has ({has}): auto or cpu")
+    if device == "mps" and not torch.backends.mps.is_available():
+        fail("device", device, "a device this machine has (no MPS): auto or cpu")
 
 
 def validate_steps(cfg: DictConfig, total_steps: int) -> None:
