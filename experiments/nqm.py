@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from lookahead.analysis.plotting import OKABE_ITO, figure, save
 from lookahead.cli import user_errors_exit
+from lookahead.errors import ConfigError
 from lookahead.theory import nqm
 
 
@@ -38,7 +39,7 @@ def speedup_curve(a, sigma2, k: int, alphas: np.ndarray, targets: np.ndarray) ->
 @user_errors_exit
 def main(cfg: DictConfig) -> None:
     if cfg.k < 1 or cfg.alphas < 1 or not all(0 < al <= 1 for al in cfg.matched_alphas):
-        raise ValueError(f"need k >= 1, alphas >= 1 and 0 < matched_alphas <= 1, got k={cfg.k}")
+        raise ConfigError(f"need k >= 1, alphas >= 1 and 0 < matched_alphas <= 1, got k={cfg.k}")
     a, sigma2 = model(cfg.dim, cfg.spectrum_power, cfg.noise_power, cfg.noise_scale)
     x0 = np.full(cfg.dim, float(cfg.x0))
     alphas = np.linspace(1.0 / cfg.alphas, 1.0, cfg.alphas)  # evenly spaced in (0, 1]

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from lookahead.analysis.plotting import OKABE_ITO, figure, save
 from lookahead.cli import user_errors_exit
+from lookahead.errors import ConfigError
 from lookahead.theory import quadratic
 
 
@@ -22,7 +23,7 @@ from lookahead.theory import quadratic
 @user_errors_exit
 def main(cfg: DictConfig) -> None:
     if not 0 < cfg.alpha <= 1 or cfg.k < 1:
-        raise ValueError(f"need k >= 1 and 0 < alpha <= 1, got k={cfg.k}, alpha={cfg.alpha}")
+        raise ConfigError(f"need k >= 1 and 0 < alpha <= 1, got k={cfg.k}, alpha={cfg.alpha}")
     momenta = np.linspace(cfg.momentum_min, cfg.momentum_max, cfg.points)
     fig, axes = figure(len(cfg.kappas))
     data = {"momentum": momenta.tolist(), "kappas": {}}

@@ -22,14 +22,16 @@ register_resolvers()
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
 @user_errors_exit
 def main(cfg: DictConfig) -> float | None:
+    from lookahead.presets import own_group_values
     from lookahead.train.distributed import init_distributed, shutdown
     from lookahead.train.run_dir import run_key, run_path
     from lookahead.train.schema import validate
     from lookahead.train.trainer import train
 
-    validate(cfg)  # before anything else: every bad value is one line naming its field
     hydra_cfg = HydraConfig.get()
     overrides = list(hydra_cfg.overrides.task)
+    cfg = own_group_values(cfg, overrides)  # `experiment=... optimizer=adamw`: AdamW's own values
+    config = validate(cfg)  # before anything else: every bad value is one line naming its field
     # `hydra.run.dir=...` on the command line names the run directory itself; otherwise it is derived.
     explicit = any(o.startswith("hydra.run.dir=") for o in hydra_cfg.overrides.hydra)
     path = (
@@ -40,9 +42,9 @@ def main(cfg: DictConfig) -> float | None:
     with open_dict(cfg):
         cfg.run_name = path.parent.name if explicit else run_key(overrides)
         cfg.overrides = overrides
-    ranks, device = init_distributed(cfg.device, float(cfg.trainer.dist_timeout_s))
+    ranks, device = init_distributed(config.device, config.trainer.dist_timeout_s)
     try:
-        summary = train(cfg, path, ranks, device)
+        summary = train(cfg, path, ranks, device, config=config)
     finally:
         shutdown()
     return summary.final.get(summary.target) if summary.target else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -17,20 +18,21 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from lookahead.data.dataset import DataError
+from lookahead.errors import ConfigError
 from lookahead.train.checkpoint import CheckpointError
 from lookahead.train.run_dir import RunDirError
-from lookahead.train.schema import ConfigError
 from lookahead.train.state import SummaryError
 
-# Errors whose message is the whole story: one line, no traceback, exit code 1.
+# The project's own errors, whose message is the whole story: one line, no traceback, exit code 1.
+# Anything else (a ValueError, an OSError from our own code) is a bug and keeps its traceback; I/O
+# failures a user can cause (a read-only folder, a full disk) are raised as RunDirError/CheckpointError
+# naming the file.
 USER_ERRORS = (
     ConfigError,
     DataError,
     CheckpointError,
     RunDirError,
     SummaryError,
-    ValueError,
-    OSError,  # I/O: a full disk, a read-only folder (the message names the file)
     OmegaConfBaseException,
 )
 
@@ -85,8 +87,9 @@ def user_errors_exit(task: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return task(*args, **kwargs)
         except InstantiationException as err:
-            cause = err.__cause__ if isinstance(err.__cause__, USER_ERRORS) else err
-            message = one_line(cause)
+            if not isinstance(err.__cause__, USER_ERRORS):
+                raise  # the arguments were checked before: an error inside the target is a bug
+            message = one_line(err.__cause__)
         except USER_ERRORS as err:
             message = one_line(err)
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
@@ -104,6 +107,17 @@ class SweepReport(Callback):
 
     def __init__(self) -> None:
         self.total = self.failed = 0
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """The SLURM launcher on a machine that is not a SLURM login node: one line, before submitting."""
+        target = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
+        if target.endswith("SlurmLauncher") and shutil.which("srun") is None:
+            print(
+                "error: hydra/launcher=slurm needs a SLURM cluster (no `srun` on this machine): run the "
+                "command on the cluster's login node, or drop hydra/launcher=slurm to run here",
+                file=sys.stderr,
+            )
+            sys.exit(1)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         self.total += 1

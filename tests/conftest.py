@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from lookahead.cli import register_resolvers
 from lookahead.data.cifar_fixture import write_cifar
+from lookahead.presets import own_group_values
 from lookahead.train.state import Summary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,8 +30,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
+    """The config experiments/train.py composes from these command-line overrides."""
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
+        return own_group_values(compose(config_name="train", overrides=overrides), overrides)
 
 
 @pytest.fixture(scope="session")

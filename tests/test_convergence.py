@@ -34,20 +34,26 @@ CURVE = [  # a valid-perplexity curve with a relapse and a NaN at the end
 
 
 def test_first_evaluation_at_or_past_each_target_is_recorded_once():
-    reached = reached_in_curve(CURVE, "valid_perplexity", [200, 150, 100], higher_is_better=False, unit="tokens")
+    reached = reached_in_curve(
+        CURVE, "valid_perplexity", [200, 150, 100], higher_is_better=False, unit="tokens"
+    )
     assert reached == {
         "200": {"step": 200, "epoch": 1.0, "tokens": 2000, "wall_time_s": 2.0},
         "150": {"step": 400, "epoch": 2.0, "tokens": 4000, "wall_time_s": 4.0},
     }  # 100 never reached: no entry
     up = [{"step": s, "valid_accuracy": a} for s, a in ((1, 0.5), (2, 0.9), (3, 0.95))]
-    assert {k: v["step"] for k, v in reached_in_curve(up, "valid_accuracy", [0.9], True).items()} == {"0.9": 2}
+    assert {k: v["step"] for k, v in reached_in_curve(up, "valid_accuracy", [0.9], True).items()} == {
+        "0.9": 2
+    }
     assert not is_reached(math.nan, 1e9, False) and not is_reached(math.inf, 0.0, True)
     assert target_key(150) == "150" and target_key(0.9) == "0.9" and target_key(1.15) == "1.15"
 
 
 @pytest.mark.parametrize("bad", ["abc", [1, "x"], [math.nan], [True], 3])
 def test_targets_must_be_a_list_of_finite_numbers(bad):
-    with pytest.raises(ConfigError, match=r"dataset.targets=.* is not allowed: a list of finite numbers or null"):
+    with pytest.raises(
+        ConfigError, match=r"dataset.targets=.* is not allowed: a list of finite numbers or null"
+    ):
         check_targets(bad)
     assert check_targets(None) == () and check_targets([150, 0.5]) == (150.0, 0.5)
 
@@ -136,8 +142,15 @@ def test_targets_flag_recomputes_reach_from_metrics_jsonl(tmp_path, capsys):
     )  # an older run: no targets declared
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in CURVE[:4]))
     rebuilt = with_targets(load_summaries([tmp_path]), [150])
-    assert rebuilt.loc[0, "reached"] == {"150": {"step": 400, "epoch": 2.0, "tokens": 4000, "wall_time_s": 4.0}}
-    assert tables.main([str(tmp_path), "--metric", "final_valid_perplexity", "--targets", "200,150", "--scale", "1"]) == 0
+    assert rebuilt.loc[0, "reached"] == {
+        "150": {"step": 400, "epoch": 2.0, "tokens": 4000, "wall_time_s": 4.0}
+    }
+    assert (
+        tables.main(
+            [str(tmp_path), "--metric", "final_valid_perplexity", "--targets", "200,150", "--scale", "1"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "steps to valid_perplexity ≤ 200 | steps to valid_perplexity ≤ 150 |" in out
     assert "| 200 (1/1) | 400 (1/1) |" in out
@@ -186,6 +199,11 @@ def test_trainer_records_reached_and_never_reached_targets(data_root, tmp_path):
     assert summary["higher_is_better"] is True
     # 0.0 is reached at the first evaluation; an accuracy of 1.01 never is (no entry, never dropped)
     assert summary["reached"] == {
-        "0": {"step": first["step"], "epoch": 1, "samples": first["samples"], "wall_time_s": first["wall_time_s"]}
+        "0": {
+            "step": first["step"],
+            "epoch": 1,
+            "samples": first["samples"],
+            "wall_time_s": first["wall_time_s"],
+        }
     }
     assert first["samples"] == 480  # MNIST-1D fixture: 480 training samples in the first epoch

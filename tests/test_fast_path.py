@@ -22,11 +22,11 @@ from lookahead.train import fast_path
 from lookahead.train.distributed import Dist
 from lookahead.train.fast_path import resolve_fast_path
 from lookahead.train.graphs import GRAPH_TOLERANCE, GraphedStep, _copy_into, signature
-from lookahead.train.schema import ConfigError
+from lookahead.train.schema import ConfigError, Trainer
 from lookahead.train.step import TrainStep
 from lookahead.train.trainer import train
 from lookahead.workloads.base import StepOutput, Workload
-from tests.conftest import compose_config, tiny_overrides
+from tests.conftest import CONFIGS, compose_config, tiny_overrides
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")  # a cuda *device object* needs no GPU
 
@@ -36,8 +36,15 @@ def kind(capturable: bool = True, fast_precision: str = "bf16") -> SimpleNamespa
     return SimpleNamespace(name="kind", capturable=capturable, fast_precision=fast_precision)
 
 
+def trainer_section(**fields) -> Trainer:
+    """configs/trainer/default.yaml with ``fields`` changed, validated."""
+    return Trainer(
+        **{**OmegaConf.to_container(OmegaConf.load(CONFIGS / "trainer" / "default.yaml")), **fields}
+    )
+
+
 def resolve(device=CPU, world=1, capturable=True, optimizer=torch.optim.SGD, **trainer):
-    return resolve_fast_path(OmegaConf.create(trainer), device, world, kind(capturable), optimizer)
+    return resolve_fast_path(trainer_section(**trainer), device, world, kind(capturable), optimizer)
 
 
 def flags(fast) -> tuple:
@@ -95,9 +102,9 @@ def test_the_sync_kernel_where_it_cannot_run_is_a_config_error_when_asked_for():
 
 def test_a_workload_can_keep_fp32_on_the_fast_path():
     lstm = kind(capturable=False, fast_precision="fp32")
-    fast = resolve_fast_path(OmegaConf.create({"fast_path": "auto"}), CUDA, 1, lstm, torch.optim.SGD)
+    fast = resolve_fast_path(trainer_section(fast_path="auto"), CUDA, 1, lstm, torch.optim.SGD)
     assert flags(fast) == ("fp32", True, True, False, False, False)
-    asked = OmegaConf.create({"fast_path": "auto", "precision": "bf16"})
+    asked = trainer_section(fast_path="auto", precision="bf16")
     assert resolve_fast_path(asked, CUDA, 1, lstm, torch.optim.SGD).precision == "bf16"
 
 
@@ -365,8 +372,9 @@ def test_the_trainer_with_cuda_graphs_matches_the_eager_trainer(data_root, tmp_p
         def __init__(self, step: TrainStep) -> None:
             super().__init__(step, graph_factory=lambda: EmulatedGraph(step))
 
-    monkeypatch.setattr("lookahead.train.trainer.GraphedStep", Emulated)
-    graphed = train(compose_config([*args, "trainer.cuda_graphs=true"]), tmp_path / "graphed").to_dict()
+    graphed = train(
+        compose_config([*args, "trainer.cuda_graphs=true"]), tmp_path / "graphed", graphed=Emulated
+    ).to_dict()
     summary = json.loads((tmp_path / "graphed" / "summary.json").read_text())
     assert summary["fast_path"]["cuda_graphs"] is True
     assert summary["fast_path"]["graph_failure"] is None
@@ -431,15 +439,14 @@ def test_a_graphed_run_stopped_by_a_signal_resumes_to_the_uninterrupted_result(
                 os.kill(os.getpid(), signal.SIGUSR2)
             return result
 
-    monkeypatch.setattr("lookahead.train.trainer.GraphedStep", Emulated)
     with pytest.raises(SystemExit) as stopped:
-        train(compose_config(args), tmp_path / "split")
+        train(compose_config(args), tmp_path / "split", graphed=Emulated)
     assert stopped.value.code == 128 + signal.SIGUSR2
     interrupted = json.loads((tmp_path / "split" / "summary.json").read_text())
     assert interrupted["status"] == "interrupted" and interrupted["steps"] > 0
 
-    resumed = train(compose_config(args), tmp_path / "split")
-    whole = train(compose_config(args), tmp_path / "whole")
+    resumed = train(compose_config(args), tmp_path / "split", graphed=Emulated)
+    whole = train(compose_config(args), tmp_path / "whole", graphed=Emulated)
     assert resumed.status == whole.status == "completed" and interrupted["steps"] < whole.steps
     assert resumed.final == whole.final
     assert resumed.fast_path["graph_replays"] > 0

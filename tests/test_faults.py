@@ -4,7 +4,9 @@ line naming the field or file, no traceback, and what is (not) on disk afterward
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -245,3 +247,182 @@ def test_a_sweep_runs_its_good_jobs_past_a_bad_one_and_counts_it(data_root, tmp_
     assert result.stderr.strip().splitlines()[-1] == "sweep: 1 of 2 jobs ran, 1 failed"
     (summary,) = (tmp_path / "runs").rglob("summary.json")
     assert json.loads(summary.read_text())["status"] == "completed"
+
+
+# -- bad values in every group and workload, run in this process (a tenth of a second each) ------------
+MNIST = ["experiment=mnist1d_lookahead"]
+CIFAR = ["experiment=cifar10_sgd"]
+PTB = ["experiment=ptb_small_lookahead"]
+SYNTH = ["experiment=synth_lookahead_adam"]
+WMT = ["experiment=wmt14_adam"]
+IMAGENET = ["experiment=imagenet_sgd"]
+
+# (base, overrides, the text the one error line must contain): all refused before any data is read.
+GROUP_BAD_VALUES = [
+    # top level
+    (MNIST, ["seed=abc"], "seed='abc'"),
+    (MNIST, ["seed=true"], "seed=True"),
+    (MNIST, ["seed=99999999999"], "seed=99999999999"),
+    *([] if torch.cuda.is_available() else [(MNIST, ["device=cuda"], "device='cuda'")]),
+    (MNIST, ["device=cuda:x"], "device='cuda:x'"),
+    (MNIST, ["method=a/b"], "method='a/b'"),
+    (MNIST, ["paths.runs="], "paths.runs=''"),
+    (MNIST, ["+extra_field=1"], "unknown field extra_field"),
+    # lookahead
+    (MNIST, ["lookahead.enabled=1"], "lookahead.enabled=1"),
+    (MNIST, ["lookahead.enabled=maybe"], "lookahead.enabled='maybe'"),
+    (MNIST, ["lookahead.k=nan"], "lookahead.k=nan"),
+    (MNIST, ["lookahead.k=-3"], "lookahead.k=-3"),
+    (MNIST, ["lookahead.alpha=nan"], "lookahead.alpha=nan"),
+    (MNIST, ["lookahead.alpha=inf"], "lookahead.alpha=inf"),
+    (MNIST, ["lookahead.k=null"], "lookahead.k=None"),
+    # averaging
+    (MNIST, ["averaging=polyak", "averaging.enabled=yes"], "averaging.enabled='yes'"),
+    (MNIST, ["averaging=polyak", "averaging.start_epoch=nan"], "averaging.start_epoch=nan"),
+    (MNIST, ["averaging=polyak", "+averaging.every=2"], "unknown field averaging.every"),
+    # schedule
+    (MNIST, ["schedule=warmup", "schedule.warmup_epochs=null"], "schedule.warmup_steps=None"),
+    (MNIST, ["schedule=warmup", "schedule.warmup_steps=-1"], "schedule.warmup_steps=-1"),
+    (MNIST, ["schedule=warmup", "schedule.warmup_epochs=abc"], "schedule.warmup_epochs='abc'"),
+    (MNIST, ["schedule=cosine", "schedule.min_factor=nan"], "schedule.min_factor=nan"),
+    (MNIST, ["schedule=plateau", "schedule.factor=0"], "schedule.factor=0"),
+    (MNIST, ["schedule=plateau", "schedule.factor=1.5"], "schedule.factor=1.5"),
+    (MNIST, ["schedule=plateau", "schedule.patience=2.5"], "schedule.patience=2.5"),
+    (MNIST, ["schedule=multistep", "schedule.gamma=-1", "schedule.milestones=[1]"], "schedule.gamma=-1"),
+    (MNIST, ["schedule=multistep", "schedule.milestones=[1.5]"], "schedule.milestones=[1.5]"),
+    (MNIST, ["schedule.name=fancy"], "schedule.name='fancy'"),
+    # trainer
+    (MNIST, ["trainer.fast_path=1"], "trainer.fast_path=1"),
+    (MNIST, ["trainer.channels_last=maybe"], "trainer.channels_last='maybe'"),
+    (MNIST, ["trainer.cudnn_benchmark=2"], "trainer.cudnn_benchmark=2"),
+    (MNIST, ["trainer.cuda_graphs=yes"], "trainer.cuda_graphs='yes'"),
+    (MNIST, ["trainer.compile=1"], "trainer.compile=1"),
+    (MNIST, ["trainer.log_every_steps=1.5"], "trainer.log_every_steps=1.5"),
+    (MNIST, ["trainer.eval_every_steps=-1"], "trainer.eval_every_steps=-1"),
+    (MNIST, ["trainer.clip_grad_norm=nan"], "trainer.clip_grad_norm=nan"),
+    (MNIST, ["trainer.clip_grad_norm=inf"], "trainer.clip_grad_norm=inf"),
+    (MNIST, ["trainer.dist_timeout_s=abc"], "trainer.dist_timeout_s='abc'"),
+    (MNIST, ["trainer.batch_size=true"], "trainer.batch_size=True"),
+    (MNIST, ["trainer.max_epochs=nan"], "trainer.max_epochs=nan"),
+    (MNIST, ["~trainer.accumulate_steps"], "trainer.accumulate_steps is missing"),
+    # logger
+    (MNIST, ["logger=wandb", "logger.project="], "logger.project=''"),
+    (MNIST, ["logger=wandb", "logger.mode=sometimes"], "logger.mode='sometimes'"),
+    (MNIST, ["logger=wandb", "logger.tags=abc"], "logger.tags='abc'"),
+    (MNIST, ["+logger.foo=1"], "unknown field logger.foo"),
+    # optimizer: every option
+    (MNIST, ["optimizer.momentum=abc"], "optimizer.momentum='abc'"),
+    (MNIST, ["optimizer.momentum=nan"], "optimizer.momentum=nan"),
+    (MNIST, ["optimizer.nesterov=maybe"], "optimizer.nesterov='maybe'"),
+    (MNIST, ["optimizer.lr=inf"], "optimizer.lr=inf"),
+    (MNIST, ["+optimizer.betas=[0.9,0.99]"], "unknown field optimizer.betas: torch.optim.SGD takes"),
+    (MNIST, ["optimizer=adam", "optimizer.betas=abc"], "optimizer.betas='abc'"),
+    (MNIST, ["optimizer=adam", "optimizer.eps=nan"], "optimizer.eps=nan"),
+    (MNIST, ["optimizer=adamw", "+optimizer.amsgrad=1"], "optimizer.amsgrad=1"),
+    (MNIST, ["optimizer=rmsprop", "optimizer.alpha=abc"], "optimizer.alpha='abc'"),
+    (MNIST, ["optimizer=adagrad", "optimizer.eps=inf"], "optimizer.eps=inf"),
+    (MNIST, ["optimizer=adafactor", "optimizer.d=abc"], "optimizer.d='abc'"),
+    (MNIST, ["optimizer._target_=torch.optim.Nope"], "optimizer._target_='torch.optim.Nope'"),
+    (MNIST, ["optimizer=adam", "optimizer.betas=[0.9,1.5]"], "optimizer (torch.optim.Adam): Invalid beta"),
+    (MNIST, ["optimizer=adam", "optimizer.betas=[0.9]"], "optimizer.betas=[0.9]"),
+    (MNIST, ["optimizer.momentum=-1"], "optimizer (torch.optim.SGD): Invalid momentum value: -1"),
+    (MNIST, ["optimizer=adam", "optimizer.eps=-1"], "optimizer (torch.optim.Adam): Invalid epsilon value"),
+    # model
+    (MNIST, ["model.channels=0"], "model.channels=0"),
+    (MNIST, ["model.batch_norm=maybe"], "model.batch_norm='maybe'"),
+    (MNIST, ["model=mnist1d_mlp", "model.depth=-1"], "model.depth=-1"),
+    (MNIST, ["model=mnist1d_mlp", "model.hidden=abc"], "model.hidden='abc'"),
+    (MNIST, ["+model.foo=1"], "unknown field model.foo"),
+    (MNIST, ["model._target_=nope.nothing"], "model._target_='nope.nothing'"),
+    (MNIST, ["model=awd_lstm"], "does not fit dataset=mnist1d"),
+    # dataset: MNIST-1D
+    (MNIST, ["dataset.num_samples=0"], "dataset.num_samples=0"),
+    (MNIST, ["dataset.train_split=1.5"], "dataset.train_split=1.5"),
+    (MNIST, ["dataset.train_split=nan"], "dataset.train_split=nan"),
+    (MNIST, ["+dataset.foo=1"], "unknown field dataset.foo"),
+    (MNIST, ["+dataset.targets=[0.5,nan]"], "dataset.targets=[0.5, nan]"),
+    (MNIST, ["+dataset.targets=abc"], "dataset.targets='abc'"),
+    # CIFAR
+    (CIFAR, ["dataset.augment=maybe"], "dataset.augment='maybe'"),
+    (CIFAR, ["dataset.limit_train=0"], "dataset.limit_train=0"),
+    (CIFAR, ["dataset.download=1"], "dataset.download=1"),
+    (CIFAR, ["model.width=0"], "model.width=0"),
+    # Penn Treebank
+    (PTB, ["dataset.eval_bptt=-5"], "dataset.eval_bptt=-5"),
+    (PTB, ["dataset.variable_bptt=maybe"], "dataset.variable_bptt='maybe'"),
+    (PTB, ["dataset.bptt_p=1.5"], "dataset.bptt_p=1.5"),
+    (PTB, ["dataset.source=web"], "dataset.source='web'"),
+    (PTB, ["dataset.min_seq_len=0"], "dataset.min_seq_len=0"),
+    (PTB, ["model.dropout=1.5"], "model.dropout=1.5"),
+    (["experiment=ptb_lookahead"], ["model.wdrop=-0.1"], "model.wdrop=-0.1"),
+    # translation
+    (SYNTH, ["dataset.beam=0"], "dataset.beam=0"),
+    (SYNTH, ["dataset.length_penalty=-1"], "dataset.length_penalty=-1"),
+    (SYNTH, ["dataset.bleu_split=train"], "dataset.bleu_split='train'"),
+    (SYNTH, ["dataset.max_len_ratio=-1"], "dataset.max_len_ratio=-1"),
+    (SYNTH, ["dataset.label_smoothing=1.5"], "dataset.label_smoothing=1.5"),
+    (SYNTH, ["dataset.bleu_max_sentences=0"], "dataset.bleu_max_sentences=0"),
+    (SYNTH, ["model.heads=abc"], "model.heads='abc'"),
+    (SYNTH, ["model.dropout=nan"], "model.dropout=nan"),
+    (WMT, ["dataset.sacrebleu_tokenize=5"], "dataset.sacrebleu_tokenize=5"),
+    (WMT, ["dataset.decode_extra_len=-1"], "dataset.decode_extra_len=-1"),
+    # ImageNet
+    (IMAGENET, ["dataset.workers=-1"], "dataset.workers=-1"),
+    (IMAGENET, ["dataset.image_size=0"], "dataset.image_size=0"),
+    (IMAGENET, ["dataset.channels_last=maybe"], "dataset.channels_last='maybe'"),
+    (IMAGENET, ["model.zero_init_residual=maybe"], "model.zero_init_residual='maybe'"),
+]
+
+
+def run_in_process(args: list[str]) -> subprocess.CompletedProcess:
+    """experiments/train.py run as ``__main__`` in this process (its startup is most of a subprocess's
+    time), with its exit code and output as a CompletedProcess."""
+    import contextlib
+    import io
+    import runpy
+
+    import hydra._internal.utils as hydra_utils
+
+    script = str(ROOT / "experiments" / "train.py")
+    original, argv = hydra_utils.run_and_report, sys.argv
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level  # Hydra points the root logger at the captured stdout
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    sys.argv = [script, *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            runpy.run_path(script, run_name="__main__")
+    except SystemExit as exit_:
+        code = exit_.code
+    finally:
+        hydra_utils.run_and_report, sys.argv = original, argv  # the script patches Hydra's reporting
+        root.handlers[:], root.level = handlers, level
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+@pytest.mark.parametrize(
+    ("base", "overrides", "expected"),
+    GROUP_BAD_VALUES,
+    ids=[" ".join(b + o) for b, o, _ in GROUP_BAD_VALUES],
+)
+def test_bad_values_in_every_group_and_workload_are_one_line_before_anything_runs(
+    base, overrides, expected, data_root, tmp_path
+):
+    runs = tmp_path / "runs"
+    common = [f"paths.data={data_root}", f"paths.runs={runs}", "trainer.progress=lines", "device=cpu"]
+    result = run_in_process([*base, *common, *overrides])
+    assert result.returncode == 1
+    assert expected in one_error_line(result)
+    assert nothing_written(runs)
+
+
+def test_the_slurm_launcher_without_slurm_is_one_line(tmp_path):
+    if shutil.which("srun"):
+        pytest.skip("this machine has SLURM")
+    runs = tmp_path / "runs"
+    result = run_cli(
+        ["-m", "hydra/launcher=slurm", "experiment=mnist1d_sgd", f"paths.runs={runs}"], cwd=tmp_path
+    )
+    assert result.returncode == 1
+    assert "hydra/launcher=slurm needs a SLURM cluster" in one_error_line(result)
+    assert nothing_written(runs)

@@ -13,6 +13,7 @@ from torch import nn
 
 from lookahead import Lookahead
 from lookahead.optim import fused_sync
+from tests.triton_interpreter import interpreted
 
 INNER = {
     "sgd": lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, weight_decay=1e-3),
@@ -481,7 +482,7 @@ def test_kernel_is_bitwise_the_foreach_sync(alpha, fast_dtype, slow_dtype):
     fast_ref, slow_ref = clones(fast), clones(slow)
     plan = fused_sync.SyncPlan(fast, slow)
     assert plan.fallback == [] and plan.buckets[0].num_chunks == 1 + 1 + 1 + 1 + 2 + 3 + 1
-    fused_sync.interpreted(plan, alpha)
+    interpreted(plan, alpha)
     foreach_sync(fast_ref, slow_ref, alpha)  # torch.lerp: one fma per element, like the kernel
     for got, want in zip(fast + slow, fast_ref + slow_ref):
         assert got.dtype == want.dtype and torch.equal(got, want)
@@ -501,7 +502,7 @@ def test_kernel_groups_dtype_pairs_and_handles_channels_last():
     fast_ref, slow_ref = clones(fast), clones(slow)
     plan = fused_sync.SyncPlan(fast, slow)
     assert plan.fallback == [] and len(plan.buckets) == 2  # (fp32, fp32) and (bf16, fp32): 2 launches
-    fused_sync.interpreted(plan, 0.3)
+    interpreted(plan, 0.3)
     foreach_sync(fast_ref, slow_ref, 0.3)
     assert all(torch.equal(a, b) for a, b in zip(fast + slow, fast_ref + slow_ref))
 
@@ -525,7 +526,7 @@ def test_lookahead_through_the_kernel_matches_foreach_and_follows_reallocation(m
 
     def counting(plan, alpha):
         launches.append(len(plan.buckets))
-        fused_sync.interpreted(plan, alpha)
+        interpreted(plan, alpha)
 
     monkeypatch.setattr(fused_sync, "launch", counting)
     data = [torch.randn(4, 3, 6, 6, generator=torch.Generator().manual_seed(i)) for i in range(8)]
@@ -621,7 +622,7 @@ def wrong_kernel(plan, alpha):
 def one_ulp_off(plan, alpha):
     """The right kernel, then one element of the first fast tensor moved by one ulp (another correct
     order of rounding could do that): within the tolerance."""
-    fused_sync.interpreted(plan, alpha)
+    interpreted(plan, alpha)
     first = ONE_ULP_TARGET[0]
     first.view(torch.int32 if first.dtype == torch.float32 else torch.int16)[0] += 1  # the next float
 
@@ -637,7 +638,7 @@ ONE_ULP_TARGET: list[torch.Tensor] = []
 def test_the_self_check_catches_a_wrong_kernel_and_passes_a_right_one(
     monkeypatch, fast_dtype, kernel, passes
 ):
-    launch = {"right": fused_sync.interpreted, "without tails": wrong_kernel, "one ulp off": one_ulp_off}
+    launch = {"right": interpreted, "without tails": wrong_kernel, "one ulp off": one_ulp_off}
     monkeypatch.setattr(fused_sync, "launch", launch[kernel])
     fast, slow = pairs(SIZES, fast_dtype, torch.float32)
     fast_ref, slow_ref = clones(fast), clones(slow)
@@ -661,7 +662,7 @@ def test_the_self_check_catches_a_wrong_kernel_and_passes_a_right_one(
 @needs_triton
 def test_the_self_check_fails_on_a_nan_the_foreach_sync_does_not_make(monkeypatch):
     def nan_kernel(plan, alpha):
-        fused_sync.interpreted(plan, alpha)
+        interpreted(plan, alpha)
         ONE_ULP_TARGET[0][3] = float("nan")
 
     monkeypatch.setattr(fused_sync, "launch", nan_kernel)

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from lookahead.data.batches import rank_share
 from lookahead.data.cifar import load_cifar
 from lookahead.train.build import Plateau
 from lookahead.train.distributed import Dist
@@ -17,13 +18,13 @@ from lookahead.train.evaluation import recalibrated_bn
 from lookahead.train.step import TrainStep
 from lookahead.train.trainer import train
 from lookahead.workloads.base import Metrics, StepOutput
-from lookahead.workloads.classification import Classification, shard
+from lookahead.workloads.classification import Classification
 from tests.conftest import compose_config, tiny_overrides
 
 
 @pytest.mark.parametrize(("n", "world"), [(32, 2), (33, 2), (7, 3), (5, 8)])
 def test_shards_partition_a_batch_in_order(n, world):
-    parts = [range(n)[shard(n, r, world)] for r in range(world)]
+    parts = [range(n)[rank_share(n, r, world)] for r in range(world)]
     assert [i for p in parts for i in p] == list(range(n))
     assert max(map(len, parts)) - min(map(len, parts)) <= 1
 

@@ -67,6 +67,12 @@ class TensorLoader:
             yield x, self.y[index]
 
 
+def rank_share(size: int, rank: int, world: int) -> slice:
+    """Rank ``rank``'s contiguous share of ``size`` items (a global batch, or a stream's columns): the
+    shares differ in size by at most one and together cover every item once."""
+    return slice(rank * size // world, (rank + 1) * size // world)
+
+
 def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """uint8 NCHW -> float, per-channel (x / 255 - mean) / std."""
     x = x.float().div_(255)

@@ -13,6 +13,7 @@ from torchvision.datasets.utils import check_integrity
 
 from lookahead.data.batches import normalize, random_crop_flip
 from lookahead.data.dataset import DataError, Dataset
+from lookahead.ranges import PositiveInt
 
 # Per-channel statistics of the training sets (the values used by the Cutout / Lookahead code).
 STATS = {
@@ -98,8 +99,8 @@ def load_cifar(
     download: bool = False,
     augment: bool = True,
     device: str | torch.device = "cpu",
-    limit_train: int | None = None,
-    limit_test: int | None = None,
+    limit_train: PositiveInt | None = None,
+    limit_test: PositiveInt | None = None,
     check_integrity: bool = True,
 ) -> Dataset:
     """CIFAR as uint8 NCHW tensors on ``device``; crop/flip/normalise happen per batch on the device.

@@ -14,6 +14,7 @@ from mnist1d.data import get_dataset_args, make_dataset
 
 from lookahead.data import manifest
 from lookahead.data.dataset import Dataset
+from lookahead.ranges import Count, Fraction, PositiveInt
 from lookahead.writes import writing
 
 KEYS = ("x", "y", "x_test", "y_test")
@@ -53,10 +54,10 @@ def _generate(root: Path, num_samples: int, train_split: float, seed: int) -> di
 def load_mnist1d(
     root: str | Path,
     name: str = "mnist1d",
-    num_samples: int = 5000,
-    train_split: float = 0.8,
-    data_seed: int = 42,
-    valid_samples: int = 1000,
+    num_samples: PositiveInt = 5000,
+    train_split: Fraction = 0.8,
+    data_seed: Count = 42,
+    valid_samples: PositiveInt = 1000,
     device: str | torch.device = "cpu",
 ) -> Dataset:
     """The MNIST-1D dataset (40-sample signals, 10 classes): the standard train/test split of

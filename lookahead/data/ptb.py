@@ -216,11 +216,6 @@ def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
     return np.random.default_rng([seed, epoch, 0x5054])  # 0x5054: "PT", keeps this stream apart
 
 
-def column_shard(columns: int, rank: int, world: int) -> slice:
-    """Rank ``rank``'s contiguous share of the batch's columns (sizes differ by at most one)."""
-    return slice(rank * columns // world, (rank + 1) * columns // world)
-
-
 def perplexity(nll_sum: float, tokens: float) -> float:
     """exp of the mean per-token negative log-likelihood (inf where it overflows)."""
     mean = nll_sum / tokens

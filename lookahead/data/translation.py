@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lookahead.data.batches import rank_share
 from lookahead.data.dataset import DataError
 
 SPLITS = ("train", "valid", "test")
@@ -310,7 +311,7 @@ def shard(indices: np.ndarray, rank: int, world: int) -> np.ndarray:
         raise DataError(
             f"a batch of {len(indices)} sentences cannot be split over {world} ranks: raise dataset.max_tokens"
         )
-    return indices[rank * len(indices) // world : (rank + 1) * len(indices) // world]
+    return indices[rank_share(len(indices), rank, world)]
 
 
 @dataclass

@@ -26,6 +26,9 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
+from lookahead.errors import ConfigError
+from lookahead.ranges import Dropout, NonNegativeFloat, PositiveFloat, PositiveInt
+
 Hidden = list[tuple[torch.Tensor, torch.Tensor]]  # per layer (h, c), each [1, batch, width]
 
 
@@ -83,25 +86,25 @@ class LSTMLanguageModel(nn.Module):
     def __init__(
         self,
         vocab_size: int,
-        emb_size: int = 400,
-        hidden_size: int = 1150,
-        num_layers: int = 3,
-        dropout: float = 0.4,
-        dropouth: float = 0.3,
-        dropouti: float = 0.65,
-        dropoute: float = 0.1,
-        wdrop: float = 0.5,
+        emb_size: PositiveInt = 400,
+        hidden_size: PositiveInt = 1150,
+        num_layers: PositiveInt = 3,
+        dropout: Dropout = 0.4,
+        dropouth: Dropout = 0.3,
+        dropouti: Dropout = 0.65,
+        dropoute: Dropout = 0.1,
+        wdrop: Dropout = 0.5,
         tie_weights: bool = True,
-        alpha: float = 2.0,
-        beta: float = 1.0,
-        init_range: float = 0.1,
+        alpha: NonNegativeFloat = 2.0,
+        beta: NonNegativeFloat = 1.0,
+        init_range: PositiveFloat = 0.1,
         adaptive_cutoffs: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if tie_weights and adaptive_cutoffs:
-            raise ValueError("model.tie_weights=true needs a full softmax; set model.adaptive_cutoffs=null")
+            raise ConfigError("model.tie_weights=true needs a full softmax; set model.adaptive_cutoffs=null")
         if num_layers < 1:
-            raise ValueError(f"model.num_layers must be >= 1, got {num_layers}")
+            raise ConfigError(f"model.num_layers must be >= 1, got {num_layers}")
         self.dropout, self.dropouth, self.dropouti, self.dropoute = dropout, dropouth, dropouti, dropoute
         self.alpha, self.beta = alpha, beta
         self.encoder = nn.Embedding(vocab_size, emb_size)
@@ -161,12 +164,12 @@ def awd_lstm(vocab_size: int, **kwargs) -> LSTMLanguageModel:
 
 def lstm_small(
     vocab_size: int,
-    emb_size: int = 200,
-    hidden_size: int = 200,
-    num_layers: int = 2,
-    dropout: float = 0.0,
+    emb_size: PositiveInt = 200,
+    hidden_size: PositiveInt = 200,
+    num_layers: PositiveInt = 2,
+    dropout: Dropout = 0.0,
     tie_weights: bool = False,
-    init_range: float = 0.1,
+    init_range: PositiveFloat = 0.1,
     adaptive_cutoffs: Sequence[int] | None = None,
 ) -> LSTMLanguageModel:
     """Zaremba et al. (2014)'s small LSTM: 2 x 200, no regularisation, untied (dropout optional)."""

@@ -5,8 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lookahead.ranges import Count, PositiveInt
 
-def mlp(num_classes: int = 10, input_length: int = 40, hidden: int = 100, depth: int = 2) -> nn.Sequential:
+
+def mlp(
+    num_classes: int = 10, input_length: int = 40, hidden: PositiveInt = 100, depth: Count = 2
+) -> nn.Sequential:
     """The MNIST-1D paper's MLP: ``depth`` hidden ReLU layers of width ``hidden``."""
     layers: list[nn.Module] = [nn.Flatten()]
     width = input_length
@@ -18,7 +22,7 @@ def mlp(num_classes: int = 10, input_length: int = 40, hidden: int = 100, depth:
 
 
 def cnn(
-    num_classes: int = 10, input_length: int = 40, channels: int = 25, batch_norm: bool = False
+    num_classes: int = 10, input_length: int = 40, channels: PositiveInt = 25, batch_norm: bool = False
 ) -> nn.Sequential:
     """The MNIST-1D paper's 1-D CNN: three stride-2 convolutions and a linear head; ``batch_norm`` adds
     BatchNorm after each convolution (to study BatchNorm statistics under Lookahead's slow weights)."""

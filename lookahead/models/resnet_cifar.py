@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lookahead.ranges import PositiveInt
+
 
 class BasicBlock(nn.Module):
     expansion = 1
@@ -55,6 +57,6 @@ class ResNetCifar(nn.Module):
         return self.linear(out)
 
 
-def resnet18_cifar(num_classes: int = 10, width: int = 64) -> ResNetCifar:
+def resnet18_cifar(num_classes: int = 10, width: PositiveInt = 64) -> ResNetCifar:
     """The paper's CIFAR ResNet-18 (``width`` < 64 gives a thinner net for quick CPU smoke runs)."""
     return ResNetCifar((2, 2, 2, 2), num_classes=num_classes, width=width)

@@ -16,6 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lookahead.errors import ConfigError
+from lookahead.ranges import Count, Dropout, PositiveInt
+
 Cache = list[dict[str, Any]]
 
 
@@ -34,7 +37,7 @@ class Attention(nn.Module):
     def __init__(self, d_model: int, heads: int, dropout: float, cross: bool) -> None:
         super().__init__()
         if d_model % heads:
-            raise ValueError(f"d_model ({d_model}) must be divisible by heads ({heads})")
+            raise ConfigError(f"model.d_model={d_model} is not allowed: a multiple of model.heads ({heads})")
         self.heads, self.dropout, self.cross = heads, dropout, cross
         if cross:
             self.q, self.kv = nn.Linear(d_model, d_model), nn.Linear(d_model, 2 * d_model)
@@ -142,17 +145,17 @@ class Transformer(nn.Module):
     def __init__(
         self,
         vocab_size: int,
-        d_model: int = 512,
-        heads: int = 8,
-        ffn_dim: int = 2048,
-        encoder_layers: int = 6,
-        decoder_layers: int = 6,
-        dropout: float = 0.1,
-        attn_dropout: float = 0.0,
-        ffn_dropout: float = 0.0,
+        d_model: PositiveInt = 512,
+        heads: PositiveInt = 8,
+        ffn_dim: PositiveInt = 2048,
+        encoder_layers: PositiveInt = 6,
+        decoder_layers: PositiveInt = 6,
+        dropout: Dropout = 0.1,
+        attn_dropout: Dropout = 0.0,
+        ffn_dropout: Dropout = 0.0,
         norm_first: bool = True,
-        pad_id: int = 0,
-        max_positions: int = 1024,
+        pad_id: Count = 0,
+        max_positions: PositiveInt = 1024,
     ) -> None:
         super().__init__()
         self.d_model, self.pad_id, self.norm_first = d_model, pad_id, norm_first

@@ -17,15 +17,14 @@ element in ``fast`` and ``slow`` only when both have the same strides and are no
 (contiguous, channels_last, ...). :func:`eligible` checks that; anything else stays on the foreach path.
 
 Importing this module never fails: without Triton :func:`unavailable_reason` says why and nothing here
-launches. :func:`interpreted` runs the same kernel with Triton's CPU interpreter, for the tests.
+launches. tests/triton_interpreter.py runs the same kernel with Triton's CPU interpreter.
 """
 
 from __future__ import annotations
 
 import contextlib
 import struct
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -208,7 +207,7 @@ class SyncPlan:
 
 
 def launch(plan: SyncPlan, alpha: float) -> None:
-    """Run ``plan`` on the GPU (Lookahead calls this; the tests swap in :func:`interpreted`)."""
+    """Run ``plan`` on the GPU (Lookahead calls this; the tests swap in the interpreter)."""
     plan(alpha)
 
 
@@ -270,75 +269,12 @@ def checked_launch(
     return check
 
 
-# -- the same kernel on CPU tensors, through Triton's interpreter (tests) ---------------------------------
-def _fma_exact(x: Any, y: Any, z: Any) -> Any:
-    """fp32 fma with one rounding, as the GPU does (numpy has no fma; the interpreter rounds twice).
-
-    The fp32 product is exact in fp64; the fp64 sum is made round-to-odd with its exact error term, and
-    round-to-odd to 53 bits followed by rounding to 24 bits is the correctly rounded result."""
-    import numpy as np
-
-    total = x.astype(np.float64) * y.astype(np.float64)
-    s = total + z.astype(np.float64)
-    err = (total - (s - (s - total))) + (z.astype(np.float64) - (s - total))  # TwoSum: s + err exact
-    bits = s.view(np.int64)
-    inexact_even = (err != 0) & ((bits & 1) == 0)
-    s = np.where(inexact_even, np.nextafter(s, np.where(err > 0, np.inf, -np.inf)), s)
-    return s.astype(np.float32)
-
-
-def _rtne_bf16(x: Any) -> Any:
-    """fp32 -> bf16 rounded to nearest even, as the GPU's cvt.rn does (the interpreter truncates)."""
-    import numpy as np
-
-    return (
-        torch.from_numpy(np.ascontiguousarray(x)).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
-    )
-
-
-@contextmanager
-def _interpreter_like_the_gpu() -> Iterator[None]:
-    """Give the interpreter the GPU's fma (one rounding) and fp32 -> bf16 rounding while it runs."""
-    from triton.runtime import interpreter
-
-    builder = interpreter.InterpreterBuilder
-    fma, fp_trunc = builder.create_fma, builder.create_fp_trunc
-
-    def create_fma(self: Any, x: Any, y: Any, z: Any) -> Any:
-        if z.dtype.scalar != tl.float32:
-            return fma(self, x, y, z)
-        return interpreter.TensorHandle(_fma_exact(x.data, y.data, z.data), z.dtype.scalar)
-
-    def create_fp_trunc(self: Any, src: Any, dst_type: Any) -> Any:
-        if src.dtype.scalar == tl.float32 and dst_type.scalar == tl.bfloat16:
-            return interpreter.TensorHandle(_rtne_bf16(src.data), tl.bfloat16)
-        return fp_trunc(self, src, dst_type)
-
-    builder.create_fma, builder.create_fp_trunc = create_fma, create_fp_trunc
-    try:
-        yield
-    finally:
-        builder.create_fma, builder.create_fp_trunc = fma, fp_trunc
-
-
-def interpreted(plan: SyncPlan, alpha: float) -> None:
-    """Run ``plan`` with the Triton interpreter on CPU tensors: the same kernel source, numpy semantics
-    (with the GPU's one-rounding fma and round-to-nearest-even bf16 casts: the GPU kernel's results)."""
-    if triton is None:
-        raise RuntimeError("Triton is not installed")
-    from triton.runtime.interpreter import InterpretedFunction
-
-    with _interpreter_like_the_gpu():
-        plan(alpha, InterpretedFunction(_lerp_copy_kernel.fn))
-
-
 __all__ = [
     "BLOCK",
     "SYNC_TOLERANCE",
     "SyncPlan",
     "checked_launch",
     "eligible",
-    "interpreted",
     "launch",
     "unavailable_reason",
 ]

@@ -4,8 +4,6 @@ Polyak averaging."""
 from __future__ import annotations
 
 import copy
-import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,8 +15,10 @@ from torch import nn
 from lookahead.data import Dataset
 from lookahead.optim.lookahead import Lookahead
 from lookahead.optim.polyak import PolyakAverage
+from lookahead.train import schema
 from lookahead.train.fast_path import FastPath, resolve_fast_path
-from lookahead.train.schema import ConfigError
+from lookahead.train.schema import Config, ConfigError, validate
+from lookahead.train.signature import parameters
 from lookahead.train.targets import check_targets
 from lookahead.workloads.base import Workload
 from lookahead.workloads.classification import Classification
@@ -51,6 +51,20 @@ def build_workload(cfg: DictConfig, device: torch.device | str) -> Workload:
     return built
 
 
+def model_kwargs(cfg: DictConfig, workload: Workload) -> dict[str, Any]:
+    """What the workload hands the model (``num_classes``, ``vocab_size``): a model that does not take
+    them does not fit the dataset, said in one line."""
+    kwargs = workload.model_kwargs()
+    takes, takes_any = parameters(get_object(cfg.model._target_))
+    missing = [k for k in kwargs if k not in takes]
+    if missing and not takes_any:
+        raise ConfigError(
+            f"model={cfg.model._target_} does not fit dataset={workload.name}: the dataset gives the model "
+            f"{', '.join(missing)}, which it does not take; pick a model for this dataset"
+        )
+    return kwargs
+
+
 def optimizer_class(cfg: DictConfig) -> type:
     """The inner optimizer's class, without building it (``object`` for a factory function)."""
     target = get_object(cfg.optimizer._target_)
@@ -73,7 +87,10 @@ def build_optimizer(
     extra: dict[str, Any] = {"fused": True, "foreach": None} if fused else {}
     if capturable and issubclass(optimizer_class(cfg), torch.optim.Adam):
         extra["capturable"] = True
-    inner = instantiate(cfg.optimizer, **extra)(model.parameters())
+    try:
+        inner = instantiate(cfg.optimizer, **extra)(model.parameters())
+    except ValueError as err:  # the optimizer's own argument checks ("Invalid beta parameter ...")
+        raise ConfigError(f"optimizer ({cfg.optimizer._target_}): {err}") from None
     if not cfg.lookahead.enabled:
         return inner
     return Lookahead(
@@ -106,38 +123,13 @@ class Plateau:
         self.value, self.stale = state["value"], int(state["stale"])
 
 
-def lr_factor(
-    schedule: DictConfig, steps_per_epoch: int, total_steps: int, plateau: Plateau | None = None
-) -> Callable[[int], float]:
-    """Multiplier of the base LR as a function of the (0-based) optimizer step; stepped every step."""
-    name = schedule.name
-    if name == "constant":
-        return lambda step: 1.0
-    if name == "multistep":  # the paper's CIFAR schedule: x gamma at the given epochs
-        boundaries = [m * steps_per_epoch for m in schedule.milestones]
-        return lambda step: schedule.gamma ** sum(step >= b for b in boundaries)
-    if name == "cosine":
-        floor = schedule.get("min_factor", 0.0)
-        return lambda step: (
-            floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
-        )
-    if name == "warmup":  # linear warmup, then inverse square root decay (the Transformer schedule)
-        steps = schedule.get("warmup_steps")
-        warmup = max(1, int(steps if steps is not None else schedule.warmup_epochs * steps_per_epoch))
-        return lambda step: min((step + 1) / warmup, math.sqrt(warmup / (step + 1)))
-    if name == "plateau":
-        assert plateau is not None
-        return lambda step: plateau.value
-    raise ConfigError(f"schedule.name must be constant, multistep, cosine, warmup or plateau, got {name!r}")
-
-
 def build_scheduler(
-    cfg: DictConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int, plateau: Plateau | None = None
+    config: Config, optimizer: torch.optim.Optimizer, steps_per_epoch: int, plateau: Plateau | None = None
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    total = steps_per_epoch * cfg.trainer.max_epochs
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lr_factor(cfg.schedule, steps_per_epoch, total, plateau)
-    )
+    """The schedule's LR factor, stepped every optimizer step (``config.schedule``: see schema.py)."""
+    total = steps_per_epoch * config.trainer.max_epochs
+    factor = config.schedule.lr_factor(steps_per_epoch, total, plateau)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def build_averaging(cfg: DictConfig, model: nn.Module, steps_per_epoch: int) -> PolyakAverage | None:
@@ -179,23 +171,27 @@ class Setup:
             self.plateau.load_state_dict(state["plateau"])
 
 
-def build(cfg: DictConfig, device: torch.device | str = "cpu", world: int = 1) -> Setup:
+def build(
+    cfg: DictConfig, device: torch.device | str = "cpu", world: int = 1, config: Config | None = None
+) -> Setup:
     """Workload -> model -> inner optimizer (+ Lookahead) -> LR schedule -> averaging, with the fast
-    path's settings (``world``: the number of processes) resolved on the way.
+    path's settings (``world``: the number of processes) resolved on the way. ``config``: ``cfg``
+    validated (``schema.validate``), when the caller has it already.
 
     Seed the RNGs first: the model's initial weights come from the global torch RNG.
     """
     device = torch.device(device)
-    tcfg = cfg.trainer
+    config = config or validate(cfg)
+    tcfg = config.trainer
     workload = build_workload(cfg, device)
     fast = resolve_fast_path(tcfg, device, world, workload, optimizer_class(cfg))
-    model = instantiate(cfg.model, **workload.model_kwargs()).to(device)
+    model = instantiate(cfg.model, **model_kwargs(cfg, workload)).to(device)
     if fast.channels_last:  # before the optimizer: its state (and Lookahead's slow copy) follow the layout
         model = model.to(memory_format=torch.channels_last)
     batches = workload.steps_per_epoch()
-    if tcfg.get("limit_train_batches"):
-        batches = min(batches, int(tcfg.limit_train_batches))
-    steps_per_epoch = batches // int(tcfg.get("accumulate_steps", 1) or 1)
+    if tcfg.limit_train_batches is not None:
+        batches = min(batches, tcfg.limit_train_batches)
+    steps_per_epoch = batches // tcfg.accumulate_steps
     if steps_per_epoch < 1:
         raise ConfigError(
             f"an epoch has {batches} batches, fewer than trainer.accumulate_steps={tcfg.accumulate_steps}"
@@ -204,14 +200,14 @@ def build(cfg: DictConfig, device: torch.device | str = "cpu", world: int = 1) -
         cfg, model, fused=fast.fused_optimizer, capturable=fast.cuda_graphs, sync_kernel=fast.sync_kernel
     )
     plateau = None
-    if cfg.schedule.name == "plateau":
-        plateau = Plateau(float(cfg.schedule.factor), int(cfg.schedule.patience))
+    if isinstance(config.schedule, schema.Plateau):
+        plateau = Plateau(config.schedule.factor, config.schedule.patience)
     return Setup(
         workload,
         model,
         steps_per_epoch,
         optimizer,
-        build_scheduler(cfg, optimizer, steps_per_epoch, plateau),
+        build_scheduler(config, optimizer, steps_per_epoch, plateau),
         build_averaging(cfg, model, steps_per_epoch),
         plateau,
         fast,

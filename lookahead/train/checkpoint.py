@@ -6,18 +6,21 @@ code from the file: a ``last.pt`` planted in a shared run directory is refused, 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import random
 import threading
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from lookahead.train.state import RunState
 from lookahead.writes import writing
 
 CONVERT = "scripts/convert_checkpoint.py"
@@ -34,6 +37,10 @@ EARLIER_FORMAT = {
 
 # Values a weights-only load accepts besides tensors and containers.
 PLAIN = (bool, int, float, complex, str, bytes, torch.dtype, torch.device, torch.memory_format)
+
+if TYPE_CHECKING:
+    from lookahead.train.build import Setup
+    from lookahead.train.distributed import Dist
 
 
 class CheckpointError(RuntimeError):
@@ -190,3 +197,62 @@ def _refused(path: Path) -> str:
         f"checkpoint {path} was not loaded: it refers to {shown}, which a weights-only load refuses (loading "
         f"it could run code); move it away to start the run afresh"
     )
+
+
+class RunCheckpoint:
+    """A run's ``checkpoints/last.pt``: every rank's RNG and carry gathered, rank 0 writes (in the
+    background, through :class:`Writer`); on resume every rank loads the same file (a shared file
+    system), then its own RNG and carry."""
+
+    def __init__(self, path: Path, config_hash: str, ranks: Dist) -> None:
+        self.path, self.config_hash, self.ranks = path, config_hash, ranks
+        self.writer = Writer()
+
+    def exists(self) -> bool:
+        """Whether there is a checkpoint to resume from (rank 0 looks; every rank gets its answer)."""
+        return self.ranks.broadcast(self.path.exists() if self.ranks.is_main else None)
+
+    def save(self, setup: Setup, state: RunState, carry: Any) -> None:
+        per_rank = self.ranks.gather({"rng": rng_state(), "carry": carry})
+        if self.ranks.is_main:  # returns once the state is copied to host memory
+            payload = {
+                "setup": setup.state_dict(),
+                "state": state.to_dict(),
+                "ranks": per_rank,
+                "config_hash": self.config_hash,
+            }
+            with self._named():  # the previous write's error, if it failed
+                self.writer.save(self.path, payload)
+
+    def wait(self) -> None:
+        with self._named():
+            self.writer.wait()
+
+    @contextlib.contextmanager
+    def _named(self) -> Iterator[None]:
+        """A failed write (a full disk) as one line naming the file; the previous checkpoint stays."""
+        try:
+            yield
+        except OSError as err:
+            raise CheckpointError(f"cannot write checkpoint {self.path}: {err.strerror or err}") from err
+
+    def load(self, setup: Setup) -> tuple[RunState, Any]:
+        """Load the checkpoint into ``setup`` and this rank's RNG; the run state and this rank's carry."""
+        ckpt, path, ranks = load(self.path), self.path, self.ranks
+        if "setup" not in ckpt or "ranks" not in ckpt:
+            raise CheckpointError(
+                f"checkpoint {path} was written by an older version of the trainer; move it away to start "
+                f"the run afresh"
+            )
+        if ckpt.get("config_hash") != self.config_hash:
+            raise CheckpointError(
+                f"checkpoint {path} was written under another config; move it away to start afresh"
+            )
+        if len(ckpt["ranks"]) != ranks.world:
+            raise CheckpointError(
+                f"checkpoint {path} was written by {len(ckpt['ranks'])} process(es), this job has "
+                f"{ranks.world}: resume with the same number of processes"
+            )
+        setup.load_state_dict(ckpt["setup"])
+        set_rng_state(ckpt["ranks"][ranks.rank]["rng"])
+        return RunState.from_dict(ckpt["state"]), ckpt["ranks"][ranks.rank]["carry"]

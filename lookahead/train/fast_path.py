@@ -28,12 +28,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
 
 from lookahead.optim import fused_sync
 from lookahead.optim.lookahead import Lookahead
 from lookahead.train.graphs import GraphedStep
-from lookahead.train.schema import ConfigError
+from lookahead.train.schema import ConfigError, Trainer
 from lookahead.workloads.base import Workload
 
 # What `trainer.fast_path` turns on by itself: only what has run on a GPU (an H200, docs/gpu.md's table).
@@ -66,7 +65,7 @@ class FastPath:
 
 
 def _graph_blockers(
-    tcfg: DictConfig, device: torch.device, world: int, workload: Workload, optimizer_cls: type
+    tcfg: Trainer, device: torch.device, world: int, workload: Workload, optimizer_cls: type
 ) -> list[str]:
     """Why the training step cannot be captured as one CUDA graph here (empty: it can)."""
     reasons = []
@@ -74,7 +73,7 @@ def _graph_blockers(
         reasons.append("CUDA graphs need a CUDA device")
     if world > 1:
         reasons.append("CUDA graphs run in one process only (DDP's gradient hooks are not captured)")
-    if int(tcfg.get("accumulate_steps", 1) or 1) > 1:
+    if tcfg.accumulate_steps > 1:
         reasons.append("CUDA graphs capture one micro-batch per step (trainer.accumulate_steps=1)")
     if not workload.capturable:
         reasons.append(f"the {workload.name} workload's steps change shape or carry state between steps")
@@ -85,40 +84,37 @@ def _graph_blockers(
 
 
 def resolve_fast_path(
-    tcfg: DictConfig, device: torch.device, world: int, workload: Workload, optimizer_cls: type
+    tcfg: Trainer, device: torch.device, world: int, workload: Workload, optimizer_cls: type
 ) -> FastPath:
     """The settings this run uses; raises ConfigError when an explicit setting cannot be honoured."""
-    on = tcfg.get("fast_path", "auto")
-    on = device.type == "cuda" if on == "auto" else bool(on)
+    on = device.type == "cuda" if tcfg.fast_path == "auto" else tcfg.fast_path
     notes = []
 
-    def pick(key: str) -> Any:
-        value = tcfg.get(key)
+    def pick(key: str) -> bool:
+        value = getattr(tcfg, key)
         return on and key in VERIFIED_ON_GPU if value is None else value
 
-    precision = tcfg.get("precision") or (workload.fast_precision if on else "fp32")
+    precision = tcfg.precision or (workload.fast_precision if on else "fp32")
     graphs = pick("cuda_graphs")
     blockers = _graph_blockers(tcfg, device, world, workload, optimizer_cls) if graphs else []
     if blockers:
-        if tcfg.get("cuda_graphs") is not None:
+        if tcfg.cuda_graphs is not None:
             raise ConfigError(f"trainer.cuda_graphs=true cannot be used: {blockers[0]}")
         notes.append(f"cuda_graphs off: {blockers[0]}")
         graphs = False
-    cudnn = bool(pick("cudnn_benchmark")) and device.type == "cuda"
-    sync_kernel = bool(pick("sync_kernel"))
+    sync_kernel = pick("sync_kernel")
     why = fused_sync.unavailable_reason(device) if sync_kernel else None
     if why:
-        if tcfg.get("sync_kernel") is not None:
+        if tcfg.sync_kernel is not None:
             raise ConfigError(f"trainer.sync_kernel=true cannot be used: {why}")
         notes.append(f"sync_kernel off: {why}")
         sync_kernel = False
-    compile_ = tcfg.get("compile") or False
     return FastPath(
         precision=precision,
-        channels_last=bool(pick("channels_last")),
-        cudnn_benchmark=cudnn,
-        cuda_graphs=bool(graphs),
-        compile=compile_,
+        channels_last=pick("channels_last"),
+        cudnn_benchmark=pick("cudnn_benchmark") and device.type == "cuda",
+        cuda_graphs=graphs,
+        compile=tcfg.compile,
         # The captured step needs the fused step's tensor lr; alone, it is on once verified on a GPU.
         fused_optimizer=(graphs or (on and "fused_optimizer" in VERIFIED_ON_GPU))
         and device.type == "cuda"

@@ -12,7 +12,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from lookahead.train.run_dir import atomic_write_text
+from lookahead.train.run_dir import RunDirError, atomic_write_text
 from lookahead.train.schema import ConfigError
 from lookahead.writes import writing
 
@@ -36,7 +36,7 @@ class MetricsFile:
                 except json.JSONDecodeError:
                     if number == len(lines):  # a torn last line: the write it belongs to never finished
                         break
-                    raise ValueError(
+                    raise RunDirError(
                         f"{path}: line {number} is not JSON; repair or delete the file"
                     ) from None
                 if record["step"] <= resume_step:
@@ -44,7 +44,7 @@ class MetricsFile:
             atomic_write_text(path, "".join(line + "\n" for line in kept))
 
     def log(self, record: dict[str, Any]) -> None:
-        with writing(self.path), self.path.open("a") as f:
+        with writing(self.path), self.path.open("a") as f:  # a full disk: one line naming the file
             f.write(json.dumps(record) + "\n")
 
 
@@ -167,16 +167,22 @@ class WandbLogger:
     Seeds of one configuration share ``group``; the run id is stored in the run directory, so a
     resumed run continues the same W&B run. Offline unless ``logger.mode=online`` or
     ``WANDB_MODE=online`` (:func:`wandb_mode`); online needs credentials (:func:`check_wandb`).
+    Constructed with the rest of the run, before the run directory exists; ``start`` opens the W&B run
+    in it.
     """
 
-    def __init__(self, cfg: DictConfig, run_path: Path, group: str) -> None:
-        mode = check_wandb(cfg)  # before anything is written
+    def __init__(self, cfg: DictConfig, group: str) -> None:
+        self.mode = check_wandb(cfg)  # before anything is written
         import wandb
 
+        self.wandb, self.cfg, self.group = wandb, cfg, group
+
+    def start(self, run_path: Path) -> None:
+        cfg, group = self.cfg, self.group
         id_file = run_path / "wandb_id"
         run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:12]
-        id_file.write_text(run_id)
-        self.run = wandb.init(
+        atomic_write_text(id_file, run_id)
+        self.run = self.wandb.init(
             project=cfg.logger.project,
             entity=cfg.logger.get("entity"),
             group=group,
@@ -186,7 +192,7 @@ class WandbLogger:
             dir=os.environ.get("WANDB_DIR") or str(run_path),  # W&B's own variable wins
             id=run_id,
             resume="allow",
-            mode=mode,  # explicit: W&B's default (online) never applies
+            mode=self.mode,  # explicit: W&B's default (online) never applies
             tags=list(cfg.logger.get("tags") or []),
             reinit="finish_previous",
         )

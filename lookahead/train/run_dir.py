@@ -42,8 +42,14 @@ class RunDir:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._lock = open(self.path / ".lock", "w")  # noqa: SIM115 (held open until close())
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._lock = open(self.path / ".lock", "w")  # noqa: SIM115 (held open until close())
+        except OSError as err:  # a read-only folder, a file in the way
+            where = err.filename or self.path
+            raise RunDirError(
+                f"cannot use {self.path} as the run directory: {err.strerror} ({where})"
+            ) from None
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

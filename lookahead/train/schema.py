@@ -1,267 +1,315 @@
-"""The config schema of experiments/train.py: types, ranges and choices of every field, checked on the
+"""The config schema of experiments/train.py: the type and range of every field, checked on the
 composed config before anything is built or written, with one message naming the field, the value and
-what is allowed.
+what is allowed. The defaults are the group files' values (configs/<group>/*.yaml), given nowhere else.
 
-Groups are closed (an unknown key such as ``+trainer.foo=1`` is refused) except those a user fills with
-their own code's arguments: ``dataset``, ``model`` and ``optimizer`` are open (only the fields listed are
-checked there), so a user's own dataset or model config still plugs in.
+The closed groups (``trainer``, ``lookahead``, ``averaging``, ``schedule``, ``logger``) are pydantic
+models: an unknown key such as ``+trainer.foo=1`` is refused, booleans must be booleans, integers
+integers, and numbers finite. The ``dataset``, ``model`` and ``optimizer`` groups hold the arguments of
+their ``_target_`` (your own code's too): each argument is checked against that callable's signature and
+type hints (``lookahead.train.signature``), so ranges written there as ``Annotated[int, Field(ge=1)]``
+are checked here, before the run, and nowhere else.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+import torch
+from omegaconf import DictConfig, OmegaConf
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from lookahead.errors import ConfigError
 from lookahead.optim.lookahead import check_alpha, check_k
 
-
-class ConfigError(ValueError):
-    """A config value that makes no sense; the message names the field."""
+__all__ = ["Config", "ConfigError", "Trainer", "validate", "validate_steps"]
 
 
-Check = Callable[[str, Any], None]
-
-
-def _fail(field: str, value: Any, allowed: str) -> None:
+def fail(field: str, value: Any, allowed: str) -> None:
     raise ConfigError(f"{field}={value!r} is not allowed: {allowed}")
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+class Section(BaseModel):
+    """A closed group of fields: strict types, finite numbers, no unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+PositiveInt = Annotated[int, Field(ge=1)]
+Count = Annotated[int, Field(ge=0)]
+Text = Annotated[str, Field(pattern=r"^.+$")]
 
 
-def integer(low: int | None = None, high: int | None = None, optional: bool = False) -> Check:
-    def check(field: str, value: Any) -> None:
-        if value is None and optional:
-            return
-        bounds = f"an integer{f' >= {low}' if low is not None else ''}{f' and <= {high}' if high is not None else ''}"
-        if not _is_int(value) or (low is not None and value < low) or (high is not None and value > high):
-            _fail(field, value, bounds + (" or null" if optional else ""))
+def _library(check: Callable[[Any], Any]) -> AfterValidator:
+    """A library's own validator (one definition of the rule)."""
 
-    return check
+    def run(value: Any) -> Any:
+        check(value)
+        return value
+
+    return AfterValidator(run)
 
 
-def number(
-    low: float | None = None, high: float | None = None, *, open_low: bool = False, optional: bool = False
-) -> Check:
-    def check(field: str, value: Any) -> None:
-        if value is None and optional:
-            return
-        ok = _is_number(value) and math.isfinite(value)
-        ok = (
-            ok
-            and (low is None or (value > low if open_low else value >= low))
-            and (high is None or value <= high)
+class Lookahead(Section):
+    """``lookahead=off`` holds ``enabled`` alone; ``on`` sets the rest (required then)."""
+
+    enabled: bool
+    k: Annotated[int, _library(check_k)] | None = None
+    alpha: Annotated[float, _library(check_alpha)] | None = None
+    pullback_momentum: Literal["none", "reset", "pullback"] | None = None
+
+
+class Averaging(Section):
+    enabled: bool
+    start_epoch: Annotated[float, Field(ge=0)] | None = None
+
+
+# -- the schedules: one registry (the ``name`` picks the class), each builds its LR factor -------------
+Factor = Callable[[int], float]
+
+
+class Constant(Section):
+    name: Literal["constant"]
+
+    def lr_factor(self, steps_per_epoch: int, total_steps: int, plateau: Any = None) -> Factor:
+        return lambda step: 1.0
+
+
+class Multistep(Section):
+    """The paper's CIFAR schedule: x gamma at the given epochs."""
+
+    name: Literal["multistep"]
+    milestones: list[PositiveInt]
+    gamma: Annotated[float, Field(gt=0)]
+
+    def lr_factor(self, steps_per_epoch: int, total_steps: int, plateau: Any = None) -> Factor:
+        boundaries = [m * steps_per_epoch for m in self.milestones]
+        return lambda step: self.gamma ** sum(step >= b for b in boundaries)
+
+
+class Cosine(Section):
+    name: Literal["cosine"]
+    min_factor: Annotated[float, Field(ge=0, le=1)]
+
+    def lr_factor(self, steps_per_epoch: int, total_steps: int, plateau: Any = None) -> Factor:
+        floor = self.min_factor
+        return lambda step: (
+            floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
         )
-        if not ok:
-            lower = f"{'>' if open_low else '>='} {low}" if low is not None else ""
-            upper = f"<= {high}" if high is not None else ""
-            bounds = " and ".join(b for b in (lower, upper) if b)
-            _fail(
-                field,
-                value,
-                f"a finite number{' ' + bounds if bounds else ''}" + (" or null" if optional else ""),
-            )
-
-    return check
 
 
-def choice(*options: Any) -> Check:
-    def check(field: str, value: Any) -> None:
-        if value not in options:
-            _fail(field, value, "one of " + ", ".join(map(str, options)))
+class Warmup(Section):
+    """Linear warmup, then inverse square root decay (the Transformer schedule)."""
 
-    return check
+    name: Literal["warmup"]
+    warmup_steps: Count | None
+    warmup_epochs: Annotated[float, Field(ge=0)] | None
 
-
-def boolean(field: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        _fail(field, value, "true or false")
-
-
-def text(pattern: str = r".*", what: str = "a string") -> Check:
-    regex = re.compile(pattern)
-
-    def check(field: str, value: Any) -> None:
-        if not isinstance(value, str) or not regex.fullmatch(value):
-            _fail(field, value, what)
-
-    return check
+    def lr_factor(self, steps_per_epoch: int, total_steps: int, plateau: Any = None) -> Factor:
+        steps = self.warmup_steps
+        assert steps is not None or self.warmup_epochs is not None  # checked by validate
+        warmup = max(1, int(steps if steps is not None else self.warmup_epochs * steps_per_epoch))
+        return lambda step: min((step + 1) / warmup, math.sqrt(warmup / (step + 1)))
 
 
-def anything(field: str, value: Any) -> None:
-    return None
+class Plateau(Section):
+    """x factor whenever the target has not improved for ``patience`` evaluations."""
+
+    name: Literal["plateau"]
+    factor: Annotated[float, Field(gt=0, le=1)]
+    patience: PositiveInt
+
+    def lr_factor(self, steps_per_epoch: int, total_steps: int, plateau: Any = None) -> Factor:
+        assert plateau is not None
+        return lambda step: plateau.value
 
 
-def by(validator: Callable[[Any], Any]) -> Check:
-    """A check that reuses a library's own validator (one definition of the rule), naming the field."""
-
-    def check(field: str, value: Any) -> None:
-        try:
-            validator(value)
-        except ValueError as err:
-            raise ConfigError(f"{field}={value!r} is not allowed: {err}") from None
-
-    return check
+Schedule = Annotated[Constant | Multistep | Cosine | Warmup | Plateau, Field(discriminator="name")]
+SCHEDULES = ("constant", "multistep", "cosine", "warmup", "plateau")
 
 
-def integer_list(low: int = 0) -> Check:
-    def check(field: str, value: Any) -> None:
-        if not isinstance(value, (list, tuple, ListConfig)) or not all(
-            _is_int(v) and v >= low for v in value
-        ):
-            _fail(field, value, f"a list of integers >= {low}")
+class Trainer(Section):
+    max_epochs: PositiveInt
+    batch_size: PositiveInt
+    eval_batch_size: PositiveInt
+    eval_weights: Literal["slow", "fast", "both"]
+    fast_path: Literal["auto"] | bool
+    precision: Literal["fp32", "bf16"] | None
+    channels_last: bool | None
+    cudnn_benchmark: bool | None
+    cuda_graphs: bool | None
+    sync_kernel: bool | None
+    compile: bool | Literal["default", "max-autotune-no-cudagraphs"]
+    log_every_steps: PositiveInt
+    checkpoint_every_steps: Count
+    limit_train_batches: PositiveInt | None
+    progress: Literal["auto", "bar", "lines"]
+    eval_every_steps: Count
+    accumulate_steps: PositiveInt
+    clip_grad_norm: Annotated[float, Field(gt=0)] | None
+    bn_recalibration_batches: Count
+    dist_timeout_s: Annotated[float, Field(gt=0)]
 
-    return check
+
+class Logger(Section):
+    name: Literal["console", "wandb"]
+    group: str
+    project: Text | None = None  # the wandb group only
+    entity: str | None = None
+    mode: Literal["online", "offline", "disabled"] | None = None
+    tags: list[str] = []
 
 
-@dataclass(frozen=True)
-class Group:
-    """A config node: checks per key; ``open`` groups accept keys without a check."""
-
-    fields: Mapping[str, Check | Group]
-    open: bool = False
+class Paths(Section):
+    data: Text
+    runs: Text
 
 
-SCHEDULES = {
-    "constant": {},
-    "multistep": {"milestones": integer_list(1), "gamma": number(0, open_low=True)},
-    "cosine": {"min_factor": number(0, 1)},
-    "warmup": {"warmup_steps": integer(0, optional=True), "warmup_epochs": number(0, optional=True)},
-    "plateau": {"factor": number(0, 1, open_low=True), "patience": integer(1)},
+class Arguments(BaseModel):
+    """A group of a target's arguments: the fields below are checked here, every one against the
+    target's signature (lookahead/train/signature.py)."""
+
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False, frozen=True)
+
+
+class DatasetArguments(Arguments):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$")] | None = None
+
+
+class OptimizerArguments(Arguments):
+    lr: Annotated[float, Field(ge=0, le=1e6)]
+    weight_decay: Annotated[float, Field(ge=0)] | None = None
+
+
+class Config(Section):
+    """The whole config; ``dataset``, ``model`` and ``optimizer`` are checked by their target."""
+
+    paths: Paths
+    dataset: DatasetArguments
+    model: Arguments
+    optimizer: OptimizerArguments
+    lookahead: Lookahead
+    averaging: Averaging
+    schedule: Schedule
+    trainer: Trainer
+    logger: Logger
+    # after the groups: a bad group value is named before the labels derived from it
+    method: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    experiment_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+=-]{0,99}$")]
+    seed: Annotated[int, Field(ge=0, lt=2**32)]  # numpy's seed range
+    device: Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")]
+    run_name: str
+    overrides: list[str]
+
+
+_ALLOWED = {  # what a rule allows, in words, where pydantic's message says less
+    "string_pattern_mismatch": {
+        "experiment_name": "1-100 letters, digits and _ . + = -",
+        "method": "a label of letters, digits, _ . -",
+        "device": "auto, cpu, cuda, cuda:N or mps",
+        "paths": "a path",
+        "logger": "a W&B project name",
+        "dataset": "1-50 letters, digits and _ . -",
+    },
 }
 
-SCHEMA = Group(
-    {
-        "experiment_name": text(r"[A-Za-z0-9][A-Za-z0-9_.+=-]{0,99}", "1-100 letters, digits and _ . + = -"),
-        "method": text(r"[A-Za-z0-9_.-]+", "a label of letters, digits, _ . -"),
-        "seed": integer(0),
-        "device": text(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, cuda, cuda:N or mps"),
-        "run_name": text(),
-        "overrides": anything,
-        "paths": Group({"data": text(r".+", "a path"), "runs": text(r".+", "a path")}),
-        "dataset": Group(
-            {"name": text(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,49}", "1-50 letters, digits and _ . -")}, open=True
-        ),
-        "model": Group({"_target_": text(r"[\w.]+", "a dotted import path")}, open=True),
-        "optimizer": Group(
-            {
-                "_target_": text(r"[\w.]+", "a dotted import path"),
-                "lr": number(0, 1e6),
-                "weight_decay": number(0),
-            },
-            open=True,
-        ),
-        "lookahead": Group(
-            {
-                "enabled": boolean,
-                "k": by(check_k),
-                "alpha": by(check_alpha),
-                "pullback_momentum": choice("none", "reset", "pullback"),
-            }
-        ),
-        "averaging": Group({"enabled": boolean, "start_epoch": number(0)}),
-        "schedule": Group({"name": choice(*SCHEDULES)}, open=True),  # keys per name: see validate()
-        "trainer": Group(
-            {
-                "max_epochs": integer(1),
-                "batch_size": integer(1),
-                "eval_batch_size": integer(1),
-                "eval_weights": choice("slow", "fast", "both"),
-                "fast_path": choice("auto", True, False),
-                "precision": choice(None, "fp32", "bf16"),
-                "channels_last": choice(None, True, False),
-                "cudnn_benchmark": choice(None, True, False),
-                "cuda_graphs": choice(None, True, False),
-                "sync_kernel": choice(None, True, False),
-                "compile": choice(False, True, "default", "max-autotune-no-cudagraphs"),
-                "log_every_steps": integer(1),
-                "checkpoint_every_steps": integer(0),
-                "limit_train_batches": integer(1, optional=True),
-                "progress": choice("auto", "bar", "lines"),
-                "eval_every_steps": integer(0),
-                "accumulate_steps": integer(1),
-                "clip_grad_norm": number(0, open_low=True, optional=True),
-                "bn_recalibration_batches": integer(0),
-                "dist_timeout_s": number(0, open_low=True),
-            }
-        ),
-        "logger": Group(
-            {
-                "name": choice("console", "wandb"),
-                "group": text(),
-                "project": text(r".+", "a W&B project name"),
-                "entity": anything,
-                "mode": choice(None, "online", "offline", "disabled"),
-                "tags": anything,
-            }
-        ),
-    }
-)
+
+def _field(loc: tuple[Any, ...], data: dict[str, Any]) -> tuple[str, Any]:
+    """A pydantic error location as ``group.field`` (union tags and list indices dropped) and the
+    value the user gave there."""
+    names, node = [], data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            names.append(str(part))
+            node = node[part]
+        elif isinstance(part, int) or isinstance(node, list):
+            break  # a list item: the whole list is named
+    return ".".join(names), node
 
 
-def _walk(node: Any, group: Group, prefix: str) -> None:
-    if not isinstance(node, (dict, DictConfig)):
-        _fail(prefix.rstrip("."), node, "a group of fields")
-    for key in node:
-        field = f"{prefix}{key}"
-        check = group.fields.get(key)
-        if check is None:
-            if group.open:
-                continue
-            known = ", ".join(sorted(group.fields))
-            raise ConfigError(
-                f"unknown field {field} (known in {prefix.rstrip('.') or 'the config'}: {known})"
-            )
-        value = node[key]
-        if isinstance(check, Group):
-            _walk(value, check, f"{field}.")
-        else:
-            check(field, value)
+def explain(err: ValidationError, data: dict[str, Any], prefix: str = "") -> ConfigError:
+    """The first error of a pydantic validation as one line: field, value, what is allowed."""
+    errors = err.errors()
+    first = errors[0]
+    field, value = _field(first["loc"], data)
+    if first["type"] == "extra_forbidden":
+        group = field.rpartition(".")[0]
+        return ConfigError(f"unknown field {prefix}{field} (not a field of {group or 'the config'})")
+    if first["type"] == "missing":
+        loc = ".".join(str(p) for p in first["loc"])
+        return ConfigError(f"{prefix}{loc} is missing: set it (its group file gives the default)")
+    if first["type"] == "union_tag_invalid":
+        field, value = f"{field}.name", value.get("name") if isinstance(value, dict) else value
+        return ConfigError(f"{prefix}{field}={value!r} is not allowed: one of {', '.join(SCHEDULES)}")
+    # every branch of a union (``'auto'`` or a boolean) says what it allows
+    messages = [
+        _ALLOWED.get(e["type"], {}).get(field.split(".")[0], e["msg"]).removeprefix("Value error, ")
+        for e in errors
+        if _field(e["loc"], data)[0] == field
+    ]
+    return ConfigError(f"{prefix}{field}={value!r} is not allowed: {'; or '.join(dict.fromkeys(messages))}")
 
 
-def validate(cfg: DictConfig) -> None:
-    """Raise ConfigError (one line) for the first field outside the schema."""
+def validate(cfg: DictConfig) -> Config:
+    """The config as typed sections; ConfigError (one line) for the first field outside the schema."""
+    from lookahead.train.signature import check_target_args
+
     try:
         data = OmegaConf.to_container(cfg, resolve=True)
     except Exception as err:  # an interpolation that cannot be resolved
         raise ConfigError(str(err).splitlines()[0]) from None
-    _walk(data, SCHEMA, "")
-    schedule = data["schedule"]
-    extra = set(schedule) - {"name", *SCHEDULES[schedule["name"]]}
-    if extra:
-        raise ConfigError(
-            f"unknown field schedule.{sorted(extra)[0]} for schedule {schedule['name']!r} "
-            f"(known: {', '.join(sorted(SCHEDULES[schedule['name']])) or 'none'})"
-        )
-    for key, check in SCHEDULES[schedule["name"]].items():
-        if key in schedule:
-            check(f"schedule.{key}", schedule[key])
-    epochs = data["trainer"]["max_epochs"]
-    if schedule["name"] == "multistep" and any(m > epochs for m in schedule["milestones"]):
-        _fail(
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as err:
+        raise explain(err, data) from None
+    for group in ("dataset", "model", "optimizer"):
+        check_target_args(group, data[group])
+    _check_across(config)
+    return config
+
+
+def _check_across(config: Config) -> None:
+    """Rules between fields."""
+    epochs, schedule = config.trainer.max_epochs, config.schedule
+    for group, fields in (
+        ("lookahead", ("k", "alpha", "pullback_momentum")),
+        ("averaging", ("start_epoch",)),
+    ):
+        section = getattr(config, group)
+        for name in fields:
+            if section.enabled and getattr(section, name) is None:
+                fail(f"{group}.{name}", None, f"a value when {group} is on (see configs/{group}/)")
+    if isinstance(schedule, Multistep) and any(m > epochs for m in schedule.milestones):
+        fail(
             "schedule.milestones",
-            schedule["milestones"],
+            schedule.milestones,
             f"epochs within the run (1..{epochs}); for a shorter run set schedule.milestones=[...] too, "
             f"or schedule=constant",
         )
-    if data["averaging"]["enabled"] and data["averaging"]["start_epoch"] >= epochs:
-        _fail("averaging.start_epoch", data["averaging"]["start_epoch"], f"< trainer.max_epochs ({epochs})")
+    if isinstance(schedule, Warmup) and schedule.warmup_steps is None and schedule.warmup_epochs is None:
+        fail("schedule.warmup_steps", None, "a number of steps, or set schedule.warmup_epochs")
+    if config.averaging.enabled and config.averaging.start_epoch >= epochs:
+        fail("averaging.start_epoch", config.averaging.start_epoch, f"< trainer.max_epochs ({epochs})")
+    _check_device(config.device)
+
+
+def _check_device(device: str) -> None:
+    """A device this machine has (``auto`` always is)."""
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.partition(":")[2] or 0)
+        if index >= count:
+            has = f"{count} CUDA device(s)" if count else "no CUDA device"
+            fail("device", device, f"a device this machine has ({has}): auto or cpu")
+    if device == "mps" and not torch.backends.mps.is_available():
+        fail("device", device, "a device this machine has (no MPS): auto or cpu")
 
 
 def validate_steps(cfg: DictConfig, total_steps: int) -> None:
     """Checks that need the run's length in optimizer steps (known once the workload is built)."""
     if cfg.lookahead.enabled and cfg.lookahead.k > total_steps:
-        _fail(
+        fail(
             "lookahead.k",
             cfg.lookahead.k,
             f"at most the run's {total_steps} optimizer steps (else it never syncs)",

@@ -1,11 +1,14 @@
 """The one training loop every workload shares: train, evaluate, log, checkpoint, resume; one process
 or many (torchrun, SLURM).
 
-``train`` validates and builds everything, then opens the run directory (rank 0 only) and calls
-``fit``: epochs of optimizer steps; every ``log_every_steps`` the summed logs are read (divergence and
-stop checks, progress); at every evaluation (each epoch, or every ``eval_every_steps``) the weights the
-method is judged by are evaluated on the workload's splits, a line goes to metrics.jsonl, and the
-checkpoint and summary.json are rewritten.
+``train`` validates and builds everything, opens the run directory (rank 0 only), assembles a
+:class:`Loop` from its collaborators (the step, the checkpoint, the reporter) and decides how the
+process ends: a stop signal is handed on only once the loop has stopped cleanly. The loop reads top to
+bottom: ``run`` trains epoch after epoch; ``train_epoch`` takes the optimizer steps, and every
+``log_every_steps`` reads the summed logs (divergence and stop checks, progress); ``evaluate`` judges
+the weights the method is judged by after each epoch (or every ``eval_every_steps``); ``report`` sends
+the record to metrics.jsonl, W&B and the console and rewrites the checkpoint and summary.json;
+``finish`` writes the last summary whatever happened.
 """
 
 from __future__ import annotations
@@ -26,15 +29,16 @@ from omegaconf import DictConfig, OmegaConf
 from torch.nn.parallel import DistributedDataParallel
 
 from lookahead.optim.lookahead import Lookahead
-from lookahead.train import checkpoint
 from lookahead.train.build import Setup, build
+from lookahead.train.checkpoint import RunCheckpoint
 from lookahead.train.distributed import Dist
 from lookahead.train.evaluation import evaluate
 from lookahead.train.fast_path import FastPath, self_checks
 from lookahead.train.graphs import GraphedStep
 from lookahead.train.loggers import Console, MetricsFile, WandbLogger, check_wandb
-from lookahead.train.run_dir import NOT_IDENTITY, RunDir, RunDirError, environment
-from lookahead.train.schema import validate, validate_steps
+from lookahead.train.reporter import Reporter
+from lookahead.train.run_dir import NOT_IDENTITY, RunDir, RunDirError, atomic_write_text, environment
+from lookahead.train.schema import Config, Trainer, validate, validate_steps
 from lookahead.train.signals import StopSignals
 from lookahead.train.state import RunState, Summary
 from lookahead.train.step import TrainStep
@@ -71,40 +75,65 @@ def config_hash(cfg: DictConfig) -> str:
 
 
 def train(
-    cfg: DictConfig, run_path: str | Path, ranks: Dist | None = None, device: torch.device | None = None
+    cfg: DictConfig,
+    run_path: str | Path,
+    ranks: Dist | None = None,
+    device: torch.device | None = None,
+    graphed: type[GraphedStep] = GraphedStep,
+    config: Config | None = None,
 ) -> Summary:
     """Run (or resume) the run configured by ``cfg`` in ``run_path`` on every rank; return its summary.
 
     Everything that can fail on bad input (config values, data, model) happens before the run directory
-    is created. Rank 0 alone owns the directory (lock, config, logs, checkpoints).
+    is created. Rank 0 alone owns the directory (lock, config, logs, checkpoints). ``graphed``: the
+    class that captures the step in CUDA graphs (tests hand in a CPU stand-in); ``config``: ``cfg``
+    validated, when the caller has done it.
     """
     ranks = ranks or Dist()
-    validate(cfg)
-    if cfg.logger.name == "wandb":  # every rank: none may wait for a rank 0 that stopped here
+    config = config or validate(cfg)
+    if config.logger.name == "wandb":  # every rank: none may wait for a rank 0 that stopped here
         check_wandb(cfg)  # online without credentials: one line before anything is written
-    device = device or resolve_device(cfg.device)
-    seed_everything(cfg.seed)
-    setup = build(cfg, device, world=ranks.world)
-    validate_steps(cfg, setup.steps_per_epoch * int(cfg.trainer.max_epochs))
-    run, done, error = None, None, None
-    if ranks.is_main:
-        try:
-            run, done = _open(cfg, Path(run_path))
-        except RunDirError as err:
-            error = str(err)
-    error, done = ranks.broadcast((error, done))
-    if error:
-        raise RunDirError(error)
+    device = device or resolve_device(config.device)
+    seed_everything(config.seed)
+    setup = build(cfg, device, world=ranks.world, config=config)
+    validate_steps(cfg, setup.steps_per_epoch * config.trainer.max_epochs)
+    wandb = (
+        WandbLogger(cfg, group=cfg.logger.group) if ranks.is_main and config.logger.name == "wandb" else None
+    )
+    # Everything is built: only now is anything written.
+    run_path = Path(run_path)
+    run, done = _open_on_main(cfg, run_path, ranks)
     if done is not None:
         return Summary(**done)
     benchmark = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = setup.fast.cudnn_benchmark
     try:
-        return fit(cfg, setup, run, Path(run_path), ranks, device)
+        loop = assemble(cfg, config, setup, run, run_path, ranks, device, graphed, wandb)
+        with StopSignals() as signals:
+            summary = loop.run(signals)
     finally:
         torch.backends.cudnn.benchmark = benchmark
         if run is not None:
             run.close()
+    if summary.status == "interrupted":
+        signals.hand_on()  # exits: 128 + the signal, or the launcher's own handler (submitit requeues)
+    return summary
+
+
+def _open_on_main(cfg: DictConfig, path: Path, ranks: Dist) -> tuple[RunDir | None, dict[str, Any] | None]:
+    """Rank 0 opens the run directory; every rank learns whether the run is already over."""
+    run, done, error = None, None, None
+    if ranks.is_main:
+        try:
+            run, done = _open(cfg, path)
+        except RunDirError as err:
+            error = str(err)
+    error, done = ranks.broadcast((error, done))
+    if error:
+        raise RunDirError(error)
+    if done is not None and run is not None:
+        run.close()
+    return run, done
 
 
 def _open(cfg: DictConfig, path: Path) -> tuple[RunDir, dict[str, Any] | None]:
@@ -135,33 +164,11 @@ def _open(cfg: DictConfig, path: Path) -> tuple[RunDir, dict[str, Any] | None]:
             )
             return run, previous.to_dict()
         if not run.config.exists():
-            run.config.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+            atomic_write_text(run.config, OmegaConf.to_yaml(cfg, resolve=True))
         return run, None
     except BaseException:
         run.close()
         raise
-
-
-def _resume(path: Path, config_hash_: str, setup: Setup, ranks: Dist) -> tuple[RunState, Any]:
-    """Load the checkpoint into ``setup`` and this rank's RNG; the run state and this rank's carry."""
-    ckpt = checkpoint.load(path)
-    if "setup" not in ckpt or "ranks" not in ckpt:
-        raise checkpoint.CheckpointError(
-            f"checkpoint {path} was written by an older version of the trainer; move it away to start the "
-            f"run afresh"
-        )
-    if ckpt.get("config_hash") != config_hash_:
-        raise checkpoint.CheckpointError(
-            f"checkpoint {path} was written under another config; move it away to start afresh"
-        )
-    if len(ckpt["ranks"]) != ranks.world:
-        raise checkpoint.CheckpointError(
-            f"checkpoint {path} was written by {len(ckpt['ranks'])} process(es), this job has "
-            f"{ranks.world}: resume with the same number of processes"
-        )
-    setup.load_state_dict(ckpt["setup"])
-    checkpoint.set_rng_state(ckpt["ranks"][ranks.rank]["rng"])
-    return RunState.from_dict(ckpt["state"]), ckpt["ranks"][ranks.rank]["carry"]
 
 
 def _replicas_identical(model: torch.nn.Module, optimizer: torch.optim.Optimizer, ranks: Dist) -> bool:
@@ -173,281 +180,352 @@ def _replicas_identical(model: torch.nn.Module, optimizer: torch.optim.Optimizer
     return len(set(sums)) == 1
 
 
-def fit(
-    cfg: DictConfig, setup: Setup, run: RunDir | None, run_path: Path, ranks: Dist, device: torch.device
-) -> Summary:
-    tcfg = cfg.trainer
-    workload, model, optimizer, averaging = setup.workload, setup.model, setup.optimizer, setup.averaging
-    steps_per_epoch, max_epochs = setup.steps_per_epoch, int(tcfg.max_epochs)
-    ckpt_path = run_path / "checkpoints" / "last.pt"
-    hash_ = config_hash(cfg)
-
-    # -- resume: every rank loads the same checkpoint (a shared file system), then its own RNG/carry ----
-    resumed = ranks.broadcast(ckpt_path.exists() if ranks.is_main else None)
-    state, carry = _resume(ckpt_path, hash_, setup, ranks) if resumed else (RunState(), None)
-    fast = setup.fast
-    net = model
+def make_step(
+    cfg: DictConfig, setup: Setup, ranks: Dist, device: torch.device, graphed: type[GraphedStep]
+) -> TrainStep:
+    """The optimizer step: the model wrapped for several ranks (DDP) and compiled if asked; captured
+    in CUDA graphs on the fast path."""
+    fast, net = setup.fast, setup.model
     if ranks.enabled:  # broadcasts rank 0's weights: every replica (and Lookahead's slow copy) starts equal
-        net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+        net = DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
     if fast.compile:  # the training forward only: evaluation runs the plain module
         net = torch.compile(net, mode=None if fast.compile in (True, "default") else fast.compile)
-    autocast = torch.autocast(device.type, dtype=fast.autocast_dtype) if fast.autocast_dtype else None
     step = TrainStep(
-        workload,
+        setup.workload,
         net,
-        optimizer,
+        setup.optimizer,
         setup.scheduler,
         ranks,
         device,
         fast.autocast_dtype,
-        tcfg.get("clip_grad_norm"),
+        cfg.trainer.clip_grad_norm,
     )
-    if fast.cuda_graphs:
-        step = GraphedStep(step)
+    return graphed(step) if fast.cuda_graphs else step
 
-    # -- outputs (rank 0) -----------------------------------------------------------------------------
-    main = ranks.is_main
-    metrics = MetricsFile(run.metrics, resume_step=state.step if resumed else None) if main else None
-    console = Console(tcfg.progress if main else "off")
-    wandb = (
-        WandbLogger(cfg, run_path, group=cfg.logger.group) if main and cfg.logger.name == "wandb" else None
-    )
-    unit = workload.unit
-    summary = Summary(
+
+def new_summary(cfg: DictConfig, setup: Setup, run_path: Path, ranks: Dist, device: torch.device) -> Summary:
+    workload = setup.workload
+    return Summary(
         status="running",
         experiment=cfg.experiment_name,
         dataset=workload.name,
         model=cfg.model._target_.rsplit(".", 1)[-1],
         method=cfg.method,
         seed=cfg.seed,
-        max_epochs=max_epochs,
+        max_epochs=int(cfg.trainer.max_epochs),
         run_dir=str(run_path),
         target=workload.target,
         higher_is_better=workload.higher_is_better if workload.convergence_metric else None,
         targets=list(workload.targets),
         targets_metric=workload.convergence_metric,
-        unit=unit,
+        unit=workload.unit,
         world_size=ranks.world,
-        overrides=list(cfg.get("overrides") or []),
+        overrides=list(cfg.overrides),
         **environment(device),
     )
 
-    def write_summary(status: str, reason: str | None = None) -> None:
-        summary.status, summary.reason = status, reason
-        summary.fast_path = fast.to_dict()
-        if isinstance(step, GraphedStep):
-            summary.fast_path.update(graph_replays=step.replays, graph_failure=step.failure)
-        summary.fast_path["self_checks"] = self_checks(step, optimizer)
-        summary.epochs_completed, summary.steps = state.epoch, state.step
-        summary.final, summary.best, summary.wall_time_s = state.final, state.best, state.wall_time_s
-        summary.reached = state.reached
-        summary.samples_per_s = state.samples / state.train_time_s if state.train_time_s else None
-        if main:
-            summary.write(run.summary)
 
-    writer = checkpoint.Writer()
+def assemble(
+    cfg: DictConfig,
+    config: Config,
+    setup: Setup,
+    run: RunDir | None,
+    run_path: Path,
+    ranks: Dist,
+    device: torch.device,
+    graphed: type[GraphedStep] = GraphedStep,
+    wandb: WandbLogger | None = None,
+) -> Loop:
+    """The loop and its collaborators, resumed from the run's checkpoint if it has one."""
+    ckpt = RunCheckpoint(run_path / "checkpoints" / "last.pt", config_hash(cfg), ranks)
+    resumed = ckpt.exists()
+    state, carry = ckpt.load(setup) if resumed else (RunState(), None)
+    step = make_step(cfg, setup, ranks, device, graphed)  # after the load: DDP broadcasts the weights
+    if run is not None:  # rank 0
+        if wandb is not None:
+            wandb.start(run_path)
+        metrics = MetricsFile(run.metrics, resume_step=state.step if resumed else None)
+        reporter = Reporter(Console(cfg.trainer.progress), metrics, wandb)
+        summary_file = run.summary
+    else:
+        reporter, summary_file = Reporter(Console("off")), None
+    summary = new_summary(cfg, setup, run_path, ranks, device)
+    loop = Loop(config.trainer, setup, step, ckpt, reporter, summary, summary_file, ranks, device)
+    loop.state, loop.carry, loop.resumed = state, carry, resumed
+    return loop
 
-    def save_checkpoint() -> None:
-        per_rank = ranks.gather({"rng": checkpoint.rng_state(), "carry": carry})
-        if main:
-            payload = {
-                "setup": setup.state_dict(),
-                "state": state.to_dict(),
-                "ranks": per_rank,
-                "config_hash": hash_,
-            }
-            writer.save(ckpt_path, payload)  # returns once the state is copied to host memory
 
-    # -- the loop -------------------------------------------------------------------------------------
-    accumulate = int(tcfg.get("accumulate_steps", 1) or 1)
-    log_every, checkpoint_every = int(tcfg.log_every_steps), int(tcfg.checkpoint_every_steps or 0)
-    eval_every = int(tcfg.get("eval_every_steps") or 0)
-    bn_batches = int(tcfg.get("bn_recalibration_batches") or 0)
-    acc = Metrics()  # this rank's summed logs since the last flush, on the device
-    status, reason = "running", None
-    graph_failure_told = False
-    train_start = 0.0  # perf_counter at the start of the current stretch of training steps
-    start = time.perf_counter() - state.wall_time_s
+class Loop:
+    """Epochs of optimizer steps, evaluations, reports and checkpoints; ``status`` says where it is."""
 
-    def flush(stop_requested: bool) -> bool:
-        """Fold the device sums into state.sums (summed over ranks); True if the job must stop now."""
-        sums = acc.pop()
+    def __init__(
+        self,
+        tcfg: Trainer,
+        setup: Setup,
+        step: TrainStep,
+        checkpoint: RunCheckpoint,
+        reporter: Reporter,
+        summary: Summary,
+        summary_file: Path | None,
+        ranks: Dist,
+        device: torch.device,
+    ) -> None:
+        self.setup, self.workload, self.model = setup, setup.workload, setup.model
+        self.step, self.ckpt, self.reporter = step, checkpoint, reporter
+        self.summary, self.summary_file = summary, summary_file
+        self.ranks, self.device = ranks, device
+        self.max_epochs, self.steps_per_epoch = tcfg.max_epochs, setup.steps_per_epoch
+        self.accumulate, self.log_every = tcfg.accumulate_steps, tcfg.log_every_steps
+        self.checkpoint_every, self.eval_every = tcfg.checkpoint_every_steps, tcfg.eval_every_steps
+        self.eval_weights, self.bn_batches = tcfg.eval_weights, tcfg.bn_recalibration_batches
+        dtype = setup.fast.autocast_dtype
+        self.autocast = torch.autocast(device.type, dtype=dtype) if dtype else None
+        self.state, self.carry, self.resumed = RunState(), None, False
+        self.status, self.reason = "running", None
+        self.acc = Metrics()  # this rank's summed logs since the last flush, on the device
+        self.signals = StopSignals()
+        self.start = self.train_start = 0.0  # perf_counter at the run's (resumed) start, at training's
+        self.graph_failure_told = False
+
+    # -- the run ------------------------------------------------------------------------------------
+    def run(self, signals: StopSignals) -> Summary:
+        """Train to max_epochs, divergence or a stop; the summary is written whatever happens."""
+        self.signals, state = signals, self.state
+        self.start = time.perf_counter() - state.wall_time_s
+        self.write_summary()
+        if _describe(self.setup.fast, self.device):
+            self.reporter.message(_describe(self.setup.fast, self.device))
+        if self.resumed:
+            where = f"epoch {state.epoch + 1}, batch {state.batch}"
+            self.reporter.message(f"resuming {self.summary.run_dir} at {where}")
+        self.model.train()
+        try:
+            while state.epoch < self.max_epochs and self.status == "running":
+                train = self.train_epoch()
+                if self.status == "running":
+                    self.end_epoch(train)
+            self.stopped()
+            self.ckpt.wait()  # the last checkpoint is on disk (or its write error raised) before the end
+            if self.status == "running":
+                self.complete()
+        except KeyboardInterrupt:
+            self.status, self.reason = "interrupted", "KeyboardInterrupt"
+            raise
+        except BaseException as err:
+            self.status, self.reason = "failed", f"{type(err).__name__}: {err}"
+            raise
+        finally:
+            self.finish()
+        return self.summary
+
+    def train_epoch(self) -> dict[str, float]:
+        """The optimizer steps of one epoch (its rest, after a resume), with the checks, checkpoints and
+        evaluations due between them; the epoch's train metrics. ``status`` says whether to go on."""
+        state = self.state
+        self.reporter.start_epoch(state.epoch, self.max_epochs, self.steps_per_epoch, state.batch)
+        if state.batch == 0:
+            self.carry = self.workload.init_carry(self.model)
+        ranks = self.ranks
+        batches = self.workload.train_batches(
+            state.epoch, state.batch * self.accumulate, ranks.rank, ranks.world
+        )
+        self.train_start = time.perf_counter()
+        train: dict[str, float] = {}
+        while state.batch < self.steps_per_epoch and self.status == "running":
+            micro = list(islice(batches, self.accumulate))
+            if len(micro) < self.accumulate:
+                break
+            self.optimizer_step(micro)
+            self.between_steps()
+        if self.status == "running":
+            train, _ = self.flush()
+            self.check(train, prefix="train_")
+        return train
+
+    def optimizer_step(self, micro: list[Any]) -> None:
+        result = self.step(micro, self.carry)
+        failure = getattr(self.step, "failure", None)
+        if failure and not self.graph_failure_told:
+            self.reporter.message(f"CUDA graphs off, the run goes on eagerly: {failure}")
+            self.graph_failure_told = True
+        self.carry = result.carry
+        if self.setup.averaging is not None:
+            self.setup.averaging.maybe_update(self.model, self.state.step + 1)
+        for logs in result.logs:
+            self.acc.add(logs)
+        self.acc.add({"sample_size": result.sample_size})
+        self.state.step += 1
+        self.state.batch += 1
+
+    def between_steps(self) -> None:
+        """What is due after a step: the log check, a mid-epoch checkpoint, a mid-epoch evaluation."""
+        state, requested = self.state, self.signals.requested
+        # Single process: stop at once on a signal; ranks agree on stopping at flushes only.
+        if state.step % self.log_every == 0 or (requested and not self.ranks.enabled):
+            train, stop = self.flush(stop_requested=requested is not None)
+            if self.check(train, prefix="train_"):
+                return
+            if stop:
+                self.status = "interrupted"
+                self.reason = f"signal {self.signals.name or 'on another rank'}"
+                return
+            self.reporter.progress(self.log_every, train)
+        if self.checkpoint_every and state.step % self.checkpoint_every == 0:
+            self.flush()
+            state.wall_time_s = time.perf_counter() - self.start
+            self.checkpoint()
+        if self.eval_every and state.step % self.eval_every == 0 and state.batch < self.steps_per_epoch:
+            train, _ = self.flush()
+            record = self.evaluate(state.epoch + state.batch / self.steps_per_epoch, train)
+            if not self.check(record):
+                self.report(record, end_of_epoch=False)
+
+    def end_epoch(self, train: dict[str, float]) -> None:
+        record = self.evaluate(self.state.epoch + 1, train)
+        self.state.epoch, self.state.batch = self.state.epoch + 1, 0
+        self.check(record)
+        self.report(record, end_of_epoch=True)
+
+    def stopped(self) -> None:
+        """A run that stopped early says why; an interrupted one is checkpointed to resume exactly."""
+        state = self.state
+        if self.status == "diverged":
+            self.reporter.message(f"loss became non-finite at step {state.step}: stopping (diverged)")
+        if self.status == "interrupted":
+            state.train_time_s += time.perf_counter() - self.train_start
+            state.wall_time_s = time.perf_counter() - self.start
+            self.checkpoint()
+            self.reporter.message(
+                f"stopped by {self.reason} at step {state.step}: checkpoint written, resume by running "
+                f"the same command"
+            )
+
+    def complete(self) -> None:
+        """The run reached max_epochs: the workload's final evaluation, and a check that ranks agree."""
+        self.status = "completed"
+        if self.ranks.is_main:
+            self.state.final.update(self.workload.final_evaluation(self.model, Path(self.summary.run_dir)))
+            self.summary.extra.update(self.workload.summary_extra)
+        self.ranks.barrier()
+        if self.ranks.enabled:
+            identical = _replicas_identical(self.model, self.setup.optimizer, self.ranks)
+            self.summary.extra["replicas_identical"] = identical
+
+    def finish(self) -> None:
+        """The last summary (any status) and the W&B run's end; the first error on the way wins."""
+        self.state.wall_time_s = time.perf_counter() - self.start
+        with contextlib.suppress(Exception):  # on the error path: finish the last write, keep the error
+            self.ckpt.wait()
+        try:
+            self.write_summary()
+        finally:
+            self.reporter.finish(self.summary.to_dict())
+
+    # -- its parts ----------------------------------------------------------------------------------
+    def flush(self, stop_requested: bool = False) -> tuple[dict[str, float], bool]:
+        """Fold this rank's device sums into state.sums (summed over ranks): the train metrics of the
+        epoch so far, and whether any rank was asked to stop."""
+        sums, state = self.acc.pop(), self.state
         keys = sorted(sums)
         values = torch.tensor(
-            [sums[k] for k in keys] + [float(stop_requested)], dtype=torch.float64, device=device
+            [sums[k] for k in keys] + [float(stop_requested)], dtype=torch.float64, device=self.device
         )
-        values = ranks.all_reduce_tensor(values).tolist()
+        values = self.ranks.all_reduce_tensor(values).tolist()
         for key, value in zip(keys, values):
             state.sums[key] = state.sums.get(key, 0) + value
-        return values[-1] > 0
+        return self.workload.reduce(state.sums), values[-1] > 0
 
-    def evaluation(epoch_value: float) -> dict[str, Any]:
-        nonlocal train_start
-        elapsed = time.perf_counter() - train_start
+    def check(self, metrics: dict[str, Any], prefix: str = "") -> bool:
+        """The divergence check: a non-finite divergence metric (train, or any split) ends the run."""
+        metric = self.workload.divergence_metric
+        names = [f"train_{metric}", *(f"{s.name}_{metric}" for s in self.workload.splits())]
+        if any(
+            not math.isfinite(metrics[k]) for k in (n.removeprefix(prefix) for n in names) if k in metrics
+        ):
+            self.status = "diverged"
+        return self.status == "diverged"
+
+    def evaluate(self, epoch_value: float, train: dict[str, float]) -> dict[str, Any]:
+        """The evaluation record of the weights the method is judged by; state.final and best follow."""
+        state, workload = self.state, self.workload
+        elapsed = time.perf_counter() - self.train_start
         state.train_time_s += elapsed
         units = state.sums.get("sample_size", 0)
         state.samples += int(units)
+        judged = evaluate(
+            workload,
+            self.model,
+            self.setup.optimizer,
+            self.setup.averaging,
+            eval_weights=self.eval_weights,
+            bn_batches=self.bn_batches,
+            epoch=state.epoch,
+            ranks=self.ranks,
+            device=self.device,
+            autocast=self.autocast,
+        )
         record = {
             "epoch": epoch_value,
             "step": state.step,
-            "lr": optimizer.param_groups[0]["lr"],
-            **{f"train_{k}": v for k, v in workload.reduce(state.sums).items()},
-            **evaluate(
-                workload,
-                model,
-                optimizer,
-                averaging,
-                eval_weights=tcfg.eval_weights,
-                bn_batches=bn_batches,
-                epoch=state.epoch,
-                ranks=ranks,
-                device=device,
-                autocast=autocast,
-            ),
-            "wall_time_s": time.perf_counter() - start,
-            unit: state.samples,  # trained so far: curves and steps-to-target against samples or tokens
-            f"{unit}_per_s": units / elapsed if elapsed > 0 else None,
+            "lr": self.setup.optimizer.param_groups[0]["lr"],
+            **{f"train_{k}": v for k, v in train.items()},
+            **judged,
+            "wall_time_s": time.perf_counter() - self.start,
+            workload.unit: state.samples,  # trained so far: curves and steps-to-target in samples/tokens
+            f"{workload.unit}_per_s": units / elapsed if elapsed > 0 else None,
         }
         state.sums = {}
-        state.final = {
-            k: v
-            for k, v in record.items()
-            if k.startswith(("train_", *(f"{s.name}_" for s in workload.splits())))
-        }
-        target = workload.target
-        if target is not None and target in record:
-            best = state.best.get(target)
-            value = record[target]
-            improved = best is None or (value >= best if workload.higher_is_better else value <= best)
-            if improved:
-                state.best = {target: value, "epoch": epoch_value, "step": state.step}
-                state.best.update({k: v for k, v in record.items() if k.startswith("valid_")})
-            if setup.plateau is not None:
-                setup.plateau.observe(improved)
-        if workload.convergence_metric:
+        splits = ("train_", *(f"{s.name}_" for s in workload.splits()))
+        state.final = {k: v for k, v in record.items() if k.startswith(splits)}
+        self.update_best(record, epoch_value)
+        if workload.convergence_metric:  # the record is final: when validation first reached each target
             record_reached(
                 state.reached,
                 record,
                 workload.convergence_metric,
                 workload.targets,
                 workload.higher_is_better,
-                unit,
+                workload.unit,
             )
         state.wall_time_s = record["wall_time_s"]
-        train_start = time.perf_counter()
+        self.train_start = time.perf_counter()
         return record
 
-    def diverged(values: dict[str, Any]) -> bool:
-        names = [
-            f"train_{workload.divergence_metric}",
-            *(f"{s.name}_{workload.divergence_metric}" for s in workload.splits()),
-        ]
-        return any(k in values and not math.isfinite(values[k]) for k in names)
+    def update_best(self, record: dict[str, Any], epoch_value: float) -> None:
+        """Keep the evaluation with the best target value; a plateau schedule hears whether it improved."""
+        workload, state = self.workload, self.state
+        target = workload.target
+        if target is None or target not in record:
+            return
+        best, value = state.best.get(target), record[target]
+        improved = best is None or (value >= best if workload.higher_is_better else value <= best)
+        if improved:
+            state.best = {target: value, "epoch": epoch_value, "step": state.step}
+            state.best.update({k: v for k, v in record.items() if k.startswith("valid_")})
+        if self.setup.plateau is not None:
+            self.setup.plateau.observe(improved)
 
-    write_summary(status)
-    if _describe(fast, device):
-        console.message(_describe(fast, device))
-    if resumed:
-        console.message(f"resuming {run_path} at epoch {state.epoch + 1}, batch {state.batch}")
-    model.train()
-    with StopSignals() as signals:
-        try:
-            while state.epoch < max_epochs and status == "running":
-                epoch = state.epoch
-                console.start_epoch(epoch, max_epochs, steps_per_epoch, state.batch)
-                if state.batch == 0:
-                    carry = workload.init_carry(model)
-                batches = workload.train_batches(epoch, state.batch * accumulate, ranks.rank, ranks.world)
-                train_start = time.perf_counter()
-                while state.batch < steps_per_epoch:
-                    micro = list(islice(batches, accumulate))
-                    if len(micro) < accumulate:
-                        break
-                    result = step(micro, carry)
-                    if isinstance(step, GraphedStep) and step.failure and not graph_failure_told:
-                        console.message(f"CUDA graphs off, the run goes on eagerly: {step.failure}")
-                        graph_failure_told = True
-                    carry = result.carry
-                    if averaging is not None:
-                        averaging.maybe_update(model, state.step + 1)
-                    for logs in result.logs:
-                        acc.add(logs)
-                    acc.add({"sample_size": result.sample_size})
-                    state.step += 1
-                    state.batch += 1
-                    # Single process: stop at once on a signal; ranks agree on stopping at flushes only.
-                    at_flush = state.step % log_every == 0 or (signals.requested and not ranks.enabled)
-                    if at_flush:
-                        stop = flush(signals.requested is not None)
-                        if diverged({f"train_{k}": v for k, v in workload.reduce(state.sums).items()}):
-                            status = "diverged"
-                            break
-                        if stop:
-                            status, reason = "interrupted", f"signal {signals.name or 'on another rank'}"
-                            break
-                        console.update(log_every, **workload.reduce(state.sums))
-                    if checkpoint_every and state.step % checkpoint_every == 0:
-                        flush(False)
-                        state.wall_time_s = time.perf_counter() - start
-                        save_checkpoint()
-                    if eval_every and state.step % eval_every == 0 and state.batch < steps_per_epoch:
-                        flush(False)
-                        record = evaluation(epoch + state.batch / steps_per_epoch)
-                        if diverged(record):
-                            status = "diverged"
-                            break
-                        _emit(record, metrics, wandb, console, end_of_epoch=False)
-                        save_checkpoint()
-                        write_summary(status)
-                if status == "running":
-                    flush(False)
-                    if diverged({f"train_{k}": v for k, v in workload.reduce(state.sums).items()}):
-                        status = "diverged"
-                if status == "diverged":
-                    console.message(f"loss became non-finite at step {state.step}: stopping (diverged)")
-                    break
-                if status == "interrupted":
-                    state.train_time_s += time.perf_counter() - train_start
-                    state.wall_time_s = time.perf_counter() - start
-                    save_checkpoint()
-                    console.message(
-                        f"stopped by {reason} at step {state.step}: checkpoint written, resume by running the same command"
-                    )
-                    break
-                record = evaluation(epoch + 1)
-                state.epoch, state.batch = epoch + 1, 0
-                if diverged(record):
-                    status = "diverged"
-                _emit(record, metrics, wandb, console, end_of_epoch=True)
-                save_checkpoint()
-                write_summary(status)
-            writer.wait()  # the last checkpoint is on disk (or its write error raised) before the end
-            if status == "running":
-                status = "completed"
-                if main:
-                    state.final.update(workload.final_evaluation(model, run_path))
-                    summary.extra.update(workload.summary_extra)
-                ranks.barrier()
-                if ranks.enabled:
-                    summary.extra["replicas_identical"] = _replicas_identical(model, optimizer, ranks)
-        except KeyboardInterrupt:
-            status, reason = "interrupted", "KeyboardInterrupt"
-            raise
-        except BaseException as err:
-            status, reason = "failed", f"{type(err).__name__}: {err}"
-            raise
-        finally:
-            state.wall_time_s = time.perf_counter() - start
-            with contextlib.suppress(Exception):  # on the error path: finish the last write, keep the error
-                writer.wait()
-            try:
-                write_summary(status, reason)
-            finally:
-                if wandb is not None:
-                    wandb.finish(summary.to_dict())
-    if status == "interrupted":
-        signals.hand_on()
-    return summary
+    def report(self, record: dict[str, Any], end_of_epoch: bool) -> None:
+        self.reporter.record(record, end_of_epoch)
+        self.checkpoint()
+        self.write_summary()
+
+    def checkpoint(self) -> None:
+        self.ckpt.save(self.setup, self.state, self.carry)
+
+    def write_summary(self) -> None:
+        summary, state = self.summary, self.state
+        summary.status, summary.reason = self.status, self.reason
+        summary.fast_path = self.setup.fast.to_dict()
+        if isinstance(self.step, GraphedStep):
+            summary.fast_path.update(graph_replays=self.step.replays, graph_failure=self.step.failure)
+        summary.fast_path["self_checks"] = self_checks(self.step, self.setup.optimizer)
+        summary.epochs_completed, summary.steps = state.epoch, state.step
+        summary.final, summary.best, summary.wall_time_s = state.final, state.best, state.wall_time_s
+        summary.reached = state.reached
+        summary.samples_per_s = state.samples / state.train_time_s if state.train_time_s else None
+        if self.summary_file is not None:
+            summary.write(self.summary_file)
 
 
 def _describe(fast: FastPath, device: torch.device) -> str | None:
@@ -470,17 +548,3 @@ def _describe(fast: FastPath, device: torch.device) -> str | None:
         return None
     notes = "".join(f"; {note}" for note in fast.notes)
     return f"speed settings on {device.type}: {', '.join(on)}{notes}"
-
-
-def _emit(
-    record: dict[str, Any],
-    metrics: MetricsFile | None,
-    wandb: WandbLogger | None,
-    console: Console,
-    end_of_epoch: bool,
-) -> None:
-    if metrics is not None:
-        metrics.log(record)
-    if wandb is not None:
-        wandb.log(record)
-    console.evaluation(record, end_of_epoch)

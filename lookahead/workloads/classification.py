@@ -13,12 +13,8 @@ import torch
 from torch import nn
 
 from lookahead.data import Dataset, TensorLoader
+from lookahead.data.batches import rank_share
 from lookahead.workloads.base import Logs, Split, StepOutput, Workload
-
-
-def shard(batch_size: int, rank: int, world: int) -> slice:
-    """Rank ``rank``'s contiguous share of a batch of ``batch_size`` (sizes differ by at most one)."""
-    return slice(rank * batch_size // world, (rank + 1) * batch_size // world)
 
 
 class Classification(Workload):
@@ -59,7 +55,7 @@ class Classification(Workload):
             yield from batches
             return
         for x, y in batches:
-            part = shard(len(y), rank, world)
+            part = rank_share(len(y), rank, world)
             yield x[part], y[part]
 
     def splits(self) -> list[Split]:

@@ -15,6 +15,8 @@ import torch
 from torch import nn
 
 from lookahead.data.imagenet import Stream, Views, make_decoder, scan
+from lookahead.errors import ConfigError
+from lookahead.ranges import Count, PositiveInt
 from lookahead.workloads.base import Logs, Split, StepOutput, Workload
 
 
@@ -45,18 +47,18 @@ class ImageNet(Workload):
         name: str = "imagenet",
         layout: str = "auto",
         decoder: str = "auto",
-        workers: int = 8,
-        image_size: int = 224,
-        eval_resize: int = 256,
+        workers: Count = 8,
+        image_size: PositiveInt = 224,
+        eval_resize: PositiveInt = 256,
         on_corrupt: str = "skip",
         channels_last: bool = False,
-        limit_train: int | None = None,
-        limit_valid: int | None = None,
+        limit_train: PositiveInt | None = None,
+        limit_valid: PositiveInt | None = None,
     ) -> None:
         if workers < 0:
-            raise ValueError(f"dataset.workers must be >= 0, got {workers}")
+            raise ConfigError(f"dataset.workers must be >= 0, got {workers}")
         if not 0 < image_size <= eval_resize:
-            raise ValueError(
+            raise ConfigError(
                 f"dataset.image_size ({image_size}) must be > 0 and <= dataset.eval_resize ({eval_resize})"
             )
         self.name = name
@@ -78,7 +80,7 @@ class ImageNet(Workload):
             self.images["valid"], eval_batch_size, seed, on_corrupt=on_corrupt, **common
         )
         if self.train_stream.train_steps() == 0:
-            raise ValueError(
+            raise ConfigError(
                 f"trainer.batch_size ({batch_size}) is larger than the {len(self.images['train'])} training "
                 f"images: no full batch per epoch"
             )

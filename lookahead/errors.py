@@ -1,0 +1,8 @@
+"""The project's own error classes for bad input: the entry points print their message as one
+``error:`` line (lookahead/cli.py); any other exception is a bug and keeps its traceback."""
+
+from __future__ import annotations
+
+
+class ConfigError(ValueError):
+    """A config value that makes no sense; the message names the field (``group.field=value``)."""
