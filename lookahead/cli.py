@@ -22,6 +22,7 @@ from lookahead.errors import ConfigError
 from lookahead.train.checkpoint import CheckpointError
 from lookahead.train.run_dir import RunDirError
 from lookahead.train.state import SummaryError
+from lookahead.writes import WriteError
 
 # The project's own errors, whose message is the whole story: one line, no traceback, exit code 1.
 # Anything else (a ValueError, an OSError from our own code) is a bug and keeps its traceback; I/O
@@ -33,6 +34,7 @@ USER_ERRORS = (
     CheckpointError,
     RunDirError,
     SummaryError,
+    WriteError,  # a full disk, a read-only folder: the message names the file and the cause
     OmegaConfBaseException,
 )
 

@@ -403,9 +403,10 @@ def test_a_trainer_run_whose_first_replay_is_wrong_records_why_and_ends_like_the
         def __init__(self, step: TrainStep) -> None:
             super().__init__(step, graph_factory=lambda: RepeatsTheUpdate(step))
 
-    monkeypatch.setattr("lookahead.train.trainer.GraphedStep", Wrong)
     with pytest.warns(RuntimeWarning, match="cuda_graph self-check failed"):
-        graphed = train(compose_config([*args, "trainer.cuda_graphs=true"]), tmp_path / "graphed")
+        graphed = train(
+            compose_config([*args, "trainer.cuda_graphs=true"]), tmp_path / "graphed", graphed=Wrong
+        )
     summary = json.loads((tmp_path / "graphed" / "summary.json").read_text())["fast_path"]
     assert summary["graph_replays"] == 0
     assert summary["graph_failure"].startswith("the first replay differed from an eager step")

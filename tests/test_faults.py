@@ -340,8 +340,8 @@ GROUP_BAD_VALUES = [
     (MNIST, ["dataset.train_split=1.5"], "dataset.train_split=1.5"),
     (MNIST, ["dataset.train_split=nan"], "dataset.train_split=nan"),
     (MNIST, ["+dataset.foo=1"], "unknown field dataset.foo"),
-    (MNIST, ["+dataset.targets=[0.5,nan]"], "dataset.targets=[0.5, nan]"),
-    (MNIST, ["+dataset.targets=abc"], "dataset.targets='abc'"),
+    (MNIST, ["dataset.targets=[0.5,nan]"], "dataset.targets=[0.5, nan]"),
+    (MNIST, ["dataset.targets=abc"], "dataset.targets='abc'"),
     # CIFAR
     (CIFAR, ["dataset.augment=maybe"], "dataset.augment='maybe'"),
     (CIFAR, ["dataset.limit_train=0"], "dataset.limit_train=0"),

@@ -21,7 +21,7 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from lookahead.train.state import RunState
-from lookahead.writes import writing
+from lookahead.writes import WriteError, writing
 
 CONVERT = "scripts/convert_checkpoint.py"
 # What checkpoints of earlier versions name besides tensors: the NumPy RNG state's array and dtype.
@@ -233,6 +233,8 @@ class RunCheckpoint:
         """A failed write (a full disk) as one line naming the file; the previous checkpoint stays."""
         try:
             yield
+        except WriteError:  # already one line naming the file and the cause
+            raise
         except OSError as err:
             raise CheckpointError(f"cannot write checkpoint {self.path}: {err.strerror or err}") from err
 
