@@ -20,11 +20,10 @@ from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from lookahead.cli import register_resolvers
-from lookahead.train.build import build
+from lookahead.train.build import build, build_workload
 from lookahead.train.trainer import seed_everything, train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -48,7 +47,7 @@ def config(preset: str, steps: int, data: Path, source: str) -> DictConfig:
 
 def tokens(cfg: DictConfig, steps: int) -> int:
     """Target tokens in the first ``steps`` windows of epoch 0."""
-    work = instantiate(cfg.dataset, device="cpu")
+    work = build_workload(cfg, "cpu")
     return sum(work.sample_size(batch) for _, batch in zip(range(steps), work.train_batches(0)))
 
 

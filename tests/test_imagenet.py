@@ -18,6 +18,7 @@ from torchvision.transforms import v2
 from lookahead.data import DataError
 from lookahead.data import imagenet as inet
 from lookahead.data import imagenet_fixture as fixture
+from lookahead.train.build import build_workload
 from lookahead.workloads.imagenet import ImageNet, topk_correct
 from tests.conftest import compose_config, write_summary
 
@@ -383,7 +384,7 @@ def _preset_steps(preset: str, data_root: Path, extra: list[str]) -> list[float]
         [f"experiment={preset}", f"paths.data={data_root}", "trainer.batch_size=8", "trainer.eval_batch_size=12",
          "dataset.workers=0", "dataset.image_size=32", "dataset.eval_resize=36", *extra]
     )  # fmt: skip
-    data = instantiate(cfg.dataset, device="cpu")
+    data = build_workload(cfg, "cpu")
     model = instantiate(cfg.model, **data.model_kwargs())
     opt = instantiate(cfg.optimizer)(model.parameters())
     losses = []

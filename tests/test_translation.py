@@ -17,6 +17,7 @@ from lookahead.data import translation as data
 from lookahead.data.synthetic_translation import generate_corpus, lexicon
 from lookahead.models.generate import beam_search, greedy
 from lookahead.models.transformer import Transformer
+from lookahead.train.build import build_workload
 from lookahead.workloads.translation import (
     SyntheticTranslation,
     Translation,
@@ -521,7 +522,7 @@ def test_presets_build_their_workload_model_and_optimizer_and_step(preset, wmt_r
         ]
     cfg = compose(overrides)
     OmegaConf.to_yaml(cfg, resolve=True)  # every interpolation resolves
-    workload = instantiate(cfg.dataset, device="cpu")
+    workload = build_workload(cfg, "cpu")
     assert isinstance(workload, Translation) and workload.name == preset.split("_")[0]
     model = instantiate(cfg.model, **workload.model_kwargs())
     optimizer = instantiate(cfg.optimizer)(model.parameters())
