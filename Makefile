@@ -238,3 +238,15 @@ synthetic-translation: $(STAMP)  ## synthetic translation, Adam vs LA(Adam), 3 s
 	$(PY) scripts/tables.py $(SYNTH)/runs --metric final_valid_perplexity --scale 1 --baseline adam --out $(SYNTH) --name valid_perplexity
 	$(PY) -m lookahead.analysis.translation_figures $(SYNTH)/runs --out $(SYNTH)/training_loss --title "Synthetic translation: training loss"
 # ---- end of issue 9 ------------------------------------------------------------------------------
+
+# ---- modern inner optimizers and the Lookahead scorecard (issue 22) ------------------------------
+# The peers are an optional extra (requirements-scorecard.txt); a missing one is skipped and named.
+# `make scorecard SCORECARD=docs/scorecard.md` rewrites the committed table.
+SCORECARD ?= $(LOCAL)/scorecard.md
+SCORECARD_MACHINE ?= 2-core CPU VM, shared with other jobs at the time
+.PHONY: scorecard
+
+scorecard: $(STAMP)  ## Lookahead on PyPI side by side: correctness battery + CPU step overhead -> results/local/scorecard.md (~2 min)
+	$(PY) -m pip install -q -c requirements.txt -r requirements-scorecard.txt || \
+		echo "scorecard: the peer packages could not be installed; the missing ones are skipped"
+	$(PY) scripts/scorecard.py --out $(SCORECARD) --machine "$(SCORECARD_MACHINE)"
