@@ -245,3 +245,19 @@ def test_trainer_runs_each_modern_optimizer_with_lookahead(name, data_root, tmp_
     assert summary.status == "completed"
     (record,) = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert 0.0 < record["test_loss"] < 10 and record["test_loss"] != record["test_loss_fast"]
+
+
+@pytest.mark.parametrize("name", ["muon", "lion", "schedulefree"])
+def test_study_presets_train_a_few_steps_with_and_without_lookahead(name, data_root, tmp_path):
+    from tests.test_ptb import ptb_overrides, random_corpus
+
+    corpus = random_corpus(tmp_path / "ptb", words=600)
+    short = ["trainer.max_epochs=1", "trainer.limit_train_batches=3"]
+    for lookahead in ("off", "on"):
+        runs = tmp_path / lookahead
+        mnist1d = [f"experiment=mnist1d_{name}", *tiny_overrides(data_root, runs / "m"), *short]
+        ptb = [*ptb_overrides(f"ptb_small_{name}", corpus, runs / "p"), *short]
+        for overrides, run in ((mnist1d, runs / "m"), (ptb, runs / "p")):
+            summary = train(compose_config([*overrides, f"lookahead={lookahead}"]), run)
+            assert summary.status == "completed" and summary.steps == 3
+            assert summary.method == (f"lookahead_{name}" if lookahead == "on" else name)
