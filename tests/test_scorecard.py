@@ -4,6 +4,7 @@ fails for a deliberately broken variant (tests/broken_lookahead.py), so none of 
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import pytest
 
@@ -11,6 +12,7 @@ from tests.conftest import ROOT
 
 _spec = importlib.util.spec_from_file_location("scorecard", ROOT / "scripts" / "scorecard.py")
 sc = importlib.util.module_from_spec(_spec)
+sys.modules["scorecard"] = sc  # dataclasses look their module up while the script is executed
 _spec.loader.exec_module(sc)
 
 OURS = "lookahead.optim.lookahead:Lookahead"
