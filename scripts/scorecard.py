@@ -53,6 +53,30 @@ IMPLS = (
 )
 
 
+# What each peer's source shows behind its failures, read at the pinned version (shown only for it).
+SOURCE_NOTES = {
+    ("pytorch_optimizer", "4.1.0"): (
+        "validates alpha in [0, 1), so alpha = 1 is refused; one k and alpha for all groups; keeps the slow "
+        "copy in the parameter's dtype; takes the slow weights when it is built, so if it is built before "
+        "DDP broadcasts rank 0's weights each rank keeps its own initial weights as slow weights."
+    ),
+    ("timm", "1.0.31"): (
+        "creates a group's slow weights at its first sync, from the fast weights of that moment "
+        "(`update_slow`), so the first sync does nothing and the slow weights start at theta_k instead of "
+        "theta_0: every algorithmic failure here is first off at a group's first sync (step 5, or 3 for the "
+        "k = 3 group; it does read per-group `lookahead_k`/`lookahead_alpha`); the slow copy has the "
+        "parameter's dtype."
+    ),
+    ("torch-optimizer", "0.3.0"): (
+        "syncs after inner steps 1, k + 1, 2k + 1, ... (its counter is 0 at the first step), with slow "
+        "weights taken after step 1; one k and alpha for all groups; `add_param_group` is the base class's, "
+        "so a new group lacks its `counter` key; it never calls `Optimizer.__init__`, and "
+        "`Optimizer.state_dict` in torch 2.14 needs what that sets up; `zero_grad` defaults to "
+        "`set_to_none=False`."
+    ),
+}
+
+
 @dataclass
 class Outcome:
     passed: bool
@@ -441,13 +465,14 @@ def check(key: str, path: str) -> Outcome:
     except Exception as error:
         if os.environ.get("SCORECARD_DEBUG"):
             traceback.print_exc()
-        return Outcome(False, raised(error), fn.__doc__.split(":")[0].strip() if fn.__doc__ else "")
+        return Outcome(False, raised(error), " ".join((fn.__doc__ or "").split()))
 
 
 # -- speed ------------------------------------------------------------------------------------------------
-def speed(impls: list[Impl], repeats: int = 7, steps: int = 20) -> dict[str, dict[str, float]]:
+def speed(impls: list[Impl], repeats: int = 30, steps: int = K) -> dict[str, dict[str, float]]:
     """Step time of Lookahead(inner) / inner alone on ResNet-18's parameters (fp32, CPU), per inner
-    optimizer; every variant timed in turn within each repeat, median over repeats."""
+    optimizer: in each repeat every variant runs one k-step cycle (its sync included) in turn, so that
+    a slower or faster spell of a shared machine hits all of them alike; median over repeats."""
     from torchvision.models import resnet18
 
     inners = {"SGD(momentum)": lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9), "AdamW": adamw}
@@ -466,7 +491,7 @@ def speed(impls: list[Impl], repeats: int = 7, steps: int = 20) -> dict[str, dic
         for _ in range(repeats):
             for opt, times in variants.values():
                 start = time.perf_counter()
-                for _ in range(steps):  # a multiple of k: the syncs' share is included
+                for _ in range(steps):  # one k-step cycle: the sync's share is included
                     opt.step()
                 times.append((time.perf_counter() - start) / steps)
         base = statistics.median(variants["inner"][1])
@@ -519,6 +544,12 @@ def markdown(results, skipped, ratios, machine: str, seconds: float) -> str:
         for n, k in failures:
             r = results[n][k]
             lines.append(f"| {n} | {PROPERTIES[k][0]} | {r.observed} | {r.expected} |")
+    notes = [
+        (n, SOURCE_NOTES[key]) for n in names if (key := source_key(results[n]["_version"])) in SOURCE_NOTES
+    ]
+    if notes:
+        lines += ["", "What the peers' source (at these versions) shows behind the failures:", ""]
+        lines += [f"* **{n}** {note}" for n, note in notes]
     if ratios:
         inner_ms = ratios.get("_inner_ms", {})
         cols = list(inner_ms)
@@ -527,8 +558,9 @@ def markdown(results, skipped, ratios, machine: str, seconds: float) -> str:
             "## Speed: step-time overhead on CPU",
             "",
             "Optimizer step time of Lookahead(inner) / inner alone, k = 5 (syncs included), ResNet-18's",
-            "parameters (11.7 M, fp32), gradients fixed; every variant timed in turn in each of 7 repeats of 20",
-            "steps, median. Indicative only: the CPU was shared with other jobs while it ran.",
+            "parameters (11.7 M, fp32), gradients fixed; in each of 30 repeats every variant runs one 5-step",
+            "cycle in turn; median over repeats. No GPU was present: GPU overhead is not measured here.",
+            f"Indicative only, on this machine: {machine}.",
             "",
             "| implementation | " + " | ".join(f"{c} (inner {inner_ms[c]:.1f} ms/step)" for c in cols) + " |",
             "|---" * (len(cols) + 1) + "|",
@@ -550,6 +582,12 @@ def markdown(results, skipped, ratios, machine: str, seconds: float) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def source_key(version: str) -> tuple[str, str]:
+    """("timm", "1.0.31") from "timm 1.0.31"."""
+    name, _, number = version.partition(" ")
+    return name, number
 
 
 def main(argv: list[str] | None = None) -> int:
