@@ -281,4 +281,5 @@ modern-cpu-ptb: $(STAMP)  ## the study's PTB half (3 optimizers x 3 lr x Lookahe
 
 modern-cpu-report: $(STAMP)  ## tables of $(MODERN): each Lookahead(X) against X at every lr (Welch p)
 	$(PY) scripts/tables.py $(MODERN)/mnist1d --baseline inner --mark-best --out $(MODERN) --name mnist1d
-	$(PY) scripts/tables.py $(MODERN)/ptb --preset ptb_cpu --baseline inner --out $(MODERN) --name ptb
+	$(PY) scripts/tables.py $(MODERN)/ptb --metric final_test_perplexity --scale 1 --baseline inner --mark-best \
+		--out $(MODERN) --name ptb

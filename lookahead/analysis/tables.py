@@ -84,6 +84,7 @@ def add_config_columns(runs: pd.DataFrame, fields: Sequence[str]) -> pd.DataFram
 
 # baseline="inner": each wrapper method is tested against its own inner optimizer.
 INNER = {"lookahead": "sgd", "polyak": "sgd", "lookahead_adam": "adam"}
+INNER.update({f"lookahead_{m}": m for m in ("muon", "lion", "schedulefree")})  # make modern-cpu
 
 
 def higher_is_better(metric: str) -> bool:
