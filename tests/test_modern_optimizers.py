@@ -262,3 +262,20 @@ def test_ptb_study_presets_train_a_few_steps_with_and_without_lookahead(name, tm
         assert summary.status == "completed" and summary.steps == 5
         assert summary.method == (f"lookahead_{name}" if lookahead == "on" else name)
         assert 1 < summary.final["valid_perplexity"] < 1e4
+
+
+def test_modern_cpu_sweeps_every_preset_with_and_without_lookahead_into_ignored_folders():
+    import subprocess
+
+    from tests.conftest import ROOT
+    from tests.test_make import make, written_paths
+
+    dry = make("-n", "modern-cpu", "-o", ".venv/.installed", "VENV=.venv")
+    assert dry.returncode == 0, dry.stderr
+    for preset in ("mnist1d", "ptb_small"):
+        for name in ("muon", "lion", "schedulefree"):
+            assert f"experiment={preset}_{name} lookahead=off,on" in " ".join(dry.stdout.split())
+    assert dry.stdout.count("seed=1,2,3,4,5") == 3 and dry.stdout.count("seed=1,2,3 ") == 3
+    for path in written_paths("modern-cpu"):
+        probe = subprocess.run(["git", "check-ignore", "-q", "--no-index", f"{path}/probe"], cwd=ROOT)
+        assert probe.returncode == 0, f"make modern-cpu writes {path}, which git does not ignore"
