@@ -246,7 +246,7 @@ SCORECARD ?= $(LOCAL)/scorecard.md
 SCORECARD_MACHINE ?= 2-core CPU VM, shared with other jobs at the time
 .PHONY: scorecard
 
-scorecard: $(STAMP)  ## Lookahead on PyPI side by side: correctness battery + CPU step overhead -> results/local/scorecard.md (~2 min)
+scorecard: $(STAMP)  ## Lookahead on PyPI side by side: correctness battery + CPU step overhead -> results/local/scorecard.md (~7 min on a busy 2-core CPU)
 	$(PY) -m pip install -q -c requirements.txt -r requirements-scorecard.txt || \
 		echo "scorecard: the peer packages could not be installed; the missing ones are skipped"
 	$(PY) scripts/scorecard.py --out $(SCORECARD) --machine "$(SCORECARD_MACHINE)"
@@ -279,7 +279,7 @@ modern-cpu-ptb: $(STAMP)  ## the study's PTB half (3 optimizers x 3 lr x Lookahe
 		optimizer.lr=$(MODERN_LR_ptb_small_$(opt)) seed=$(MODERN_PTB_SEEDS) ++dataset.source=$(PTB_SOURCE) \
 		paths.runs=$(MODERN)/ptb trainer.progress=lines $(MODERN_ARGS) && ) true
 
-modern-cpu-report: $(STAMP)  ## tables of $(MODERN): each Lookahead(X) against X at every lr (Welch p)
+modern-cpu-report: $(STAMP)  ## tables of results/local/modern_cpu: each Lookahead(X) against X at every lr (Welch p)
 	$(PY) scripts/tables.py $(MODERN)/mnist1d --baseline inner --mark-best --out $(MODERN) --name mnist1d
 	$(PY) scripts/tables.py $(MODERN)/ptb --metric final_test_perplexity --scale 1 --baseline inner --mark-best \
 		--out $(MODERN) --name ptb

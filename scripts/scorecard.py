@@ -469,10 +469,10 @@ def check(key: str, path: str) -> Outcome:
 
 
 # -- speed ------------------------------------------------------------------------------------------------
-def speed(impls: list[Impl], repeats: int = 30, steps: int = K) -> dict[str, dict[str, float]]:
+def speed(impls: list[Impl], repeats: int = 7, steps: int = 4 * K) -> dict[str, dict[str, float]]:
     """Step time of Lookahead(inner) / inner alone on ResNet-18's parameters (fp32, CPU), per inner
-    optimizer: in each repeat every variant runs one k-step cycle (its sync included) in turn, so that
-    a slower or faster spell of a shared machine hits all of them alike; median over repeats."""
+    optimizer: in each repeat every variant runs ``steps`` steps (whole k-step cycles, syncs included) in
+    turn, so that a slower or faster spell of a shared machine hits all of them alike; median over repeats."""
     from torchvision.models import resnet18
 
     inners = {"SGD(momentum)": lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9), "AdamW": adamw}
@@ -491,7 +491,7 @@ def speed(impls: list[Impl], repeats: int = 30, steps: int = K) -> dict[str, dic
         for _ in range(repeats):
             for opt, times in variants.values():
                 start = time.perf_counter()
-                for _ in range(steps):  # one k-step cycle: the sync's share is included
+                for _ in range(steps):  # whole k-step cycles: the syncs' share is included
                     opt.step()
                 times.append((time.perf_counter() - start) / steps)
         base = statistics.median(variants["inner"][1])
@@ -558,9 +558,8 @@ def markdown(results, skipped, ratios, machine: str, seconds: float) -> str:
             "## Speed: step-time overhead on CPU",
             "",
             "Optimizer step time of Lookahead(inner) / inner alone, k = 5 (syncs included), ResNet-18's",
-            "parameters (11.7 M, fp32), gradients fixed; in each of 30 repeats every variant runs one 5-step",
-            "cycle in turn; median over repeats. No GPU was present: GPU overhead is not measured here.",
-            f"Indicative only, on this machine: {machine}.",
+            "parameters (11.7 M, fp32), gradients fixed; every variant timed in turn in each of 7 repeats of 20",
+            "steps, median. Indicative only: the CPU was shared with other jobs while it ran.",
             "",
             "| implementation | " + " | ".join(f"{c} (inner {inner_ms[c]:.1f} ms/step)" for c in cols) + " |",
             "|---" * (len(cols) + 1) + "|",
