@@ -258,3 +258,48 @@ synthetic-translation: $(STAMP)  ## synthetic translation, Adam vs LA(Adam), 3 s
 	$(PY) scripts/tables.py $(SYNTH)/runs --metric final_valid_perplexity --scale 1 --baseline adam --out $(SYNTH) --name valid_perplexity
 	$(PY) -m lookahead.analysis.translation_figures $(SYNTH)/runs --out $(SYNTH)/training_loss --title "Synthetic translation: training loss"
 # ---- end of issue 9 ------------------------------------------------------------------------------
+
+# ---- modern inner optimizers and the Lookahead scorecard (issue 22) ------------------------------
+# The peers are an optional extra (requirements-scorecard.txt); a missing one is skipped and named.
+# `make scorecard SCORECARD=docs/scorecard.md` rewrites the committed table.
+SCORECARD ?= $(LOCAL)/scorecard.md
+SCORECARD_MACHINE ?= 2-core CPU VM, shared with other jobs at the time
+.PHONY: scorecard
+
+scorecard: $(STAMP)  ## Lookahead on PyPI side by side: correctness battery + CPU step overhead -> results/local/scorecard.md (~7 min on a busy 2-core CPU)
+	$(PY) -m pip install -q -c requirements.txt -r requirements-scorecard.txt || \
+		echo "scorecard: the peer packages could not be installed; the missing ones are skipped"
+	$(PY) scripts/scorecard.py --out $(SCORECARD) --machine "$(SCORECARD_MACHINE)"
+
+# The study: each modern optimizer with and without Lookahead (the inner optimizer's lr grid, reused for
+# Lookahead), MNIST-1D x $(MODERN_SEEDS) and the PTB CPU tier x $(MODERN_PTB_SEEDS). Needs an idle machine:
+# see docs/modern_optimizers.md for the measured time per run. Writes $(MODERN) (git-ignored by default).
+MODERN ?= $(LOCAL)/modern_cpu
+MODERN_SEEDS ?= 1,2,3,4,5
+MODERN_PTB_SEEDS ?= 1,2,3
+MODERN_ARGS ?=
+MODERN_LR_mnist1d_muon ?= 3.0e-3,1.0e-2,3.0e-2
+MODERN_LR_mnist1d_lion ?= 3.0e-4,1.0e-3,3.0e-3
+MODERN_LR_mnist1d_schedulefree ?= 3.0e-3,1.0e-2,3.0e-2
+MODERN_LR_ptb_small_muon ?= 1.0e-3,3.0e-3,1.0e-2
+MODERN_LR_ptb_small_lion ?= 1.0e-4,3.0e-4,1.0e-3
+MODERN_LR_ptb_small_schedulefree ?= 1.0e-3,3.0e-3,1.0e-2
+MODERN_OPTIMIZERS := muon lion schedulefree
+.PHONY: modern-cpu modern-cpu-mnist1d modern-cpu-ptb modern-cpu-report
+
+modern-cpu: modern-cpu-mnist1d modern-cpu-ptb modern-cpu-report  ## Muon, Lion, schedule-free AdamW with/without Lookahead: MNIST-1D x5 seeds, PTB CPU x3 -> results/local/modern_cpu
+
+modern-cpu-mnist1d: $(STAMP)  ## the study's MNIST-1D half (3 optimizers x 3 lr x Lookahead off/on x 5 seeds = 90 runs)
+	$(foreach opt,$(MODERN_OPTIMIZERS),$(TRAIN) --multirun experiment=mnist1d_$(opt) lookahead=off,on \
+		optimizer.lr=$(MODERN_LR_mnist1d_$(opt)) seed=$(MODERN_SEEDS) paths.runs=$(MODERN)/mnist1d \
+		trainer.progress=lines $(MODERN_ARGS) && ) true
+
+modern-cpu-ptb: $(STAMP)  ## the study's PTB half (3 optimizers x 3 lr x Lookahead off/on x 3 seeds = 54 runs)
+	$(foreach opt,$(MODERN_OPTIMIZERS),OMP_NUM_THREADS=1 $(TRAIN) --multirun experiment=ptb_small_$(opt) lookahead=off,on \
+		optimizer.lr=$(MODERN_LR_ptb_small_$(opt)) seed=$(MODERN_PTB_SEEDS) ++dataset.source=$(PTB_SOURCE) \
+		paths.runs=$(MODERN)/ptb trainer.progress=lines $(MODERN_ARGS) && ) true
+
+modern-cpu-report: $(STAMP)  ## tables of results/local/modern_cpu: each Lookahead(X) against X at every lr (Welch p)
+	$(PY) scripts/tables.py $(MODERN)/mnist1d --baseline inner --mark-best --out $(MODERN) --name mnist1d
+	$(PY) scripts/tables.py $(MODERN)/ptb --metric final_test_perplexity --scale 1 --baseline inner --mark-best \
+		--out $(MODERN) --name ptb

@@ -41,10 +41,11 @@ USER_ERRORS = (
 
 def method_name(optimizer_target: str, lookahead: bool, averaging: bool) -> str:
     """The report's label from the composed groups: the inner optimizer's name (Adam and AdamW are both
-    ``adam``; ``sgd``, ``rmsprop``, ``adagrad``, ...), ``polyak`` for averaged SGD, and ``lookahead``
-    (around SGD, the paper's name) or ``lookahead_<inner>`` around anything else."""
+    ``adam``; MuonAdamW is ``muon``, AdamWScheduleFree ``schedulefree``; ``sgd``, ``rmsprop``, ``lion``,
+    ...), ``polyak`` for averaged SGD, and ``lookahead`` (around SGD, the paper's name) or
+    ``lookahead_<inner>`` around anything else."""
     inner = optimizer_target.rsplit(".", 1)[-1].lower()
-    inner = "adam" if inner in ("adam", "adamw") else inner
+    inner = {"adamw": "adam", "muonadamw": "muon", "adamwschedulefree": "schedulefree"}.get(inner, inner)
     if lookahead:
         return "lookahead" if inner == "sgd" else f"lookahead_{inner}"
     if averaging:

@@ -15,6 +15,7 @@ from torch import nn
 from lookahead.data import Dataset
 from lookahead.optim.lookahead import Lookahead
 from lookahead.optim.polyak import PolyakAverage
+from lookahead.optim.schedule_free import ScheduleFreeLookahead, is_schedule_free
 from lookahead.train import schema
 from lookahead.train.fast_path import FastPath, resolve_fast_path
 from lookahead.train.schema import Config, ConfigError, validate
@@ -87,13 +88,20 @@ def build_optimizer(
     extra: dict[str, Any] = {"fused": True, "foreach": None} if fused else {}
     if capturable and issubclass(optimizer_class(cfg), torch.optim.Adam):
         extra["capturable"] = True
+    # An optimizer that splits the model itself (MuonAdamW: Muon for hidden matrices) says how.
+    param_groups_of = getattr(optimizer_class(cfg), "param_groups_of", None)
+    params = param_groups_of(model) if param_groups_of is not None else model.parameters()
     try:
-        inner = instantiate(cfg.optimizer, **extra)(model.parameters())
+        inner = instantiate(cfg.optimizer, **extra)(params)
     except ValueError as err:  # the optimizer's own argument checks ("Invalid beta parameter ...")
         raise ConfigError(f"optimizer ({cfg.optimizer._target_}): {err}") from None
+    schedule_free = is_schedule_free(inner)
+    if schedule_free:
+        inner.train()  # built in eval mode; the trainer steps in train mode and evaluates in eval mode
     if not cfg.lookahead.enabled:
         return inner
-    return Lookahead(
+    wrapper = ScheduleFreeLookahead if schedule_free else Lookahead
+    return wrapper(
         inner,
         k=cfg.lookahead.k,
         alpha=cfg.lookahead.alpha,

@@ -1,7 +1,8 @@
 """Evaluation on the workload's named splits, with the weights the method is judged by.
 
 Lookahead is evaluated with its slow weights (optionally the fast ones too), Polyak averaging with the
-averaged weights once averaging has begun, everything else with the model itself. Sums are all-reduced
+averaged weights once averaging has begun, everything else with the model itself; a schedule-free
+optimizer's weights are taken in its eval mode. Sums are all-reduced
 over ranks before ``workload.reduce``, so every rank gets the same metrics.
 """
 
@@ -16,6 +17,7 @@ from torch import nn
 
 from lookahead.optim.lookahead import Lookahead
 from lookahead.optim.polyak import PolyakAverage
+from lookahead.optim.schedule_free import eval_mode
 from lookahead.train.distributed import Dist
 from lookahead.workloads.base import Workload
 
@@ -84,18 +86,20 @@ def evaluate(
     device: torch.device,
     autocast=None,
 ) -> dict[str, float]:
-    """Metrics of the weights the method is judged by (see the module docstring)."""
+    """Metrics of the weights the method is judged by (see the module docstring); a schedule-free
+    optimizer is put in eval mode for it (its averaged weights) and back in train mode after."""
 
     def run(net: nn.Module) -> dict[str, float]:
         with recalibrated_bn(net, workload, bn_batches, epoch, ranks):
             return evaluate_model(workload, net, ranks, device, autocast)
 
-    if averaging is not None and averaging.n_averaged > 0:
-        return run(averaging.module)
-    if isinstance(optimizer, Lookahead) and eval_weights in ("slow", "both"):
-        with optimizer.slow_weights():
-            results = run(model)
-        if eval_weights == "both":
-            results.update({f"{k}_fast": v for k, v in run(model).items()})
-        return results
-    return run(model)
+    with eval_mode(optimizer):
+        if averaging is not None and averaging.n_averaged > 0:
+            return run(averaging.module)
+        if isinstance(optimizer, Lookahead) and eval_weights in ("slow", "both"):
+            with optimizer.slow_weights():
+                results = run(model)
+            if eval_weights == "both":
+                results.update({f"{k}_fast": v for k, v in run(model).items()})
+            return results
+        return run(model)
