@@ -382,6 +382,7 @@ def run_in_process(args: list[str]) -> subprocess.CompletedProcess:
     import runpy
 
     import hydra._internal.utils as hydra_utils
+    from hydra.core.global_hydra import GlobalHydra
 
     script = str(ROOT / "experiments" / "train.py")
     original, argv = hydra_utils.run_and_report, sys.argv
@@ -397,6 +398,7 @@ def run_in_process(args: list[str]) -> subprocess.CompletedProcess:
     finally:
         hydra_utils.run_and_report, sys.argv = original, argv  # the script patches Hydra's reporting
         root.handlers[:], root.level = handlers, level
+        GlobalHydra.instance().clear()  # @hydra.main leaves Hydra initialised: compose_config would fail
     return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
