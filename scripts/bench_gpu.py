@@ -33,6 +33,7 @@ from lookahead import Lookahead
 from lookahead.cli import register_resolvers
 from lookahead.data.cifar_fixture import write_cifar
 from lookahead.train.build import build
+from lookahead.train.signals import stop_cleanly
 from lookahead.train.trainer import seed_everything, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,6 +124,7 @@ def sync_floor(device: torch.device) -> dict[str, float]:
     return {"sync_us": 1e6 * sync_s, "floor_us": 1e6 * floor_s, "bandwidth_gb_s": bandwidth / 1e9}
 
 
+@stop_cleanly("nothing saved (the benchmark only prints; the lines above are what it measured)")
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
