@@ -7,7 +7,7 @@
    GPU), the fast path without CUDA graphs, and the fast path with trainer.compile=true: samples/s over the whole run (evaluation, checkpoints
    and warm-up included), s/epoch after the first epoch, and the projected time of `make paper-cifar`.
 3. Lookahead's sync for ResNet-18: time per sync, and its floor (one read and one write of the fast and
-   slow weights at the device-to-device copy bandwidth measured here).
+   slow weights at the in-place update bandwidth measured here).
 4. Final test accuracy of fp32 eager vs the fast path on a learnable CIFAR-format fixture, two seeds.
 
 The data is CIFAR-10-shaped and written in torchvision's on-disk format (nothing is downloaded). Without
@@ -25,7 +25,14 @@ import time
 from pathlib import Path
 
 import torch
-from bench_optimizer import build_model, copy_bandwidth, sync_floor_bytes, synchronize, time_sync, with_grads
+from bench_optimizer import (
+    build_model,
+    memory_bandwidth,
+    sync_floor_bytes,
+    synchronize,
+    time_sync,
+    with_grads,
+)
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
@@ -118,7 +125,7 @@ def sync_floor(device: torch.device) -> dict[str, float]:
     model = build_model("resnet18", device)
     opt = Lookahead(torch.optim.SGD(with_grads(model), lr=0.1, momentum=0.9), k=5)
     opt.step()  # the slow copies
-    bandwidth = copy_bandwidth(device)
+    bandwidth = memory_bandwidth(device)
     sync_s = time_sync(opt, device, reps=20 if device.type == "cuda" else 3)
     floor_s = sync_floor_bytes(opt) / bandwidth
     return {"sync_us": 1e6 * sync_s, "floor_us": 1e6 * floor_s, "bandwidth_gb_s": bandwidth / 1e9}
