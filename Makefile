@@ -29,7 +29,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 venv: $(STAMP)  ## create .venv with the pinned dependencies
 
-test: $(STAMP)  ## run the test suite (fast tests; CPU only; < 10 min)
+test: $(STAMP)  ## run the test suite (fast tests; CPU only; about 7 min on a 2-core CPU VM)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -m "not slow" -n 2 --timeout 600
 
@@ -43,7 +43,7 @@ lint: $(STAMP)  ## ruff check + format check
 
 # ---- optimizer (issue 2) ------------------------------------------------------------------------
 .PHONY: bench-optimizer
-bench-optimizer: $(STAMP)  ## step-time ratio Lookahead/inner (default, foreach, one-pass kernel, naive), the sync vs its bandwidth floor, extra memory (ResNet-18, Transformer; CUDA if present; ~2 min on CPU)
+bench-optimizer: $(STAMP)  ## step-time ratio Lookahead/inner (default, foreach, one-pass kernel, naive), the sync vs its bandwidth floor, extra memory (ResNet-18, Transformer; CUDA if present; about 2 min on a 2-core CPU VM)
 	$(PY) scripts/bench_optimizer.py
 
 # ---- suite: training, datasets, report (issue 3) ------------------------------------------------
@@ -56,7 +56,7 @@ DEMO_ARGS ?=
 DEMO_METHODS := mnist1d_sgd,mnist1d_lookahead,mnist1d_adam,mnist1d_lookahead_adam
 .PHONY: demo evidence-demo check-clean-demo report paper-cifar bench-trainer bench-gpu gpu-check
 
-demo: $(STAMP)  ## MNIST-1D: SGD and Adam, with and without Lookahead, 3 seeds -> results/local/demo/ (a few min on CPU)
+demo: $(STAMP)  ## MNIST-1D: SGD and Adam, with and without Lookahead, 3 seeds -> results/local/demo/ (about 1 min 40 s on a 2-core CPU VM)
 	$(TRAIN) --multirun experiment=$(DEMO_METHODS) seed=$(DEMO_SEEDS) paths.runs=$(DEMO)/runs trainer.progress=lines $(DEMO_ARGS)
 	$(PY) scripts/report.py $(DEMO)/runs --out $(DEMO) --plot
 
@@ -78,13 +78,13 @@ CIFAR_TARGETS := $(foreach d,cifar10 cifar100,$(foreach m,sgd adam polyak lookah
 $(CIFAR_TARGETS): $(STAMP)
 	$(TRAIN) --multirun experiment=$(subst -,_,$@) seed=$(SEEDS)
 
-bench-gpu: $(STAMP)  ## GPU: trainer fast path vs bare/compiled loops, s/epoch, paper-cifar time, sync vs floor (~5 min; toy run on CPU)
+bench-gpu: $(STAMP)  ## GPU: trainer fast path vs bare/compiled loops, s/epoch, paper-cifar time, sync vs floor (GPU time not measured yet; toy run on CPU)
 	$(PY) scripts/bench_gpu.py
 
-gpu-check: $(STAMP)  ## on a GPU: CUDA-only tests + bench-optimizer + bench-gpu -> results/local/gpu/ (~10 min)
+gpu-check: $(STAMP)  ## on a GPU: CUDA-only tests + bench-optimizer + bench-gpu -> results/local/gpu/ (GPU time not measured yet)
 	PYTHON=$(PY) scripts/gpu_check.sh $(LOCAL)/gpu
 
-bench-trainer: $(STAMP)  ## samples/s: trainer vs minimal loop, tensor data path vs DataLoader+transforms (~1 min)
+bench-trainer: $(STAMP)  ## samples/s: trainer vs minimal loop, tensor data path vs DataLoader+transforms (about 1 min on a 2-core CPU VM)
 	$(PY) scripts/bench_trainer.py
 
 paper-cifar: $(STAMP)  ## Table 1: every CIFAR method x 3 seeds as one multirun, then the report
@@ -168,13 +168,13 @@ imagenet-table: $(STAMP)  ## Table 2 (top-1/top-5 at epochs 50, 60 beside the pa
 imagenet-figure: $(STAMP)  ## Figure 6: ImageNet training loss per model -> results/local/imagenet/imagenet_loss.*
 	$(PY) scripts/figures.py imagenet $(or $(wildcard results/runs/imagenet_*),results/runs/imagenet_sgd) --out $(LOCAL)/imagenet/imagenet_loss
 
-imagenet-demo: $(STAMP)  ## the ImageNet path on generated JPEGs: ResNet-18, SGD vs Lookahead, CPU (a few min)
+imagenet-demo: $(STAMP)  ## the ImageNet path on generated JPEGs: ResNet-18, SGD vs Lookahead, CPU (about 4 min on a 2-core CPU VM)
 	$(PY) -m lookahead.data.imagenet_fixture data/imagenet_demo/imagenet --classes 4 --train 40 --val 10
 	for preset in imagenet_sgd imagenet_lookahead; do $(TRAIN) experiment=$$preset $(IMAGENET_DEMO_ARGS) || exit 1; done
 	$(PY) scripts/tables.py $(IMAGENET_DEMO)/runs --metric final_valid_top1 --out $(IMAGENET_DEMO) --name table
 	$(PY) scripts/figures.py imagenet $(IMAGENET_DEMO)/runs --out $(IMAGENET_DEMO)/curves
 
-bench-imagenet: $(STAMP)  ## ImageNet images/s: decoding alone, model alone, the trainer (GPU paths skip on CPU; ~3 min on CPU)
+bench-imagenet: $(STAMP)  ## ImageNet images/s: decoding alone, model alone, the trainer (GPU paths skip on CPU; about 3 min on a 2-core CPU VM)
 	$(PY) scripts/bench_imagenet.py
 
 # ---- BatchNorm statistics for the slow weights (issue 7) ------------------------------------------
@@ -202,7 +202,7 @@ ptb-sgd: ## PTB AWD-LSTM, SGD, the paper's settings (GPU)
 ptb-adam: ## PTB AWD-LSTM, Adam, the paper's settings (GPU)
 ptb-lookahead_adam: ## PTB AWD-LSTM, Lookahead(Adam), the paper's settings (GPU)
 
-ptb-cpu: $(STAMP)  ## PTB CPU tier: small LSTM, SGD/Adam with and without Lookahead, 3 seeds -> results/local/ptb_cpu (~20 min)
+ptb-cpu: $(STAMP)  ## PTB CPU tier: small LSTM, SGD/Adam with and without Lookahead, 3 seeds -> results/local/ptb_cpu (about 19 min on a 2-core CPU VM)
 	$(PTB_CPU_RUN) experiment=ptb_small_sgd,ptb_small_lookahead & first=$$!; \
 	$(PTB_CPU_RUN) experiment=ptb_small_adam,ptb_small_lookahead_adam; second=$$?; \
 	wait $$first && [ $$second = 0 ]
@@ -213,9 +213,9 @@ ptb-cpu-report: $(STAMP)  ## table (mean ± std, CI, Welch p vs the inner optimi
 	$(PY) scripts/figures.py curves $(PTB_CPU)/runs --columns train_perplexity,valid_perplexity --x step \
 		--out $(PTB_CPU)/curves
 
-ptb-classic: $(STAMP)  ## Zaremba et al.'s small 2x200 LSTM, full softmax, 13 epochs, 1 seed (about 1-1.5 h on 2 cores)
+ptb-classic: $(STAMP)  ## Zaremba et al.'s small 2x200 LSTM, full softmax, 13 epochs, 1 seed (estimated 1-1.5 h on a 2-core CPU VM)
 	OMP_NUM_THREADS=1 $(TRAIN) experiment=ptb_classic_sgd seed=1 ++dataset.source=$(PTB_SOURCE) trainer.progress=lines
-bench-ptb: $(STAMP)  ## PTB tokens per CPU second: trainer vs a bare loop (small LSTM, Lookahead(SGD); ~3 min)
+bench-ptb: $(STAMP)  ## PTB tokens per CPU second: trainer vs a bare loop (small LSTM, Lookahead(SGD); about 3 min on a 2-core CPU VM)
 	OMP_NUM_THREADS=1 $(PY) scripts/bench_ptb.py --source $(PTB_SOURCE)
 # ---- end of Penn Treebank -----------------------------------------------------------------------
 
@@ -238,7 +238,7 @@ wmt14: $(STAMP)  ## Figure 7b runs: Adam, LA(Adam), LA(Adam) without warmup, Ada
 wmt14-figure: $(STAMP)  ## Figure 7b (training loss vs inner steps) from results/runs/wmt14_*
 	$(PY) -m lookahead.analysis.translation_figures results/runs/wmt14_* --out $(FIG)/figure7b
 
-synthetic-translation: $(STAMP)  ## synthetic translation, Adam vs LA(Adam), 3 seeds, CPU (~35 min, busy 2 cores) -> results/local/
+synthetic-translation: $(STAMP)  ## synthetic translation, Adam vs LA(Adam), 3 seeds, CPU (about 35 min on a loaded 2-core CPU VM) -> results/local/
 	$(TRAIN) --multirun experiment=synth_adam,synth_lookahead_adam seed=1,2,3 paths.runs=$(SYNTH)/runs trainer.progress=lines
 	$(PY) scripts/tables.py $(SYNTH)/runs --metric final_test_bleu --scale 1 --baseline adam --out $(SYNTH) --name bleu
 	$(PY) scripts/tables.py $(SYNTH)/runs --metric final_valid_perplexity --scale 1 --baseline adam --out $(SYNTH) --name valid_perplexity
