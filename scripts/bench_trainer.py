@@ -116,7 +116,10 @@ def one_vs_two_ranks(preset: str, epochs: int, data_root: Path) -> tuple[float, 
             subprocess.run(command, check=True, capture_output=True, env=env, cwd=tmp)
             (summary,) = Path(tmp).rglob("summary.json")
             rates.append(json.loads(summary.read_text())["samples_per_s"])
-            print(f"  {nproc} process(es): {rates[-1]:,.0f} samples/s", flush=True)
+            print(
+                f"  {nproc} {'process' if nproc == 1 else 'gloo ranks'}: {rates[-1]:,.0f} samples/s",
+                flush=True,
+            )
     return rates[0], rates[1]
 
 
