@@ -150,14 +150,14 @@ def test_progress_lines_come_early_then_once_a_minute(capsys, monkeypatch):
     clock = iter([0.0, 10.0, 70.0, 200.0])
     monkeypatch.setattr(loggers.time, "monotonic", lambda: next(clock))
     console = loggers.Console("lines")
-    console.start_epoch(0, 2, 400, 0)
-    console.update(50, loss=6.12345)  # t = 0: the first update is always said
-    console.update(50, loss=5.5)  # t = 10: too soon
-    console.update(50, loss=5.0)  # t = 70: a minute since the last line
-    console.evaluation({"epoch": 1, "step": 400, "lr": 0.1, "valid_perplexity": 300.0})  # t = 200
+    console.start_epoch(1, 3, 120, 30)  # resumed at step 150: epoch 2, batch 30 of 120
+    console.update(50, loss=6.12345)  # step 200, t = 0: the first update is always said
+    console.update(50, loss=5.5)  # step 250, t = 10: too soon
+    console.update(50, loss=5.0)  # step 300, t = 70: a minute since the last line
+    console.evaluation({"epoch": 3, "step": 360, "lr": 0.1, "valid_perplexity": 300.0})  # t = 200
     lines = capsys.readouterr().out.splitlines()
     assert lines[:2] == [
-        "epoch 1/2: step 50/400 | train_loss 6.1235",
-        "epoch 1/2: step 150/400 | train_loss 5.0000",
+        "epoch 2/3 | step 200 | train_loss 6.1235",
+        "epoch 2/3 | step 300 | train_loss 5.0000",
     ]
     assert len(lines) == 3 and "valid_ppl 300.0000" in lines[2]

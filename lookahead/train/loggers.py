@@ -81,11 +81,11 @@ class Console:
         self.silent = mode == "off"
         self.bar_enabled = not self.silent and (sys.stderr.isatty() if mode == "auto" else mode == "bar")
         self.bar: tqdm | None = None
-        self.epoch, self.done, self.total = "", 0, 0
+        self.epoch, self.step = "", 0  # lines mode: the epoch, and the global step of the last update
         self.last_line: float | None = None  # when lines mode last printed a progress line
 
     def start_epoch(self, epoch: int, max_epochs: int, total: int, initial: int) -> None:
-        self.epoch, self.done, self.total = f"epoch {epoch + 1}/{max_epochs}", initial, total
+        self.epoch, self.step = f"epoch {epoch + 1}/{max_epochs}", epoch * total + initial
         if self.bar_enabled:
             self.bar = tqdm(
                 total=total,
@@ -96,7 +96,8 @@ class Console:
             )
 
     def update(self, n: int, **postfix: float) -> None:
-        self.done += n
+        """``n`` more steps; the trainer calls this at every global step that is a multiple of ``n``."""
+        self.step = (self.step // n + 1) * n
         if self.bar is not None:
             self.bar.update(n)
             if postfix:
@@ -107,7 +108,7 @@ class Console:
             now = time.monotonic()
             if self.last_line is None or now - self.last_line >= self.LINE_EVERY_S:
                 train = "".join(f" | train_{_SHORT.get(k, k)} {v:.4f}" for k, v in postfix.items())
-                self.message(f"{self.epoch}: step {self.done}/{self.total}{train}")
+                self.message(f"{self.epoch} | step {self.step}{train}")
                 self.last_line = now
 
     def evaluation(self, record: dict[str, Any], end_of_epoch: bool = True) -> None:
