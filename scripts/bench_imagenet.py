@@ -163,7 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         tmp = tempfile.TemporaryDirectory()
         root = Path(tmp.name) / "imagenet"
         per_class = -(-(args.images or batch * (steps + 2)) // 10)
-        print(f"generating {10 * per_class} JPEGs (300-500 px, about ImageNet's sizes) under {root} ...")
+        print(
+            f"generating {10 * per_class} JPEGs (300-500 px, about ImageNet's sizes) under {root} ...",
+            flush=True,
+        )
         imagenet_fixture.write_folder(root, classes=10, train=per_class, val=1, size=(300, 500))
     results: dict[str, object] = {
         "device": device_name(device),

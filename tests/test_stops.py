@@ -118,6 +118,16 @@ def test_bench_ptb_stops(tmp_path):
     stop_after(command, "threads", signal.SIGINT, tmp_path)
 
 
+def test_bench_gpu_stops(tmp_path):
+    stop_after(python("scripts/bench_gpu.py"), "device:", signal.SIGTERM, tmp_path)
+
+
+def test_bench_imagenet_stops(tmp_path):
+    command = python("scripts/bench_imagenet.py", "--model", "resnet18", "--out", str(tmp_path / "out"))
+    output = stop_after(command, "generating", signal.SIGINT, tmp_path)
+    assert "the JSON and Markdown are written at the end" in output and not (tmp_path / "out").exists()
+
+
 def test_a_trainer_run_inside_a_command_hands_its_stop_on(data_root, tmp_path):
     """A benchmark that calls train(): the trainer stops at a step boundary and checkpoints (in its
     own run folder), then the command stops with its one line."""
