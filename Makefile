@@ -13,9 +13,12 @@ space := $(empty) $(empty)
 .DEFAULT_GOAL := help
 .PHONY: help venv test test-all lint
 
+# Colour only on a terminal (not into a pipe or a file); the column fits the longest target name.
 help:  ## list the targets
-	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-24s\033[0m %s\n", $$1, $$2}'
-	@printf "  \033[36m%-24s\033[0m %s\n" $(foreach t,$(CIFAR_TARGETS),$(t) "ResNet-18 preset configs/experiment/$(subst -,_,$(t)).yaml, SEEDS=$(SEEDS)")
+	@if [ -t 1 ]; then c='\033[36m'; r='\033[0m'; else c=''; r=''; fi; \
+	grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk -v c="$$c" -v r="$$r" 'BEGIN {FS = ":.*## "}; {printf "  %s%-29s%s %s\n", c, $$1, r, $$2}'; \
+	printf "  $$c%-29s$$r %s\n" $(foreach t,$(CIFAR_TARGETS),$(t) "ResNet-18 preset configs/experiment/$(subst -,_,$(t)).yaml, SEEDS=$(SEEDS)")
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +29,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 venv: $(STAMP)  ## create .venv with the pinned dependencies
 
-test: $(STAMP)  ## run the test suite (fast tests; CPU only; < 10 min)
+test: $(STAMP)  ## run the test suite (fast tests; CPU only; about 7 min on a 2-core CPU VM)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -m "not slow" -n 2 --timeout 600
 
@@ -40,7 +43,7 @@ lint: $(STAMP)  ## ruff check + format check
 
 # ---- optimizer (issue 2) ------------------------------------------------------------------------
 .PHONY: bench-optimizer
-bench-optimizer: $(STAMP)  ## step-time ratio Lookahead/inner (default, foreach, one-pass kernel, naive), the sync vs its bandwidth floor, extra memory (ResNet-18, Transformer; CUDA if present; ~2 min on CPU)
+bench-optimizer: $(STAMP)  ## step-time ratio Lookahead/inner (default, foreach, one-pass kernel, naive), the sync vs its bandwidth floor, extra memory (ResNet-18, Transformer; CUDA if present; about 2 min on a 2-core CPU VM)
 	$(PY) scripts/bench_optimizer.py
 
 # ---- suite: training, datasets, report (issue 3) ------------------------------------------------
@@ -53,7 +56,7 @@ DEMO_ARGS ?=
 DEMO_METHODS := mnist1d_sgd,mnist1d_lookahead,mnist1d_adam,mnist1d_lookahead_adam
 .PHONY: demo evidence-demo check-clean-demo report paper-cifar bench-trainer bench-gpu gpu-check
 
-demo: $(STAMP)  ## MNIST-1D: SGD and Adam, with and without Lookahead, 3 seeds -> results/local/demo/ (a few min on CPU)
+demo: $(STAMP)  ## MNIST-1D: SGD and Adam, with and without Lookahead, 3 seeds -> results/local/demo/ (about 1 min 40 s on a 2-core CPU VM)
 	$(TRAIN) --multirun experiment=$(DEMO_METHODS) seed=$(DEMO_SEEDS) paths.runs=$(DEMO)/runs trainer.progress=lines $(DEMO_ARGS)
 	$(PY) scripts/report.py $(DEMO)/runs --out $(DEMO) --plot
 
@@ -75,13 +78,13 @@ CIFAR_TARGETS := $(foreach d,cifar10 cifar100,$(foreach m,sgd adam polyak lookah
 $(CIFAR_TARGETS): $(STAMP)
 	$(TRAIN) --multirun experiment=$(subst -,_,$@) seed=$(SEEDS)
 
-bench-gpu: $(STAMP)  ## GPU: trainer fast path vs bare/compiled loops, s/epoch, paper-cifar time, sync vs floor (~5 min; toy run on CPU)
+bench-gpu: $(STAMP)  ## GPU: trainer fast path vs bare/compiled loops, s/epoch, paper-cifar time, sync vs floor (GPU time not measured yet; toy run on CPU)
 	$(PY) scripts/bench_gpu.py
 
-gpu-check: $(STAMP)  ## on a GPU: CUDA-only + self-check tests, bench-optimizer, bench-gpu -> results/local/gpu/, rows for docs/gpu.md (~12 min; GPU_CHECK_DRY_RUN=1: toy run on a CPU)
+gpu-check: $(STAMP)  ## on a GPU: CUDA-only + self-check tests, bench-optimizer, bench-gpu -> results/local/gpu/, rows for docs/gpu.md (GPU time not measured yet; GPU_CHECK_DRY_RUN=1: toy run on a CPU)
 	PYTHON=$(PY) scripts/gpu_check.sh $(LOCAL)/gpu
 
-bench-trainer: $(STAMP)  ## samples/s: trainer vs minimal loop, tensor data path vs DataLoader+transforms (~1 min)
+bench-trainer: $(STAMP)  ## samples/s: trainer vs minimal loop, tensor data path vs DataLoader+transforms (about 1 min on a 2-core CPU VM)
 	$(PY) scripts/bench_trainer.py
 
 paper-cifar: $(STAMP)  ## Table 1: every CIFAR method x 3 seeds as one multirun, then the report
@@ -140,10 +143,13 @@ IMAGENET_ARGS ?=
 IMAGENET_TARGETS := imagenet-sgd imagenet-lookahead imagenet-resnet152-sgd imagenet-resnet152-lookahead
 # IMAGENET_DEMO=results/imagenet_demo rewrites the committed demo.
 IMAGENET_DEMO ?= $(LOCAL)/imagenet_demo
+# 5 steps an epoch leave BatchNorm's running statistics mostly at their initial values (momentum 0.1:
+# 59 % after the first epoch), and evaluating with them gave validation losses of 10^5 at epoch 1:
+# the statistics are re-estimated on the epoch's 5 training batches before each evaluation instead.
 IMAGENET_DEMO_ARGS := paths.data=data/imagenet_demo paths.runs=$(IMAGENET_DEMO)/runs device=cpu \
 	model=resnet18 dataset.image_size=32 dataset.eval_resize=36 dataset.workers=2 trainer.batch_size=32 \
 	trainer.eval_batch_size=40 trainer.max_epochs=6 schedule.milestones=[4] trainer.precision=fp32 \
-	trainer.progress=lines
+	trainer.bn_recalibration_batches=5 trainer.progress=lines
 .PHONY: $(IMAGENET_TARGETS) imagenet-table imagenet-figure imagenet-demo bench-imagenet
 
 $(IMAGENET_TARGETS): $(STAMP)
@@ -162,13 +168,13 @@ imagenet-table: $(STAMP)  ## Table 2 (top-1/top-5 at epochs 50, 60 beside the pa
 imagenet-figure: $(STAMP)  ## Figure 6: ImageNet training loss per model -> results/local/imagenet/imagenet_loss.*
 	$(PY) scripts/figures.py imagenet $(or $(wildcard results/runs/imagenet_*),results/runs/imagenet_sgd) --out $(LOCAL)/imagenet/imagenet_loss
 
-imagenet-demo: $(STAMP)  ## the ImageNet path on generated JPEGs: ResNet-18, SGD vs Lookahead, CPU (a few min)
+imagenet-demo: $(STAMP)  ## the ImageNet path on generated JPEGs: ResNet-18, SGD vs Lookahead, CPU (about 4 min on a 2-core CPU VM)
 	$(PY) -m lookahead.data.imagenet_fixture data/imagenet_demo/imagenet --classes 4 --train 40 --val 10
 	for preset in imagenet_sgd imagenet_lookahead; do $(TRAIN) experiment=$$preset $(IMAGENET_DEMO_ARGS) || exit 1; done
 	$(PY) scripts/tables.py $(IMAGENET_DEMO)/runs --metric final_valid_top1 --out $(IMAGENET_DEMO) --name table
 	$(PY) scripts/figures.py imagenet $(IMAGENET_DEMO)/runs --out $(IMAGENET_DEMO)/curves
 
-bench-imagenet: $(STAMP)  ## ImageNet images/s: decoding alone, model alone, the trainer (GPU paths skip on CPU; ~3 min on CPU)
+bench-imagenet: $(STAMP)  ## ImageNet images/s: decoding alone, model alone, the trainer (GPU paths skip on CPU; about 3 min on a 2-core CPU VM)
 	$(PY) scripts/bench_imagenet.py
 
 # ---- BatchNorm statistics for the slow weights (issue 7) ------------------------------------------
@@ -200,14 +206,14 @@ ptb-lookahead_adam: ## PTB AWD-LSTM, Lookahead(Adam), the paper's settings (GPU)
 # (ptb-cpu-grid, 3 epochs like the study), reused with Lookahead (k 5; alpha 0.5, and 0.8 as a variant).
 PTB_GRID_SGD ?= 10,20,40
 PTB_GRID_ADAM ?= 1e-3,3e-3,1e-2
-ptb-cpu-grid: $(STAMP)  ## PTB CPU tier's lr grid: SGD and Adam, 3 values each, seed 1 -> $(PTB_CPU)/grid (~8 min)
+ptb-cpu-grid: $(STAMP)  ## PTB CPU tier's lr grid: SGD and Adam, 3 values each, seed 1 -> $(PTB_CPU)/grid (about 10 min on a 2-core CPU VM)
 	$(PTB_CPU_TRAIN) seed=1 experiment=ptb_small_sgd optimizer.lr=$(PTB_GRID_SGD) paths.runs=$(PTB_CPU)/grid & first=$$!; \
 	$(PTB_CPU_TRAIN) seed=1 experiment=ptb_small_adam optimizer.lr=$(PTB_GRID_ADAM) paths.runs=$(PTB_CPU)/grid; second=$$?; \
 	wait $$first && [ $$second = 0 ]
 	$(PY) scripts/tables.py $(PTB_CPU)/grid --by optimizer.lr --baseline none --metric final_valid_perplexity \
 		--scale 1 --out $(PTB_CPU) --name grid
 
-ptb-cpu: $(STAMP)  ## PTB CPU tier: small LSTM, SGD/Adam with and without Lookahead (alpha 0.5, 0.8), 3 seeds x 3 epochs -> results/local/ptb_cpu (~25 min)
+ptb-cpu: $(STAMP)  ## PTB CPU tier: small LSTM, SGD/Adam with and without Lookahead (alpha 0.5, 0.8), 3 seeds x 3 epochs -> results/local/ptb_cpu (about 30 min on a 2-core CPU VM)
 	$(PTB_CPU_RUN) experiment=ptb_small_sgd,ptb_small_lookahead & first=$$!; \
 	$(PTB_CPU_RUN) experiment=ptb_small_adam,ptb_small_lookahead_adam; second=$$?; \
 	wait $$first && [ $$second = 0 ]
@@ -225,11 +231,11 @@ ptb-cpu-report: $(STAMP)  ## table (mean ± std, CI, Welch p vs the inner optimi
 
 # The committed calibration run is results/ptb_classic: `make ptb-classic PTB_CLASSIC=results/ptb_classic`.
 PTB_CLASSIC ?= $(LOCAL)/ptb_classic
-ptb-classic: $(STAMP)  ## Zaremba et al.'s small 2x200 LSTM, full softmax, 13 epochs, 1 seed -> results/local/ptb_classic
+ptb-classic: $(STAMP)  ## Zaremba et al.'s small 2x200 LSTM, full softmax, 13 epochs, 1 seed -> results/local/ptb_classic (69 min on a 2-core CPU VM)
 	OMP_NUM_THREADS=1 $(TRAIN) experiment=ptb_classic_sgd seed=1 ++dataset.source=$(PTB_SOURCE) \
 		paths.runs=$(PTB_CLASSIC)/runs trainer.progress=lines
 	$(PY) scripts/tables.py $(PTB_CLASSIC)/runs --preset ptb_classic --out $(PTB_CLASSIC) --name table
-bench-ptb: $(STAMP)  ## PTB tokens per CPU second: trainer vs a bare loop (small LSTM, Lookahead(SGD); ~3 min)
+bench-ptb: $(STAMP)  ## PTB tokens per CPU second: trainer vs a bare loop (small LSTM, Lookahead(SGD); about 3 min on a 2-core CPU VM)
 	OMP_NUM_THREADS=1 $(PY) scripts/bench_ptb.py --source $(PTB_SOURCE)
 # ---- end of Penn Treebank -----------------------------------------------------------------------
 
@@ -252,7 +258,7 @@ wmt14: $(STAMP)  ## Figure 7b runs: Adam, LA(Adam), LA(Adam) without warmup, Ada
 wmt14-figure: $(STAMP)  ## Figure 7b (training loss vs inner steps) from results/runs/wmt14_*
 	$(PY) -m lookahead.analysis.translation_figures results/runs/wmt14_* --out $(FIG)/figure7b
 
-synthetic-translation: $(STAMP)  ## synthetic translation, Adam vs LA(Adam), 3 seeds, CPU (~35 min, busy 2 cores) -> results/local/
+synthetic-translation: $(STAMP)  ## synthetic translation, Adam vs LA(Adam), 3 seeds, CPU (about 35 min on a loaded 2-core CPU VM) -> results/local/
 	$(TRAIN) --multirun experiment=synth_adam,synth_lookahead_adam seed=1,2,3 paths.runs=$(SYNTH)/runs trainer.progress=lines
 	$(PY) scripts/tables.py $(SYNTH)/runs --metric final_test_bleu --scale 1 --baseline adam --out $(SYNTH) --name bleu
 	$(PY) scripts/tables.py $(SYNTH)/runs --metric final_valid_perplexity --scale 1 --baseline adam --out $(SYNTH) --name valid_perplexity

@@ -16,12 +16,14 @@ from omegaconf import DictConfig, open_dict
 from lookahead.analysis.inner_loop import record_inner_loop
 from lookahead.analysis.plotting import METHOD_COLORS, figure, mean_std_band, save
 from lookahead.cli import register_resolvers, user_errors_exit
+from lookahead.train.signals import stop_cleanly
 
 register_resolvers()
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="inner_loop")
 @user_errors_exit
+@stop_cleanly("nothing saved (fast_slow.{png,pdf,json} are written at the end)")
 def main(cfg: DictConfig) -> None:
     records = []
     for seed in cfg.seeds:

@@ -16,11 +16,13 @@ import hydra
 import matplotlib
 import numpy as np
 from omegaconf import DictConfig
+from tqdm import tqdm
 
 from lookahead.analysis.plotting import OKABE_ITO, figure, save
 from lookahead.cli import user_errors_exit
 from lookahead.errors import ConfigError
 from lookahead.theory import nqm
+from lookahead.train.signals import stop_cleanly
 
 
 def model(dim: int, spectrum_power: float, noise_power: float, noise_scale: float = 1.0):
@@ -37,6 +39,7 @@ def speedup_curve(a, sigma2, k: int, alphas: np.ndarray, targets: np.ndarray) ->
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="nqm")
 @user_errors_exit
+@stop_cleanly("nothing saved (nqm.{png,pdf,json} are written at the end)")
 def main(cfg: DictConfig) -> None:
     if cfg.k < 1 or cfg.alphas < 1 or not all(0 < al <= 1 for al in cfg.matched_alphas):
         raise ConfigError(f"need k >= 1, alphas >= 1 and 0 < matched_alphas <= 1, got k={cfg.k}")
@@ -58,7 +61,7 @@ def main(cfg: DictConfig) -> None:
         right=np.nan,
     )
     curves = {}
-    for alpha in alphas:
+    for alpha in tqdm(alphas, desc="(a) one Lookahead frontier per alpha", dynamic_ncols=True):
         f = nqm.frontier(a, sigma2, cfg.k, float(alpha), cfg.points)
         f["relative_time"] = nqm.time_constant(f["rate"]) / np.exp(sgd_log_tau(f["loss"]))
         curves[float(alpha)] = f
@@ -84,7 +87,10 @@ def main(cfg: DictConfig) -> None:
     # on a log axis makes each decay rate a slope
     matched = nqm.matched_curves(a, sigma2, x0, cfg.matched_loss, cfg.k, cfg.matched_alphas, cfg.steps)
     mc_error = 0.0
-    for index, (name, c) in enumerate(matched.items()):
+    shown_curves = tqdm(
+        matched.items(), desc="(b) Monte-Carlo check of the matched curves", dynamic_ncols=True
+    )
+    for index, (name, c) in enumerate(shown_curves):
         color = "black" if name == "sgd" else OKABE_ITO[(index - 1) % len(OKABE_ITO)]
         label = "SGD" if name == "sgd" else f"Lookahead, {name}"
         settle = nqm.steps_to_within(c["loss"], c["steps"], cfg.matched_loss)
@@ -119,7 +125,10 @@ def main(cfg: DictConfig) -> None:
 
     # (c) where it appears: best speed-up over alpha, against the matched final loss, per model
     gains = {}
-    for index, (name, (dim, p, q)) in enumerate((cfg.get("variants") or {}).items()):
+    variants = (cfg.get("variants") or {}).items()
+    for index, (name, (dim, p, q)) in enumerate(
+        tqdm(variants, desc="(c) speed-up per model", dynamic_ncols=True)
+    ):
         va, vs = model(dim, p, q, cfg.noise_scale)
         losses = nqm.frontier(va, vs, 1, 1.0, 40)["loss"]
         targets = np.geomspace(losses.min() * 1.5, np.median(losses) * 30, 12)

@@ -12,22 +12,25 @@ from pathlib import Path
 import hydra
 import numpy as np
 from omegaconf import DictConfig
+from tqdm import tqdm
 
 from lookahead.analysis.plotting import OKABE_ITO, figure, save
 from lookahead.cli import user_errors_exit
 from lookahead.errors import ConfigError
 from lookahead.theory import quadratic
+from lookahead.train.signals import stop_cleanly
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="quadratic")
 @user_errors_exit
+@stop_cleanly("nothing saved (quadratic.{png,pdf,json} are written at the end)")
 def main(cfg: DictConfig) -> None:
     if not 0 < cfg.alpha <= 1 or cfg.k < 1:
         raise ConfigError(f"need k >= 1 and 0 < alpha <= 1, got k={cfg.k}, alpha={cfg.alpha}")
     momenta = np.linspace(cfg.momentum_min, cfg.momentum_max, cfg.points)
     fig, axes = figure(len(cfg.kappas))
     data = {"momentum": momenta.tolist(), "kappas": {}}
-    for ax, kappa in zip(axes[0], cfg.kappas):
+    for ax, kappa in zip(axes[0], tqdm(cfg.kappas, desc="condition numbers", dynamic_ncols=True)):
         lam = np.array([1.0 / kappa])
         cm = np.array([quadratic.cm_rate(lam, cfg.lr, m) for m in momenta])
         la = np.array([quadratic.lookahead_rate(lam, cfg.lr, m, cfg.k, cfg.alpha) for m in momenta])

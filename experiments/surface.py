@@ -17,6 +17,7 @@ from omegaconf import DictConfig, open_dict
 from lookahead.analysis.inner_loop import accuracy_surface, plane, project, record_inner_loop
 from lookahead.analysis.plotting import METHOD_COLORS, figure, save
 from lookahead.cli import register_resolvers, user_errors_exit
+from lookahead.train.signals import stop_cleanly
 
 register_resolvers()
 
@@ -46,6 +47,7 @@ def seed_surface(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="inner_loop")
 @user_errors_exit
+@stop_cleanly("nothing saved (surface.{png,pdf,json} are written at the end)")
 def main(cfg: DictConfig) -> None:
     results = []
     for seed in cfg.surface_seeds:

@@ -9,7 +9,7 @@
    checkpoints and warm-up included), s/epoch after the first epoch, the projected time of `make
    paper-cifar`, and the outcome of each opt-in path's self-check (summary.json's fast_path).
 3. Lookahead's sync for ResNet-18: time per sync by foreach and by the kernel (with its self-check), and
-   the floor (one read and one write of the fast and slow weights at the device-to-device copy bandwidth
+   the floor (one read and one write of the fast and slow weights at the in-place update bandwidth
    measured here).
 4. Final test accuracy of fp32 eager vs the fast path on a learnable CIFAR-format fixture, two seeds.
 5. A block of rows for docs/gpu.md's table of paths (what ran, where, when, how fast, default on/off);
@@ -32,7 +32,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from bench_optimizer import build_model, copy_bandwidth, sync_floor_bytes, synchronize, time_sync, with_grads
+from bench_optimizer import (
+    build_model,
+    memory_bandwidth,
+    sync_floor_bytes,
+    synchronize,
+    time_sync,
+    with_grads,
+)
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
@@ -42,6 +49,7 @@ from lookahead.data.cifar_fixture import write_cifar
 from lookahead.optim import fused_sync
 from lookahead.train.build import build
 from lookahead.train.fast_path import VERIFIED_ON_GPU
+from lookahead.train.signals import stop_cleanly
 from lookahead.train.trainer import seed_everything, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,7 +135,7 @@ def sync_floor(device: torch.device) -> dict[str, Any]:
     model = build_model("resnet18", device)
     params = with_grads(model)
     kinds = [False] + ([True] if fused_sync.unavailable_reason(device) is None else [])
-    bandwidth = copy_bandwidth(device)
+    bandwidth = memory_bandwidth(device)
     result: dict[str, Any] = {"bandwidth_gb_s": bandwidth / 1e9, "kernel_us": None, "kernel_check": None}
     for fused in kinds:
         opt = Lookahead(torch.optim.SGD(params, lr=0.1, momentum=0.9), k=5, fused=fused)
@@ -205,6 +213,7 @@ def table_block(figures: dict[str, Any], device_name: str, gpu: bool) -> str:
     return "\n".join(lines)
 
 
+@stop_cleanly("nothing saved (the benchmark only prints; the lines above are what it measured)")
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -17,6 +17,8 @@ GPU paths are skipped (and say so) without CUDA, DALI without nvidia-dali. Resul
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import platform
 import sys
@@ -31,6 +33,7 @@ from torch import nn
 from lookahead import Lookahead
 from lookahead.data import imagenet as inet
 from lookahead.data import imagenet_fixture
+from lookahead.train.signals import stop_cleanly
 from lookahead.workloads.imagenet import ImageNet
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -116,13 +119,15 @@ def bench_trainer(root: Path, model: str, batch: int, steps: int, workers: int, 
     ]
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
-    with tempfile.TemporaryDirectory() as runs:
+    # the trainer's own lines (and its stop message) are not this benchmark's
+    with tempfile.TemporaryDirectory() as runs, contextlib.redirect_stdout(io.StringIO()):
         summary = train(cfg, Path(runs) / "run")
     if summary.status != "completed" or not summary.samples_per_s:
         raise RuntimeError(f"the trainer run ended {summary.status}: {summary.reason}")
     return summary.samples_per_s
 
 
+@stop_cleanly("nothing saved (the JSON and Markdown are written at the end)")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -158,7 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         tmp = tempfile.TemporaryDirectory()
         root = Path(tmp.name) / "imagenet"
         per_class = -(-(args.images or batch * (steps + 2)) // 10)
-        print(f"generating {10 * per_class} JPEGs (300-500 px, about ImageNet's sizes) under {root} ...")
+        print(
+            f"generating {10 * per_class} JPEGs (300-500 px, about ImageNet's sizes) under {root} ...",
+            flush=True,
+        )
         imagenet_fixture.write_folder(root, classes=10, train=per_class, val=1, size=(300, 500))
     results: dict[str, object] = {
         "device": device_name(device),

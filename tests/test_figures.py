@@ -49,7 +49,11 @@ def write_grid_run(root: Path, k: int, alpha: float, seed: int, acc: float | Non
     )
 
 
-def test_grid_figure_with_diverged_and_missing_cells(tmp_path):
+def test_grid_figure_with_diverged_and_missing_cells(tmp_path, monkeypatch):
+    from lookahead.analysis import plotting
+
+    drawn, save = [], plotting.save
+    monkeypatch.setattr(plotting, "save", lambda fig, *a, **kw: (drawn.append(fig), save(fig, *a, **kw))[1])
     for k in (1, 5):
         for alpha in (0.5, 1.0):
             for seed in (1, 2):
@@ -79,6 +83,10 @@ def test_grid_figure_with_diverged_and_missing_cells(tmp_path):
         == 0
     )
     assert out.with_suffix(".png").stat().st_size > 5000 and out.with_suffix(".pdf").exists()
+    # the colour bar is on the cells' scale: percent, from the lowest to the highest mean (82.0-86.5)
+    (colorbar,) = [ax for ax in drawn[0].axes if ax.get_ylabel().startswith("final test accuracy (%")]
+    assert colorbar.get_ylim() == pytest.approx((82.0, 86.5))
+    assert {t.get_text() for t in drawn[0].axes[0].texts} >= {"82.5", "86.5"}
     grid = pd.read_csv(out.with_suffix(".csv"))
     cell = grid[(grid["lookahead.k"] == 1) & (grid["lookahead.alpha"] == 0.5)].iloc[0]
     assert cell["n"] == 2 and abs(cell["mean"] - 0.825) < 1e-9  # mean of 0.82 and 0.83

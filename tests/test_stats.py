@@ -36,3 +36,12 @@ def test_welch_matches_the_hand_computation():
 def test_welch_is_undefined_for_tiny_or_constant_samples():
     assert math.isnan(welch_p([1.0], [1.0, 2.0]))
     assert math.isnan(welch_p([1.0, 1.0], [1.0, 1.0]))
+
+
+def test_the_interval_is_clipped_to_the_metrics_range():
+    # 99, 99.5, 100 (BLEU or accuracy in %): mean 99.5, std 0.5, half width 4.302653 * 0.5 / sqrt(3)
+    values = [99.0, 99.5, 100.0]
+    free, bounded = summarize(values), summarize(values, bounds=(0.0, 100.0))
+    assert free.ci_high == pytest.approx(99.5 + 1.242069, abs=1e-5)  # past 100
+    assert bounded.ci_high == 100.0 and bounded.ci_low == pytest.approx(free.ci_low)
+    assert (bounded.mean, bounded.std) == (free.mean, free.std)

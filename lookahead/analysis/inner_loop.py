@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
+from tqdm import tqdm
 
 from lookahead.optim.lookahead import Lookahead
 from lookahead.train.build import build
@@ -63,8 +64,15 @@ def record_inner_loop(cfg: DictConfig, warmup_epochs: int, window: int, keep_pat
     k = opt.param_groups[0]["lookahead_k"]
     carry = workload.init_carry(model)
     model.train()
+    bar = tqdm(
+        total=warmup_epochs * setup.steps_per_epoch + window,
+        desc=f"seed {cfg.seed}: {warmup_epochs} epochs, then {window} steps evaluated",
+        unit="step",
+        dynamic_ncols=True,
+    )
     while True:
         for batch in workload.train_batches(epoch):
+            bar.update()
             out = workload.train_step(model, batch, carry)
             carry = out.carry
             opt.zero_grad()
@@ -84,6 +92,7 @@ def record_inner_loop(cfg: DictConfig, warmup_epochs: int, window: int, keep_pat
                 if keep_path:
                     record.slow_path.append(slow_vector())
             if len(record.steps) >= window:
+                bar.close()
                 return record, model, evaluate
         epoch += 1
 
@@ -104,4 +113,9 @@ def project(points: list[torch.Tensor], origin: torch.Tensor, u: torch.Tensor, v
 
 def accuracy_surface(evaluate, origin, u, v, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     """Test accuracy at origin + x u + y v for the grid xs x ys: shape (len(ys), len(xs))."""
-    return np.array([[evaluate(origin + float(x) * u + float(y) * v) for x in xs] for y in ys])
+    with tqdm(total=len(xs) * len(ys), desc="accuracy surface", unit="point", dynamic_ncols=True) as bar:
+        rows = []
+        for y in ys:
+            rows.append([evaluate(origin + float(x) * u + float(y) * v) for x in xs])
+            bar.update(len(xs))
+    return np.array(rows)

@@ -218,11 +218,12 @@ def heatmap_panels(
                 }
             )
     grid = pd.DataFrame(cells)
-    vmin, vmax = grid["mean"].min(), grid["mean"].max()
+    # cells print percentages, so the colours (and the colour bar) are on the same 0-100 scale
+    vmin, vmax = 100 * grid["mean"].min(), 100 * grid["mean"].max()
     cmap = matplotlib.colormaps["viridis"].with_extremes(bad="lightgrey")  # grey: no completed run
     for index, (ax, value) in enumerate(zip(axes[0], panels)):
         sub = grid if value is None else grid[grid.panel == value]
-        table = sub.pivot(index=y, columns=x, values="mean")
+        table = 100 * sub.pivot(index=y, columns=x, values="mean")
         diverged = sub.pivot(index=y, columns=x, values="n_diverged")
         image = ax.imshow(table.values, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
         ax.set_xticks(range(len(table.columns)), [f"{c:g}" for c in table.columns])
@@ -230,7 +231,7 @@ def heatmap_panels(
         for i in range(len(table.index)):
             for j in range(len(table.columns)):
                 mean, div = table.values[i, j], diverged.values[i, j]
-                text = "div." if mean != mean and div else ("" if mean != mean else f"{100 * mean:.1f}")
+                text = "div." if mean != mean and div else ("" if mean != mean else f"{mean:.1f}")
                 if mean == mean and div:  # some seeds diverged: the mean is over the others only
                     text += f"\n({int(div)} div.)"
                 ax.text(
@@ -248,5 +249,6 @@ def heatmap_panels(
             title=f"{title}{'' if value is None else f' {panel} = {value}'}",
         )
         ax.grid(False)
-    fig.colorbar(image, ax=list(axes[0]), label="final test accuracy (mean over seeds)")
+    label = "final test accuracy" if metric == "final_test_accuracy" else metric
+    fig.colorbar(image, ax=list(axes[0]), label=f"{label} (%, mean over seeds)")
     return save(fig, path, formats, tight_layout=False), grid

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -76,12 +77,17 @@ class Console:
     """A tqdm bar per epoch on a terminal; plain log lines (one per evaluation) otherwise; nothing on
     ranks other than 0 (``mode="off"``)."""
 
+    LINE_EVERY_S = 60.0  # in lines mode: a progress line when nothing was printed for this long
+
     def __init__(self, mode: str = "auto") -> None:
         self.silent = mode == "off"
         self.bar_enabled = not self.silent and (sys.stderr.isatty() if mode == "auto" else mode == "bar")
         self.bar: tqdm | None = None
+        self.epoch, self.step = "", 0  # lines mode: the epoch, and the global step of the last update
+        self.last_line: float | None = None  # when lines mode last printed a progress line
 
     def start_epoch(self, epoch: int, max_epochs: int, total: int, initial: int) -> None:
+        self.epoch, self.step = f"epoch {epoch + 1}/{max_epochs}", epoch * total + initial
         if self.bar_enabled:
             self.bar = tqdm(
                 total=total,
@@ -92,16 +98,27 @@ class Console:
             )
 
     def update(self, n: int, **postfix: float) -> None:
+        """``n`` more steps; the trainer calls this at every global step that is a multiple of ``n``."""
+        self.step = (self.step // n + 1) * n
         if self.bar is not None:
             self.bar.update(n)
             if postfix:
                 self.bar.set_postfix({k: f"{v:.4g}" for k, v in postfix.items()}, refresh=False)
+        elif not self.silent and not self.bar_enabled:
+            # lines mode: the first update (log_every_steps in) says the run is under way, long before
+            # the first evaluation; later ones only when nothing was printed for LINE_EVERY_S
+            now = time.monotonic()
+            if self.last_line is None or now - self.last_line >= self.LINE_EVERY_S:
+                train = "".join(f" | train_{_SHORT.get(k, k)} {v:.4f}" for k, v in postfix.items())
+                self.message(f"{self.epoch} | step {self.step}{train}")
+                self.last_line = now
 
     def evaluation(self, record: dict[str, Any], end_of_epoch: bool = True) -> None:
         if end_of_epoch and self.bar is not None:
             self.bar.close()
             self.bar = None
         self.message(fmt(record))
+        self.last_line = time.monotonic()
 
     def message(self, text: str) -> None:
         if self.silent:
