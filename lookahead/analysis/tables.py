@@ -145,6 +145,11 @@ def comparison_table(
     """
     by = list(by)
     targets = table_targets(runs)
+    # Percentages (accuracy x 100, BLEU) cannot leave [0, 100]: their intervals are clipped to it.
+    percent = quantity(metric) == "bleu" or (
+        scale == 100 and quantity(metric) in ("accuracy", "top1", "top5")
+    )
+    bounds = (0.0, 100.0) if percent else None
     extra = [f for f in by if f not in runs.columns]
     runs = add_config_columns(runs, extra) if extra else runs
     check_consistent(runs, by)
@@ -156,7 +161,7 @@ def comparison_table(
     for key, cell in cells.items():
         done = cell[cell.status == "completed"]
         values = (done[metric].dropna() * scale).tolist() if metric in done else []
-        s = summarize(values)
+        s = summarize(values, bounds=bounds)
         row = dict(zip(by, key))
         row.update(n=s.n, mean=s.mean, std=s.std, ci_low=s.ci_low, ci_high=s.ci_high)
         for status in ("diverged", "failed", "interrupted", "running"):
