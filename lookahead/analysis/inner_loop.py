@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from lookahead.optim.lookahead import Lookahead
 from lookahead.train.build import build
+from lookahead.train.schema import training_part
 from lookahead.train.trainer import seed_everything
 
 
@@ -34,7 +35,7 @@ def record_inner_loop(cfg: DictConfig, warmup_epochs: int, window: int, keep_pat
     Returns (record, model, evaluate) so callers can evaluate other weight vectors.
     """
     seed_everything(cfg.seed)
-    setup = build(cfg, device="cpu")
+    setup = build(training_part(cfg), device="cpu")
     model, opt, scheduler, workload = setup.model, setup.optimizer, setup.scheduler, setup.workload
     if not isinstance(opt, Lookahead):
         raise ValueError("the inner-loop study needs lookahead=on")

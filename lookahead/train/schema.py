@@ -251,6 +251,12 @@ def explain(err: ValidationError, data: dict[str, Any], prefix: str = "") -> Con
     return ConfigError(f"{prefix}{field}={value!r} is not allowed: {'; or '.join(dict.fromkeys(messages))}")
 
 
+def training_part(cfg: DictConfig) -> DictConfig:
+    """The training config inside a larger one (the inner-loop study adds warmup_epochs, window, ...):
+    only the top-level keys the schema knows, so the rest does not count as unknown fields."""
+    return OmegaConf.masked_copy(cfg, [key for key in cfg if key in Config.model_fields])
+
+
 def validate(cfg: DictConfig) -> Config:
     """The config as typed sections; ConfigError (one line) for the first field outside the schema."""
     from lookahead.train.signature import check_target_args
