@@ -29,7 +29,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 venv: $(STAMP)  ## create .venv with the pinned dependencies
 
-test: $(STAMP)  ## run the test suite (fast tests; CPU only; about 7 min on a 2-core CPU VM)
+test: $(STAMP)  ## run the test suite (fast tests; CPU only; about 5 min on a 2-core CPU VM)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -m "not slow" -n 2 --timeout 600
 

@@ -64,22 +64,30 @@ def test_baselines_come_from_the_method_labels():
     assert inner_method("polyak_adam") == "adam" and inner_method("adam") is None
 
 
-def accuracy_run(root: Path, method: str, seed: int, step: int | None, acc: float) -> None:
-    """A completed run whose validation reached 0.9 at ``step`` (None: never) and 0.99 never."""
+def declared_run(
+    root: Path, method: str, seed: int, metric: str, value: float, higher: bool, **extra
+) -> None:
+    """A completed run whose summary declares ``metric`` (and its direction) as its target."""
     run = root / method / f"seed{seed}"
     run.mkdir(parents=True)
     (run / "config.yaml").write_text(yaml.safe_dump({"method": method, "seed": seed}))
     write_summary(
         run,
-        dataset="toy",
         method=method,
         seed=seed,
-        final={"valid_accuracy": acc},
-        target="valid_accuracy",
-        higher_is_better=True,
-        targets_metric="valid_accuracy",
-        targets=[0.9, 0.99],
-        reached={} if step is None else {"0.9": {"step": step, "epoch": 1, "samples": 10 * step}},
+        final={metric: value},
+        target=metric,
+        higher_is_better=higher,
+        targets_metric=metric,
+        **extra,
+    )
+
+
+def accuracy_run(root: Path, method: str, seed: int, step: int | None, acc: float) -> None:
+    """A completed run whose validation reached 0.9 at ``step`` (None: never) and 0.99 never."""
+    reached = {} if step is None else {"0.9": {"step": step, "epoch": 1, "samples": 10 * step}}
+    declared_run(
+        root, method, seed, "valid_accuracy", acc, True, dataset="toy", targets=[0.9, 0.99], reached=reached
     )
 
 
@@ -108,19 +116,7 @@ def test_direction_comes_from_the_summaries_not_the_metric_name(tmp_path):
     """The architecture doc's regression workload: valid_mse, lower is better (no name says so)."""
     for method, values in (("adam", [0.30, 0.32]), ("lookahead_adam", [0.10, 0.12])):
         for seed, mse in enumerate(values, start=1):
-            run = tmp_path / method / f"seed{seed}"
-            run.mkdir(parents=True)
-            (run / "config.yaml").write_text(yaml.safe_dump({"method": method, "seed": seed}))
-            write_summary(
-                run,
-                dataset="sine",
-                method=method,
-                seed=seed,
-                final={"valid_mse": mse},
-                target="valid_mse",
-                higher_is_better=False,
-                targets_metric="valid_mse",
-            )
+            declared_run(tmp_path, method, seed, "valid_mse", mse, False, dataset="sine")
     table = comparison_table(load_summaries([tmp_path]), metric="final_valid_mse", baseline="inner", scale=1)
     best = table.set_index("method")["best"]
     assert bool(best["lookahead_adam"]) and not best["adam"]
