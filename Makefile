@@ -43,7 +43,7 @@ lint: $(STAMP)  ## ruff check + format check
 
 # ---- optimizer (issue 2) ------------------------------------------------------------------------
 .PHONY: bench-optimizer
-bench-optimizer: $(STAMP)  ## step-time ratio Lookahead/inner (default, foreach, one-pass kernel, naive), the sync vs its bandwidth floor, extra memory (ResNet-18, Transformer; CUDA if present; about 2 min on a 2-core CPU VM)
+bench-optimizer: $(STAMP)  ## step-time ratio Lookahead/inner (default, foreach, one-pass kernel, naive), the sync vs its bandwidth floor, extra memory (ResNet-18, Transformer; CUDA if present; about 30 s on a 2-core CPU VM)
 	$(PY) scripts/bench_optimizer.py
 
 # ---- suite: training, datasets, report (issue 3) ------------------------------------------------
@@ -56,7 +56,7 @@ DEMO_ARGS ?=
 DEMO_METHODS := mnist1d_sgd,mnist1d_lookahead,mnist1d_adam,mnist1d_lookahead_adam
 .PHONY: demo evidence-demo check-clean-demo report paper-cifar bench-trainer bench-gpu gpu-check
 
-demo: $(STAMP)  ## MNIST-1D: SGD and Adam, with and without Lookahead, 3 seeds -> results/local/demo/ (about 1 min 40 s on a 2-core CPU VM)
+demo: $(STAMP)  ## MNIST-1D: SGD and Adam, with and without Lookahead, 3 seeds -> results/local/demo/ (about 1 min on a 2-core CPU VM)
 	$(TRAIN) --multirun experiment=$(DEMO_METHODS) seed=$(DEMO_SEEDS) paths.runs=$(DEMO)/runs trainer.progress=lines $(DEMO_ARGS)
 	$(PY) scripts/report.py $(DEMO)/runs --out $(DEMO) --plot
 
@@ -84,7 +84,7 @@ bench-gpu: $(STAMP)  ## GPU: trainer fast path vs bare/compiled loops, s/epoch, 
 gpu-check: $(STAMP)  ## on a GPU: CUDA-only + self-check tests, bench-optimizer, bench-gpu -> results/local/gpu/, rows for docs/gpu.md (GPU time not measured yet; GPU_CHECK_DRY_RUN=1: toy run on a CPU)
 	PYTHON=$(PY) scripts/gpu_check.sh $(LOCAL)/gpu
 
-bench-trainer: $(STAMP)  ## samples/s: trainer vs minimal loop, tensor data path vs DataLoader+transforms (about 1 min on a 2-core CPU VM)
+bench-trainer: $(STAMP)  ## samples/s: trainer vs minimal loop, tensor data path vs DataLoader+transforms (about 30 s on a 2-core CPU VM)
 	$(PY) scripts/bench_trainer.py
 
 paper-cifar: $(STAMP)  ## Table 1: every CIFAR method x 3 seeds as one multirun, then the report
@@ -235,7 +235,7 @@ ptb-classic: $(STAMP)  ## Zaremba et al.'s small 2x200 LSTM, full softmax, 13 ep
 	OMP_NUM_THREADS=1 $(TRAIN) experiment=ptb_classic_sgd seed=1 ++dataset.source=$(PTB_SOURCE) \
 		paths.runs=$(PTB_CLASSIC)/runs trainer.progress=lines
 	$(PY) scripts/tables.py $(PTB_CLASSIC)/runs --preset ptb_classic --out $(PTB_CLASSIC) --name table
-bench-ptb: $(STAMP)  ## PTB tokens per CPU second: trainer vs a bare loop (small LSTM, Lookahead(SGD); about 3 min on a 2-core CPU VM)
+bench-ptb: $(STAMP)  ## PTB tokens per CPU second: trainer vs a bare loop (small LSTM, Lookahead(SGD); about 2 min on a 2-core CPU VM)
 	OMP_NUM_THREADS=1 $(PY) scripts/bench_ptb.py --source $(PTB_SOURCE)
 # ---- end of Penn Treebank -----------------------------------------------------------------------
 
