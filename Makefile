@@ -193,7 +193,7 @@ PTB_CPU ?= $(LOCAL)/ptb_cpu
 PTB_TARGETS := ptb-sgd ptb-lookahead ptb-adam ptb-lookahead_adam
 PTB_CPU_TRAIN := OMP_NUM_THREADS=1 $(TRAIN) --multirun ++dataset.source=$(PTB_SOURCE) trainer.progress=lines
 PTB_CPU_RUN := $(PTB_CPU_TRAIN) seed=$(SEEDS) paths.runs=$(PTB_CPU)/runs
-.PHONY: $(PTB_TARGETS) ptb-cpu-grid ptb-cpu ptb-cpu-report ptb-classic bench-ptb
+.PHONY: $(PTB_TARGETS) ptb-cpu-grid ptb-cpu ptb-cpu-report ptb-classic bench-ptb ptb-cpu-paper-grid ptb-classic-lookahead
 
 $(PTB_TARGETS): $(STAMP)
 	$(TRAIN) --multirun experiment=$(subst -,_,$@) seed=$(SEEDS) ++dataset.source=$(PTB_SOURCE)
@@ -234,6 +234,24 @@ PTB_CLASSIC ?= $(LOCAL)/ptb_classic
 ptb-classic: $(STAMP)  ## Zaremba et al.'s small 2x200 LSTM, full softmax, 13 epochs, 1 seed -> results/local/ptb_classic (69 min on a 2-core CPU VM)
 	OMP_NUM_THREADS=1 $(TRAIN) experiment=ptb_classic_sgd seed=1 ++dataset.source=$(PTB_SOURCE) \
 		paths.runs=$(PTB_CLASSIC)/runs trainer.progress=lines
+	$(PY) scripts/tables.py $(PTB_CLASSIC)/runs --preset ptb_classic --out $(PTB_CLASSIC) --name table
+# The paper's Lookahead grid on the CPU tier: alpha {0.5, 0.8} x k {5, 10} around SGD and Adam (k = 5 is
+# `ptb-cpu`; this adds k = 10), then Lookahead at twice its inner optimizer's lr at the best alpha/k of that
+# grid (PTB_OWN_*). One job at a time, one thread each; re-running resumes and skips finished runs.
+PTB_OWN_SGD ?= experiment=ptb_small_lookahead lookahead.alpha=0.8 lookahead.k=5 optimizer.lr=40
+PTB_OWN_ADAM ?= experiment=ptb_small_lookahead_adam lookahead.alpha=0.8 lookahead.k=5 optimizer.lr=6e-3
+ptb-cpu-paper-grid: $(STAMP)  ## PTB CPU tier, the paper's grid: k = 10 at alpha 0.5/0.8, and Lookahead at 2x the inner lr, 3 seeds (18 runs, about 1 h on one core of a 2-core CPU VM) -> $(PTB_CPU)
+	$(PTB_CPU_RUN) experiment=ptb_small_lookahead lookahead.k=10 lookahead.alpha=0.5,0.8
+	$(PTB_CPU_RUN) experiment=ptb_small_lookahead_adam lookahead.k=10 lookahead.alpha=0.5,0.8
+	$(PTB_CPU_RUN) $(PTB_OWN_SGD)
+	$(PTB_CPU_RUN) $(PTB_OWN_ADAM)
+	$(MAKE) ptb-cpu-report
+
+# The classic preset with Lookahead(SGD), k 5, alpha 0.5 and 0.8, seed 1 (one process each, side by side).
+ptb-classic-lookahead: $(STAMP)  ## Zaremba's small LSTM with Lookahead(SGD) (k 5, alpha 0.5 and 0.8), 13 epochs, seed 1 -> $(PTB_CLASSIC) (about 70 min on a 2-core CPU VM)
+	for alpha in 0.5 0.8; do OMP_NUM_THREADS=1 $(TRAIN) experiment=ptb_classic_sgd lookahead=on lookahead.k=5 \
+		lookahead.alpha=$$alpha seed=1 ++dataset.source=$(PTB_SOURCE) paths.runs=$(PTB_CLASSIC)/runs \
+		trainer.progress=lines & done; status=0; for job in $$(jobs -p); do wait $$job || status=1; done; exit $$status
 	$(PY) scripts/tables.py $(PTB_CLASSIC)/runs --preset ptb_classic --out $(PTB_CLASSIC) --name table
 bench-ptb: $(STAMP)  ## PTB tokens per CPU second: trainer vs a bare loop (small LSTM, Lookahead(SGD); about 2 min on a 2-core CPU VM)
 	OMP_NUM_THREADS=1 $(PY) scripts/bench_ptb.py --source $(PTB_SOURCE)
