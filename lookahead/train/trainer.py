@@ -36,7 +36,7 @@ from lookahead.train.fast_path import FastPath, self_checks
 from lookahead.train.loggers import Console, MetricsFile, WandbLogger, check_wandb
 from lookahead.train.reporter import Reporter
 from lookahead.train.run_dir import NOT_IDENTITY, RunDir, RunDirError, atomic_write_text, environment
-from lookahead.train.schema import Config, Trainer, validate, validate_steps
+from lookahead.train.schema import Config, Trainer, validate
 from lookahead.train.signals import StopSignals
 from lookahead.train.state import RunState, Status, Summary
 from lookahead.train.step import TrainStep
@@ -95,7 +95,7 @@ def train(
     device = device or resolve_device(config.device)
     seed_everything(config.seed)
     setup = build(cfg, device, world=ranks.world, config=config)
-    validate_steps(cfg, setup.steps_per_epoch * config.trainer.max_epochs)
+    config.check_steps(setup.steps_per_epoch * config.trainer.max_epochs)
     wandb = (
         WandbLogger(cfg, group=cfg.logger.group) if ranks.is_main and config.logger.name == "wandb" else None
     )
