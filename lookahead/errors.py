@@ -3,6 +3,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ConfigError(ValueError):
     """A config value that makes no sense; the message names the field (``group.field=value``)."""
+
+
+def fail(field: str, value: Any, allowed: str) -> None:
+    """Raise the one-line ConfigError of a value outside what ``field`` allows."""
+    raise ConfigError(f"{field}={value!r} is not allowed: {allowed}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from hydra import compose
 from omegaconf import DictConfig, open_dict
 
-SWITCHABLE = ("dataset", "model", "optimizer")
+from lookahead.train.schema import SWITCHABLE  # the groups marked switchable in the config's model
 
 
 def _key(override: str) -> str:

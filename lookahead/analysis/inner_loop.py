@@ -4,6 +4,7 @@ and the accuracy surface on a plane through three weight vectors (the paper's Fi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import islice
 
 import numpy as np
 import torch
@@ -13,7 +14,10 @@ from tqdm import tqdm
 
 from lookahead.optim.lookahead import Lookahead
 from lookahead.train.build import build
-from lookahead.train.schema import training_part
+from lookahead.train.distributed import Dist
+from lookahead.train.evaluation import evaluate_model
+from lookahead.train.schema import training_part, validate
+from lookahead.train.step_factory import make_step
 from lookahead.train.trainer import seed_everything
 
 
@@ -35,19 +39,19 @@ def record_inner_loop(cfg: DictConfig, warmup_epochs: int, window: int, keep_pat
     Returns (record, model, evaluate) so callers can evaluate other weight vectors.
     """
     seed_everything(cfg.seed)
-    setup = build(training_part(cfg), device="cpu")
-    model, opt, scheduler, workload = setup.model, setup.optimizer, setup.scheduler, setup.workload
+    training = training_part(cfg)
+    config = validate(training)
+    setup = build(training, device="cpu", config=config)
+    model, opt, workload = setup.model, setup.optimizer, setup.workload
     if not isinstance(opt, Lookahead):
         raise ValueError("the inner-loop study needs lookahead=on")
+    # The trainer's step (clipping, lr_scale, accumulation) and its evaluation, on one process.
+    ranks, device = Dist(), torch.device("cpu")
+    step_fn = make_step(setup, ranks, device, config.trainer.clip_grad_norm)
     split = workload.splits()[-1].name
 
-    @torch.no_grad()
     def accuracy() -> float:
-        was_training = model.training
-        model.eval()
-        result = workload.reduce({k: float(v) for k, v in workload.eval_logs(model, split).items()})
-        model.train(was_training)
-        return float(result["accuracy"])
+        return float(evaluate_model(workload, model, ranks, device, splits=[split])[f"{split}_accuracy"])
 
     def evaluate(vector: torch.Tensor | None = None) -> float:
         if vector is None:
@@ -63,6 +67,7 @@ def record_inner_loop(cfg: DictConfig, warmup_epochs: int, window: int, keep_pat
 
     record, step, epoch = InnerLoopRecord(), 0, 0
     k = opt.param_groups[0]["lookahead_k"]
+    accumulate = config.trainer.accumulate_steps
     carry = workload.init_carry(model)
     model.train()
     bar = tqdm(
@@ -72,14 +77,12 @@ def record_inner_loop(cfg: DictConfig, warmup_epochs: int, window: int, keep_pat
         dynamic_ncols=True,
     )
     while True:
-        for batch in workload.train_batches(epoch):
+        batches = workload.train_batches(epoch)
+        while micro := list(islice(batches, accumulate)):
+            if len(micro) < accumulate:
+                break
             bar.update()
-            out = workload.train_step(model, batch, carry)
-            carry = out.carry
-            opt.zero_grad()
-            out.loss.backward()
-            opt.step()
-            scheduler.step()
+            carry = step_fn(micro, carry).carry
             step += 1
             if epoch < warmup_epochs:
                 continue

@@ -8,7 +8,7 @@ over ranks before ``workload.reduce``, so every rank gets the same metrics.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from itertools import islice
 
@@ -25,17 +25,23 @@ BN_TYPES = (nn.modules.batchnorm._BatchNorm,)
 
 
 def evaluate_model(
-    workload: Workload, model: nn.Module, ranks: Dist, device: torch.device, autocast=None
+    workload: Workload,
+    model: nn.Module,
+    ranks: Dist,
+    device: torch.device,
+    autocast=None,
+    splits: Sequence[str] | None = None,
 ) -> dict[str, float]:
-    """``<split>_<metric>`` for every split of the workload."""
+    """``<split>_<metric>`` for every split of the workload (or those named in ``splits``)."""
     was_training = model.training
     model.eval()
     results: dict[str, float] = {}
+    names = [s.name for s in workload.splits()] if splits is None else splits
     with torch.no_grad(), autocast or nullcontext():
-        for split in workload.splits():
-            logs = workload.eval_logs(model, split.name, ranks.rank, ranks.world)
+        for name in names:
+            logs = workload.eval_logs(model, name, ranks.rank, ranks.world)
             logs = ranks.all_reduce_sums({k: float(v) for k, v in logs.items()}, device)
-            results.update({f"{split.name}_{k}": v for k, v in workload.reduce(logs).items()})
+            results.update({f"{name}_{k}": v for k, v in workload.reduce(logs).items()})
     model.train(was_training)
     return results
 

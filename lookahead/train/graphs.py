@@ -119,6 +119,9 @@ class GraphedStep:
         self.failure: str | None = None
         self.self_check: SelfCheck | None = None  # the first replay vs an eager step
 
+    def fast_path_record(self) -> dict[str, Any]:
+        return {"graph_replays": self.replays, "graph_failure": self.failure}
+
     def __call__(self, micro_batches: list[Batch], carry: Any) -> StepResult:
         (batch,) = micro_batches
         if self.shape is None:

@@ -14,20 +14,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
-from lookahead.errors import ConfigError
+from lookahead.errors import ConfigError, fail
 from lookahead.optim.lookahead import check_alpha, check_k
+from lookahead.ranges import Count, PositiveInt
+from lookahead.train.signature import check_target_args
 
-__all__ = ["Config", "ConfigError", "Trainer", "validate", "validate_steps"]
-
-
-def fail(field: str, value: Any, allowed: str) -> None:
-    raise ConfigError(f"{field}={value!r} is not allowed: {allowed}")
+__all__ = ["Config", "ConfigError", "Trainer", "fail", "validate"]
 
 
 class Section(BaseModel):
@@ -36,8 +43,6 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 
 
-PositiveInt = Annotated[int, Field(ge=1)]
-Count = Annotated[int, Field(ge=0)]
 Text = Annotated[str, Field(pattern=r"^.+$")]
 
 
@@ -51,13 +56,45 @@ def _library(check: Callable[[Any], Any]) -> AfterValidator:
     return AfterValidator(run)
 
 
-class Lookahead(Section):
-    """``lookahead=off`` holds ``enabled`` alone; ``on`` sets the rest (required then)."""
+K = Annotated[int, _library(check_k)]
+Alpha = Annotated[float, _library(check_alpha)]
+Pullback = Literal["none", "reset", "pullback"]
 
-    enabled: bool
-    k: Annotated[int, _library(check_k)] | None = None
-    alpha: Annotated[float, _library(check_alpha)] | None = None
-    pullback_momentum: Literal["none", "reset", "pullback"] | None = None
+
+class LookaheadOn(Section):
+    """``lookahead=on``: every field required."""
+
+    enabled: Literal[True]
+    k: K
+    alpha: Alpha
+    pullback_momentum: Pullback
+
+
+class LookaheadOff(Section):
+    """``lookahead=off`` holds ``enabled`` alone; a preset may keep the values ``lookahead=on`` takes."""
+
+    enabled: Literal[False]
+    k: K | None = None
+    alpha: Alpha | None = None
+    pullback_momentum: Pullback | None = None
+
+
+def _enabled(value: Any) -> str | None:
+    """The tag of a Lookahead section; a boolean only (a plain tag lookup would take 1 for true)."""
+    enabled = value.get("enabled") if isinstance(value, dict) else getattr(value, "enabled", None)
+    return ("on" if enabled else "off") if isinstance(enabled, bool) else None
+
+
+# Lookahead on or off, tagged by ``enabled`` as the schedules are by ``name``.
+Lookahead = Annotated[
+    Annotated[LookaheadOn, Tag("on")] | Annotated[LookaheadOff, Tag("off")],
+    Discriminator(
+        _enabled,
+        custom_error_type="tag_invalid",
+        custom_error_message="true or false",
+        custom_error_context={"tag": "enabled"},
+    ),
+]
 
 
 class Averaging(Section):
@@ -126,7 +163,14 @@ class Plateau(Section):
 
 
 Schedule = Annotated[Constant | Multistep | Cosine | Warmup | Plateau, Field(discriminator="name")]
-SCHEDULES = ("constant", "multistep", "cosine", "warmup", "plateau")
+# The registry: each schedule's ``name`` (configs/schedule/<name>.yaml), from the union above.
+SCHEDULES = tuple(get_args(m.model_fields["name"].annotation)[0] for m in get_args(get_args(Schedule)[0]))
+
+# Field metadata: a field whose value may change between attempts of one run (not part of its identity,
+# lookahead/train/run_dir.py), and a group whose option the command line may switch on top of a preset
+# with that option's own values (lookahead/presets.py).
+NOT_IDENTITY_FIELD = Field(json_schema_extra={"identity": False})
+SWITCHABLE_GROUP = Field(json_schema_extra={"switchable": True})
 
 
 class Trainer(Section):
@@ -144,7 +188,7 @@ class Trainer(Section):
     log_every_steps: PositiveInt
     checkpoint_every_steps: Count
     limit_train_batches: PositiveInt | None
-    progress: Literal["auto", "bar", "lines"]
+    progress: Annotated[Literal["auto", "bar", "lines"], NOT_IDENTITY_FIELD]
     eval_every_steps: Count
     accumulate_steps: PositiveInt
     clip_grad_norm: Annotated[float, Field(gt=0)] | None
@@ -185,22 +229,66 @@ class OptimizerArguments(Arguments):
 class Config(Section):
     """The whole config; ``dataset``, ``model`` and ``optimizer`` are checked by their target."""
 
-    paths: Paths
-    dataset: DatasetArguments
-    model: Arguments
-    optimizer: OptimizerArguments
+    paths: Annotated[Paths, NOT_IDENTITY_FIELD]
+    dataset: Annotated[DatasetArguments, SWITCHABLE_GROUP]
+    model: Annotated[Arguments, SWITCHABLE_GROUP]
+    optimizer: Annotated[OptimizerArguments, SWITCHABLE_GROUP]
     lookahead: Lookahead
     averaging: Averaging
     schedule: Schedule
     trainer: Trainer
-    logger: Logger
+    logger: Annotated[Logger, NOT_IDENTITY_FIELD]
     # after the groups: a bad group value is named before the labels derived from it
     method: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
     experiment_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+=-]{0,99}$")]
     seed: Annotated[int, Field(ge=0, lt=2**32)]  # numpy's seed range
-    device: Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")]
-    run_name: str
-    overrides: list[str]
+    device: Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$"), NOT_IDENTITY_FIELD]
+    run_name: Annotated[str, NOT_IDENTITY_FIELD]
+    overrides: Annotated[list[str], NOT_IDENTITY_FIELD]
+
+    @model_validator(mode="after")
+    def rules_between_fields(self) -> Config:
+        """Rules between fields (a ConfigError, passed through by ``explain``)."""
+        epochs, schedule, averaging = self.trainer.max_epochs, self.schedule, self.averaging
+        if averaging.enabled and averaging.start_epoch is None:
+            fail("averaging.start_epoch", None, "a value when averaging is on (see configs/averaging/)")
+        if isinstance(schedule, Multistep) and any(m > epochs for m in schedule.milestones):
+            fail(
+                "schedule.milestones",
+                schedule.milestones,
+                f"epochs within the run (1..{epochs}); for a shorter run set schedule.milestones=[...] "
+                f"too, or schedule=constant",
+            )
+        if isinstance(schedule, Warmup) and schedule.warmup_steps is None and schedule.warmup_epochs is None:
+            fail("schedule.warmup_steps", None, "a number of steps, or set schedule.warmup_epochs")
+        if averaging.enabled and averaging.start_epoch >= epochs:
+            fail("averaging.start_epoch", averaging.start_epoch, f"< trainer.max_epochs ({epochs})")
+        _check_device(self.device)
+        return self
+
+    def check_steps(self, total_steps: int) -> None:
+        """The rule that needs the run's length in optimizer steps (known once the workload is built)."""
+        if self.lookahead.enabled and self.lookahead.k > total_steps:
+            fail(
+                "lookahead.k",
+                self.lookahead.k,
+                f"at most the run's {total_steps} optimizer steps (else it never syncs)",
+            )
+
+
+def marked(model: type[BaseModel], key: str, prefix: str = "") -> tuple[str, ...]:
+    """The dotted names of the fields of ``model`` (and of its sections) whose metadata sets ``key``."""
+    names: list[str] = []
+    for name, info in model.model_fields.items():
+        if isinstance(info.json_schema_extra, dict) and key in info.json_schema_extra:
+            names.append(f"{prefix}{name}")
+        elif isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+            names.extend(marked(info.annotation, key, f"{prefix}{name}."))
+    return tuple(names)
+
+
+NOT_IDENTITY = marked(Config, "identity")  # paths, trainer.progress, logger, device, run_name, overrides
+SWITCHABLE = marked(Config, "switchable")  # dataset, model, optimizer
 
 
 _ALLOWED = {  # what a rule allows, in words, where pydantic's message says less
@@ -223,7 +311,7 @@ def _field(loc: tuple[Any, ...], data: dict[str, Any]) -> tuple[str, Any]:
         if isinstance(node, dict) and part in node:
             names.append(str(part))
             node = node[part]
-        elif isinstance(part, int) or isinstance(node, list):
+        elif isinstance(node, list):
             break  # a list item: the whole list is named
     return ".".join(names), node
 
@@ -232,16 +320,21 @@ def explain(err: ValidationError, data: dict[str, Any], prefix: str = "") -> Con
     """The first error of a pydantic validation as one line: field, value, what is allowed."""
     errors = err.errors()
     first = errors[0]
+    if isinstance(first.get("ctx", {}).get("error"), ConfigError):  # a rule between fields
+        return first["ctx"]["error"]
     field, value = _field(first["loc"], data)
     if first["type"] == "extra_forbidden":
         group = field.rpartition(".")[0]
         return ConfigError(f"unknown field {prefix}{field} (not a field of {group or 'the config'})")
-    if first["type"] == "missing":
-        loc = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "missing":  # named by where it is missing from (a union's tag dropped)
+        loc = ".".join(filter(None, (_field(first["loc"][:-1], data)[0], str(first["loc"][-1]))))
         return ConfigError(f"{prefix}{loc} is missing: set it (its group file gives the default)")
-    if first["type"] == "union_tag_invalid":
-        field, value = f"{field}.name", value.get("name") if isinstance(value, dict) else value
-        return ConfigError(f"{prefix}{field}={value!r} is not allowed: one of {', '.join(SCHEDULES)}")
+    if first["type"] in ("union_tag_invalid", "tag_invalid"):  # a schedule's name, Lookahead's enabled
+        ctx = first["ctx"]
+        tag = ctx["tag"] if first["type"] == "tag_invalid" else ctx["discriminator"].strip("'")
+        field, value = f"{field}.{tag}", value.get(tag) if isinstance(value, dict) else value
+        allowed = first["msg"] if first["type"] == "tag_invalid" else f"one of {', '.join(SCHEDULES)}"
+        return ConfigError(f"{prefix}{field}={value!r} is not allowed: {allowed}")
     # every branch of a union (``'auto'`` or a boolean) says what it allows
     messages = [
         _ALLOWED.get(e["type"], {}).get(field.split(".")[0], e["msg"]).removeprefix("Value error, ")
@@ -259,8 +352,6 @@ def training_part(cfg: DictConfig) -> DictConfig:
 
 def validate(cfg: DictConfig) -> Config:
     """The config as typed sections; ConfigError (one line) for the first field outside the schema."""
-    from lookahead.train.signature import check_target_args
-
     try:
         data = OmegaConf.to_container(cfg, resolve=True)
     except Exception as err:  # an interpolation that cannot be resolved
@@ -271,33 +362,7 @@ def validate(cfg: DictConfig) -> Config:
         raise explain(err, data) from None
     for group in ("dataset", "model", "optimizer"):
         check_target_args(group, data[group])
-    _check_across(config)
     return config
-
-
-def _check_across(config: Config) -> None:
-    """Rules between fields."""
-    epochs, schedule = config.trainer.max_epochs, config.schedule
-    for group, fields in (
-        ("lookahead", ("k", "alpha", "pullback_momentum")),
-        ("averaging", ("start_epoch",)),
-    ):
-        section = getattr(config, group)
-        for name in fields:
-            if section.enabled and getattr(section, name) is None:
-                fail(f"{group}.{name}", None, f"a value when {group} is on (see configs/{group}/)")
-    if isinstance(schedule, Multistep) and any(m > epochs for m in schedule.milestones):
-        fail(
-            "schedule.milestones",
-            schedule.milestones,
-            f"epochs within the run (1..{epochs}); for a shorter run set schedule.milestones=[...] too, "
-            f"or schedule=constant",
-        )
-    if isinstance(schedule, Warmup) and schedule.warmup_steps is None and schedule.warmup_epochs is None:
-        fail("schedule.warmup_steps", None, "a number of steps, or set schedule.warmup_epochs")
-    if config.averaging.enabled and config.averaging.start_epoch >= epochs:
-        fail("averaging.start_epoch", config.averaging.start_epoch, f"< trainer.max_epochs ({epochs})")
-    _check_device(config.device)
 
 
 def _check_device(device: str) -> None:
@@ -310,13 +375,3 @@ def _check_device(device: str) -> None:
             fail("device", device, f"a device this machine has ({has}): auto or cpu")
     if device == "mps" and not torch.backends.mps.is_available():
         fail("device", device, "a device this machine has (no MPS): auto or cpu")
-
-
-def validate_steps(cfg: DictConfig, total_steps: int) -> None:
-    """Checks that need the run's length in optimizer steps (known once the workload is built)."""
-    if cfg.lookahead.enabled and cfg.lookahead.k > total_steps:
-        fail(
-            "lookahead.k",
-            cfg.lookahead.k,
-            f"at most the run's {total_steps} optimizer steps (else it never syncs)",
-        )

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Union
 from hydra.utils import get_object
 from pydantic import ConfigDict, Strict, TypeAdapter, ValidationError
 
-from lookahead.train.schema import ConfigError, fail
+from lookahead.errors import ConfigError, fail
 
 # Keys Hydra reads itself, and the dataset group's reserved ``targets`` (convergence targets).
 HYDRA_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")

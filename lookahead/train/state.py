@@ -8,12 +8,24 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from lookahead.train.run_dir import write_json
 
-STATUSES = ("running", "completed", "diverged", "failed", "interrupted")
+
+class Status(StrEnum):
+    """Where a run is: running until it completes, diverges, fails or is interrupted by a signal."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    DIVERGED = "diverged"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+STATUSES = tuple(Status)
 
 
 @dataclass
@@ -29,7 +41,6 @@ class RunState:
     sums: dict[str, float] = field(default_factory=dict)  # summed train logs of the current epoch
     best: dict[str, Any] = field(default_factory=dict)  # the evaluation with the best target value
     final: dict[str, float] = field(default_factory=dict)  # the last evaluation
-    evals_since_best: int = 0  # for plateau schedules
     reached: dict[str, dict[str, Any]] = field(default_factory=dict)  # convergence targets (targets.py)
 
     def to_dict(self) -> dict[str, Any]:

@@ -50,6 +50,11 @@ class TrainStep:
         # Autocast's cache of cast weights must be off inside a CUDA graph capture (the CUDA graphs docs).
         self.autocast_cache = True
         self.params = [p for p in model.parameters() if p.requires_grad]
+        self.failure: str | None = None  # an eager step never falls back (GraphedStep: why it did)
+
+    def fast_path_record(self) -> dict[str, Any]:
+        """What this step adds to ``summary.fast_path`` (GraphedStep: its replays and any fallback)."""
+        return {}
 
     def autocast(self) -> AbstractContextManager:
         if self.autocast_dtype is None:

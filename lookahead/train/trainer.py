@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torch.nn.parallel import DistributedDataParallel
 
 from lookahead.optim.lookahead import Lookahead
 from lookahead.train.build import Setup, build
@@ -34,14 +33,14 @@ from lookahead.train.checkpoint import RunCheckpoint
 from lookahead.train.distributed import Dist
 from lookahead.train.evaluation import evaluate
 from lookahead.train.fast_path import FastPath, self_checks
-from lookahead.train.graphs import GraphedStep
 from lookahead.train.loggers import Console, MetricsFile, WandbLogger, check_wandb
 from lookahead.train.reporter import Reporter
 from lookahead.train.run_dir import NOT_IDENTITY, RunDir, RunDirError, atomic_write_text, environment
-from lookahead.train.schema import Config, Trainer, validate, validate_steps
+from lookahead.train.schema import Config, Trainer, validate
 from lookahead.train.signals import StopSignals
-from lookahead.train.state import RunState, Summary
+from lookahead.train.state import RunState, Status, Summary
 from lookahead.train.step import TrainStep
+from lookahead.train.step_factory import Capture, make_step
 from lookahead.train.targets import record_reached
 from lookahead.workloads.base import Metrics
 
@@ -79,7 +78,7 @@ def train(
     run_path: str | Path,
     ranks: Dist | None = None,
     device: torch.device | None = None,
-    graphed: type[GraphedStep] = GraphedStep,
+    graphed: Capture | None = None,
     config: Config | None = None,
 ) -> Summary:
     """Run (or resume) the run configured by ``cfg`` in ``run_path`` on every rank; return its summary.
@@ -96,7 +95,7 @@ def train(
     device = device or resolve_device(config.device)
     seed_everything(config.seed)
     setup = build(cfg, device, world=ranks.world, config=config)
-    validate_steps(cfg, setup.steps_per_epoch * config.trainer.max_epochs)
+    config.check_steps(setup.steps_per_epoch * config.trainer.max_epochs)
     wandb = (
         WandbLogger(cfg, group=cfg.logger.group) if ranks.is_main and config.logger.name == "wandb" else None
     )
@@ -108,9 +107,10 @@ def train(
     benchmark = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = setup.fast.cudnn_benchmark
     try:
-        loop = assemble(cfg, config, setup, run, run_path, ranks, device, graphed, wandb)
         with StopSignals() as signals:
-            summary = loop.run(signals)
+            summary = assemble(
+                cfg, config, setup, run, run_path, ranks, device, signals, graphed, wandb
+            ).run()
     finally:
         torch.backends.cudnn.benchmark = benchmark
         if run is not None:
@@ -180,29 +180,6 @@ def _replicas_identical(model: torch.nn.Module, optimizer: torch.optim.Optimizer
     return len(set(sums)) == 1
 
 
-def make_step(
-    cfg: DictConfig, setup: Setup, ranks: Dist, device: torch.device, graphed: type[GraphedStep]
-) -> TrainStep:
-    """The optimizer step: the model wrapped for several ranks (DDP) and compiled if asked; captured
-    in CUDA graphs on the fast path."""
-    fast, net = setup.fast, setup.model
-    if ranks.enabled:  # broadcasts rank 0's weights: every replica (and Lookahead's slow copy) starts equal
-        net = DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
-    if fast.compile:  # the training forward only: evaluation runs the plain module
-        net = torch.compile(net, mode=None if fast.compile in (True, "default") else fast.compile)
-    step = TrainStep(
-        setup.workload,
-        net,
-        setup.optimizer,
-        setup.scheduler,
-        ranks,
-        device,
-        fast.autocast_dtype,
-        cfg.trainer.clip_grad_norm,
-    )
-    return graphed(step) if fast.cuda_graphs else step
-
-
 def new_summary(cfg: DictConfig, setup: Setup, run_path: Path, ranks: Dist, device: torch.device) -> Summary:
     workload = setup.workload
     return Summary(
@@ -233,14 +210,16 @@ def assemble(
     run_path: Path,
     ranks: Dist,
     device: torch.device,
-    graphed: type[GraphedStep] = GraphedStep,
+    signals: StopSignals,
+    graphed: Capture | None = None,
     wandb: WandbLogger | None = None,
 ) -> Loop:
     """The loop and its collaborators, resumed from the run's checkpoint if it has one."""
     ckpt = RunCheckpoint(run_path / "checkpoints" / "last.pt", config_hash(cfg), ranks)
     resumed = ckpt.exists()
     state, carry = ckpt.load(setup) if resumed else (RunState(), None)
-    step = make_step(cfg, setup, ranks, device, graphed)  # after the load: DDP broadcasts the weights
+    # After the load: DDP broadcasts rank 0's (resumed) weights.
+    step = make_step(setup, ranks, device, config.trainer.clip_grad_norm, graphed)
     if run is not None:  # rank 0
         if wandb is not None:
             wandb.start(run_path)
@@ -250,13 +229,26 @@ def assemble(
     else:
         reporter, summary_file = Reporter(Console("off")), None
     summary = new_summary(cfg, setup, run_path, ranks, device)
-    loop = Loop(config.trainer, setup, step, ckpt, reporter, summary, summary_file, ranks, device)
-    loop.state, loop.carry, loop.resumed = state, carry, resumed
-    return loop
+    return Loop(
+        config.trainer,
+        setup,
+        step,
+        ckpt,
+        reporter,
+        summary,
+        summary_file,
+        ranks,
+        device,
+        signals,
+        state,
+        carry,
+        resumed,
+    )
 
 
 class Loop:
-    """Epochs of optimizer steps, evaluations, reports and checkpoints; ``status`` says where it is."""
+    """Epochs of optimizer steps, evaluations, reports and checkpoints; ``status`` says where it is and
+    changes only in ``end``."""
 
     def __init__(
         self,
@@ -269,7 +261,12 @@ class Loop:
         summary_file: Path | None,
         ranks: Dist,
         device: torch.device,
+        signals: StopSignals,
+        state: RunState,
+        carry: Any = None,
+        resumed: bool = False,
     ) -> None:
+        """``state`` and ``carry``: where the run starts (``resumed``: from its checkpoint)."""
         self.setup, self.workload, self.model = setup, setup.workload, setup.model
         self.step, self.ckpt, self.reporter = step, checkpoint, reporter
         self.summary, self.summary_file = summary, summary_file
@@ -280,17 +277,25 @@ class Loop:
         self.eval_weights, self.bn_batches = tcfg.eval_weights, tcfg.bn_recalibration_batches
         dtype = setup.fast.autocast_dtype
         self.autocast = torch.autocast(device.type, dtype=dtype) if dtype else None
-        self.state, self.carry, self.resumed = RunState(), None, False
-        self.status, self.reason = "running", None
+        self.state, self.carry, self.resumed, self.signals = state, carry, resumed, signals
+        self.status: Status = Status.RUNNING
+        self.reason: str | None = None
         self.acc = Metrics()  # this rank's summed logs since the last flush, on the device
-        self.signals = StopSignals()
         self.start = self.train_start = 0.0  # perf_counter at the run's (resumed) start, at training's
-        self.graph_failure_told = False
+        self.step_failure_told = False
 
     # -- the run ------------------------------------------------------------------------------------
-    def run(self, signals: StopSignals) -> Summary:
+    @property
+    def running(self) -> bool:
+        return self.status is Status.RUNNING
+
+    def end(self, status: Status, reason: str | None = None) -> None:
+        """The one place the status changes."""
+        self.status, self.reason = status, reason
+
+    def run(self) -> Summary:
         """Train to max_epochs, divergence or a stop; the summary is written whatever happens."""
-        self.signals, state = signals, self.state
+        state = self.state
         self.start = time.perf_counter() - state.wall_time_s
         self.write_summary()
         if _describe(self.setup.fast, self.device):
@@ -300,19 +305,19 @@ class Loop:
             self.reporter.message(f"resuming {self.summary.run_dir} at {where}")
         self.model.train()
         try:
-            while state.epoch < self.max_epochs and self.status == "running":
+            while state.epoch < self.max_epochs and self.running:
                 train = self.train_epoch()
-                if self.status == "running":
+                if self.running:
                     self.end_epoch(train)
             self.stopped()
             self.ckpt.wait()  # the last checkpoint is on disk (or its write error raised) before the end
-            if self.status == "running":
+            if self.running:
                 self.complete()
         except KeyboardInterrupt:
-            self.status, self.reason = "interrupted", "KeyboardInterrupt"
+            self.end(Status.INTERRUPTED, "KeyboardInterrupt")
             raise
         except BaseException as err:
-            self.status, self.reason = "failed", f"{type(err).__name__}: {err}"
+            self.end(Status.FAILED, f"{type(err).__name__}: {err}")
             raise
         finally:
             self.finish()
@@ -331,23 +336,23 @@ class Loop:
         )
         self.train_start = time.perf_counter()
         train: dict[str, float] = {}
-        while state.batch < self.steps_per_epoch and self.status == "running":
+        while state.batch < self.steps_per_epoch and self.running:
             micro = list(islice(batches, self.accumulate))
             if len(micro) < self.accumulate:
                 break
             self.optimizer_step(micro)
             self.between_steps()
-        if self.status == "running":
+        if self.running:
             train, _ = self.flush()
-            self.check(train, prefix="train_")
+            if self.diverged(train, prefix="train_"):
+                self.end(Status.DIVERGED)
         return train
 
     def optimizer_step(self, micro: list[Any]) -> None:
         result = self.step(micro, self.carry)
-        failure = getattr(self.step, "failure", None)
-        if failure and not self.graph_failure_told:
-            self.reporter.message(f"CUDA graphs off, the run goes on eagerly: {failure}")
-            self.graph_failure_told = True
+        if self.step.failure and not self.step_failure_told:
+            self.reporter.message(f"CUDA graphs off, the run goes on eagerly: {self.step.failure}")
+            self.step_failure_told = True
         self.carry = result.carry
         if self.setup.averaging is not None:
             self.setup.averaging.maybe_update(self.model, self.state.step + 1)
@@ -363,11 +368,11 @@ class Loop:
         # Single process: stop at once on a signal; ranks agree on stopping at flushes only.
         if state.step % self.log_every == 0 or (requested and not self.ranks.enabled):
             train, stop = self.flush(stop_requested=requested is not None)
-            if self.check(train, prefix="train_"):
+            if self.diverged(train, prefix="train_"):
+                self.end(Status.DIVERGED)
                 return
             if stop:
-                self.status = "interrupted"
-                self.reason = f"signal {self.signals.name or 'on another rank'}"
+                self.end(Status.INTERRUPTED, f"signal {self.signals.name or 'on another rank'}")
                 return
             self.reporter.progress(self.log_every, train)
         if self.checkpoint_every and state.step % self.checkpoint_every == 0:
@@ -377,21 +382,24 @@ class Loop:
         if self.eval_every and state.step % self.eval_every == 0 and state.batch < self.steps_per_epoch:
             train, _ = self.flush()
             record = self.evaluate(state.epoch + state.batch / self.steps_per_epoch, train)
-            if not self.check(record):
+            if self.diverged(record):
+                self.end(Status.DIVERGED)
+            else:
                 self.report(record, end_of_epoch=False)
 
     def end_epoch(self, train: dict[str, float]) -> None:
         record = self.evaluate(self.state.epoch + 1, train)
         self.state.epoch, self.state.batch = self.state.epoch + 1, 0
-        self.check(record)
+        if self.diverged(record):
+            self.end(Status.DIVERGED)
         self.report(record, end_of_epoch=True)
 
     def stopped(self) -> None:
         """A run that stopped early says why; an interrupted one is checkpointed to resume exactly."""
         state = self.state
-        if self.status == "diverged":
+        if self.status is Status.DIVERGED:
             self.reporter.message(f"loss became non-finite at step {state.step}: stopping (diverged)")
-        if self.status == "interrupted":
+        if self.status is Status.INTERRUPTED:
             state.train_time_s += time.perf_counter() - self.train_start
             state.wall_time_s = time.perf_counter() - self.start
             self.checkpoint()
@@ -402,7 +410,7 @@ class Loop:
 
     def complete(self) -> None:
         """The run reached max_epochs: the workload's final evaluation, and a check that ranks agree."""
-        self.status = "completed"
+        self.end(Status.COMPLETED)
         if self.ranks.is_main:
             self.state.final.update(self.workload.final_evaluation(self.model, Path(self.summary.run_dir)))
             self.summary.extra.update(self.workload.summary_extra)
@@ -435,23 +443,39 @@ class Loop:
             state.sums[key] = state.sums.get(key, 0) + value
         return self.workload.reduce(state.sums), values[-1] > 0
 
-    def check(self, metrics: dict[str, Any], prefix: str = "") -> bool:
-        """The divergence check: a non-finite divergence metric (train, or any split) ends the run."""
+    def diverged(self, metrics: dict[str, Any], prefix: str = "") -> bool:
+        """The divergence check: whether a divergence metric (train, or any split) is non-finite."""
         metric = self.workload.divergence_metric
         names = [f"train_{metric}", *(f"{s.name}_{metric}" for s in self.workload.splits())]
-        if any(
-            not math.isfinite(metrics[k]) for k in (n.removeprefix(prefix) for n in names) if k in metrics
-        ):
-            self.status = "diverged"
-        return self.status == "diverged"
+        keys = (n.removeprefix(prefix) for n in names)
+        return any(not math.isfinite(metrics[k]) for k in keys if k in metrics)
 
     def evaluate(self, epoch_value: float, train: dict[str, float]) -> dict[str, Any]:
-        """The evaluation record of the weights the method is judged by; state.final and best follow."""
-        state, workload = self.state, self.workload
+        """The evaluation record of the weights the method is judged by; state.final, best and the
+        targets reached follow it."""
+        elapsed, units = self.clock_training()
+        record = self.record(epoch_value, train, elapsed, units)
+        self.state.sums = {}
+        self.update_final_and_best(record, epoch_value)
+        self.update_reached(record)
+        self.state.wall_time_s = record["wall_time_s"]
+        self.train_start = time.perf_counter()
+        return record
+
+    def clock_training(self) -> tuple[float, float]:
+        """The training time and units since the last evaluation, added to the run's totals."""
+        state = self.state
         elapsed = time.perf_counter() - self.train_start
-        state.train_time_s += elapsed
         units = state.sums.get("sample_size", 0)
+        state.train_time_s += elapsed
         state.samples += int(units)
+        return elapsed, units
+
+    def record(
+        self, epoch_value: float, train: dict[str, float], elapsed: float, units: float
+    ) -> dict[str, Any]:
+        """One line of metrics.jsonl: where the run is, train metrics, the judged weights' metrics."""
+        state, workload = self.state, self.workload
         judged = evaluate(
             workload,
             self.model,
@@ -464,7 +488,7 @@ class Loop:
             device=self.device,
             autocast=self.autocast,
         )
-        record = {
+        return {
             "epoch": epoch_value,
             "step": state.step,
             "lr": self.setup.optimizer.param_groups[0]["lr"],
@@ -474,22 +498,24 @@ class Loop:
             workload.unit: state.samples,  # trained so far: curves and steps-to-target in samples/tokens
             f"{workload.unit}_per_s": units / elapsed if elapsed > 0 else None,
         }
-        state.sums = {}
-        splits = ("train_", *(f"{s.name}_" for s in workload.splits()))
-        state.final = {k: v for k, v in record.items() if k.startswith(splits)}
+
+    def update_final_and_best(self, record: dict[str, Any], epoch_value: float) -> None:
+        splits = ("train_", *(f"{s.name}_" for s in self.workload.splits()))
+        self.state.final = {k: v for k, v in record.items() if k.startswith(splits)}
         self.update_best(record, epoch_value)
-        if workload.convergence_metric:  # the record is final: when validation first reached each target
+
+    def update_reached(self, record: dict[str, Any]) -> None:
+        """When validation first reached each convergence target (the record is final)."""
+        workload = self.workload
+        if workload.convergence_metric:
             record_reached(
-                state.reached,
+                self.state.reached,
                 record,
                 workload.convergence_metric,
                 workload.targets,
                 workload.higher_is_better,
                 workload.unit,
             )
-        state.wall_time_s = record["wall_time_s"]
-        self.train_start = time.perf_counter()
-        return record
 
     def update_best(self, record: dict[str, Any], epoch_value: float) -> None:
         """Keep the evaluation with the best target value; a plateau schedule hears whether it improved."""
@@ -515,10 +541,8 @@ class Loop:
 
     def write_summary(self) -> None:
         summary, state = self.summary, self.state
-        summary.status, summary.reason = self.status, self.reason
-        summary.fast_path = self.setup.fast.to_dict()
-        if isinstance(self.step, GraphedStep):
-            summary.fast_path.update(graph_replays=self.step.replays, graph_failure=self.step.failure)
+        summary.status, summary.reason = self.status.value, self.reason
+        summary.fast_path = {**self.setup.fast.to_dict(), **self.step.fast_path_record()}
         summary.fast_path["self_checks"] = self_checks(self.step, self.setup.optimizer)
         summary.epochs_completed, summary.steps = state.epoch, state.step
         summary.final, summary.best, summary.wall_time_s = state.final, state.best, state.wall_time_s
