@@ -4,10 +4,13 @@ line, generated data that is never reused for other parameters."""
 from __future__ import annotations
 
 import errno
+import hashlib
+import io
 import json
 import os
 import pickle
 import random
+import re
 import resource
 import signal
 import subprocess
@@ -18,10 +21,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torchvision
 from omegaconf import OmegaConf
 
-from lookahead.data import manifest
+from lookahead.data import DataError, manifest
 from lookahead.data import synthetic_translation as synth
+from lookahead.data.cifar import load_cifar, read_batch
+from lookahead.data.cifar_fixture import write_cifar
 from lookahead.data.mnist1d import load_mnist1d
 from lookahead.train import checkpoint
 from lookahead.train.build import build
@@ -188,6 +194,51 @@ def test_a_trainer_checkpoint_round_trips_weights_only_and_training_goes_on_iden
     slow_a = [s["slow"] for s in a.optimizer.state.values() if "slow" in s]
     slow_b = [s["slow"] for s in b.optimizer.state.values() if "slow" in s]
     assert slow_a and all(torch.equal(x, y) for x, y in zip(slow_a, slow_b))
+
+
+# -- 1b. CIFAR batch files are read by a restricted unpickler -------------------------------------------
+@pytest.mark.parametrize("check", [True, False])
+def test_a_planted_cifar_batch_runs_nothing_whether_or_not_its_md5_is_checked(check, tmp_path, monkeypatch):
+    cls = torchvision.datasets.CIFAR10
+    for attribute in ("train_list", "test_list", "meta"):  # write_cifar patches them: restore after
+        monkeypatch.setattr(cls, attribute, getattr(cls, attribute))
+    write_cifar(tmp_path, "cifar10", n_train=10, n_test=4)
+    planted = tmp_path / "cifar-10-batches-py" / "data_batch_1"
+    marker = tmp_path / "payload_ran"
+    with open(planted, "wb") as f:
+        pickle.dump({"data": Payload(marker), "labels": [0]}, f)
+    with open(planted, "rb") as f:  # the payload is live: Python's own unpickler runs it
+        pickle.load(f)
+    assert marker.exists()
+    marker.unlink()
+    # Integrity on can pass too (the md5 list names the planted file: a compromised mirror, or a fixture)
+    cls.train_list = [
+        [f, hashlib.md5((planted.parent / f).read_bytes()).hexdigest()] for f, _ in cls.train_list
+    ]
+    before = planted.read_bytes()
+    with pytest.raises(DataError) as err:
+        load_cifar("cifar10", tmp_path, check_integrity=check)
+    assert str(err.value) == (
+        f"cifar10: {planted} is not a CIFAR python pickle (UnpicklingError: it refers to builtins.exec, "
+        f"which CIFAR data never holds)"
+    )
+    assert not marker.exists() and planted.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("content", "refused"),
+    [
+        ({"data": np.zeros((1, 3072), dtype=object), "labels": [0]}, "an array of dtype 'O8'"),
+        ({"data": np.zeros((1, 3072)), "labels": [0]}, "an array of dtype 'f8'"),
+        ({"data": np.zeros((1, 3072), dtype=[("a", "u1")]), "labels": [0]}, "an array of dtype 'V1'"),
+        ({"data": np.zeros((1, 3072), dtype=np.uint8), "labels": (0,)}, "a tuple is not CIFAR data"),
+        ({"data": np.ma.zeros((1, 3072), dtype=np.uint8), "labels": [0]}, "numpy.ma.core._mareconstruct"),
+        ([np.zeros((1, 3072), dtype=np.uint8)], "a list, not a dict"),
+    ],
+)
+def test_cifar_batches_admit_only_what_the_format_holds(content, refused):
+    with pytest.raises(pickle.UnpicklingError, match=re.escape(refused)):
+        read_batch(io.BytesIO(pickle.dumps(content)))
 
 
 # -- 2. W&B offline unless asked -----------------------------------------------------------------------
