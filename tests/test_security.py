@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ from lookahead.data.cifar_fixture import write_cifar
 from lookahead.data.mnist1d import load_mnist1d
 from lookahead.train import checkpoint
 from lookahead.train.build import build
-from lookahead.train.loggers import check_wandb, wandb_mode
+from lookahead.train.loggers import WANDB_MODES, check_wandb, wandb_mode
 from lookahead.train.run_dir import run_key
 from lookahead.train.schema import ConfigError
 from lookahead.writes import WriteError, write_error
@@ -303,6 +304,38 @@ def test_online_without_credentials_is_one_line_before_anything_is_written(data_
     )
     assert result.returncode == 1
     assert "WANDB_MODE=online uploads to W&B but no credentials" in one_error_line(result)
+    assert not runs.exists() or not any(p.is_file() for p in runs.rglob("*"))
+
+
+def test_wandb_modes_are_the_ones_wandb_accepts():
+    from wandb.sdk.wandb_settings import Settings
+
+    assert set(WANDB_MODES) == set(typing.get_args(Settings.model_fields["mode"].annotation))
+
+
+@pytest.mark.parametrize("credentials", [True, False], ids=["with credentials", "without"])
+def test_an_unknown_wandb_mode_is_one_line_naming_the_modes_before_anything_is_written(
+    credentials, data_root, tmp_path
+):
+    runs = tmp_path / "runs"
+    key = {"WANDB_API_KEY": "c" * 40} if credentials else {}
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "experiments" / "train.py"),
+            *BASE,
+            "logger=wandb",
+            *tiny_overrides(data_root, runs),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=clean_env(tmp_path, WANDB_MODE="garbage", **key),
+    )
+    assert result.returncode == 1
+    assert one_error_line(result) == (
+        "error: WANDB_MODE='garbage' is not a W&B mode: use one of online, offline, disabled, dryrun, shared, run"
+    )
     assert not runs.exists() or not any(p.is_file() for p in runs.rglob("*"))
 
 
