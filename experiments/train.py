@@ -51,5 +51,7 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    from lookahead.train.distributed import run_rank
+
     hydra_errors_in_one_line()
-    main()
+    run_rank(main)  # a rank of a multi-process job ends without the C++ teardown (run_rank says why)

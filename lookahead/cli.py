@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
@@ -22,7 +23,7 @@ from lookahead.errors import ConfigError
 from lookahead.train.checkpoint import CheckpointError
 from lookahead.train.run_dir import RunDirError
 from lookahead.train.state import SummaryError
-from lookahead.writes import WriteError
+from lookahead.writes import CAUSES, WriteError
 
 # The project's own errors, whose message is the whole story: one line, no traceback, exit code 1.
 # Anything else (a ValueError, an OSError from our own code) is a bug and keeps its traceback; I/O
@@ -135,6 +136,32 @@ class SweepReport(Callback):
             )
         if self.failed:
             sys.exit(1)
+
+
+class OutputDirCheck(Callback):
+    """Hydra creates its output directory (``hydra.run.dir``, ``hydra.sweep.dir``: the runs root, or
+    the run directory named on the command line) before the task runs; one that cannot be created (a
+    file in the way, no permission) is one error line here instead of Hydra's traceback. The folder
+    is created empty, as Hydra would; nothing is written in it."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _make_dir(str(config.hydra.run.dir))
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _make_dir(str(config.hydra.sweep.dir))
+
+
+def _make_dir(path: str) -> None:
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        cause = (
+            "a file is in the way"
+            if isinstance(err, (FileExistsError, NotADirectoryError))
+            else CAUSES.get(err.errno or 0) or err.strerror or str(err)
+        )
+        print(f"error: cannot create the run directory {path}: {cause}", file=sys.stderr)
+        sys.exit(1)
 
 
 def _raise(err: BaseException) -> None:

@@ -1,8 +1,12 @@
-"""The tensor data path: CIFAR through torchvision's classes, batched augmentation, seeded order."""
+"""The tensor data path: CIFAR's pickles through the restricted reader, batched augmentation, seeded order."""
 
 from __future__ import annotations
 
+import io
+import pickle
 import re
+import struct
+import warnings
 
 import numpy as np
 import pytest
@@ -10,13 +14,13 @@ import torch
 
 from lookahead.data import DataError, TensorLoader
 from lookahead.data.batches import _generator, random_crop_flip
-from lookahead.data.cifar import load_cifar
+from lookahead.data.cifar import load_cifar, read_batch
 from lookahead.data.mnist1d import load_mnist1d
 from tests.conftest import write_cifar
 
 
 @pytest.mark.parametrize("name", ["cifar10", "cifar100"])
-def test_cifar_loads_the_pickles_through_torchvision(tmp_path, name):
+def test_cifar_loads_the_pickles_torchvision_writes(tmp_path, name):
     expected = write_cifar(tmp_path, name, n_train=20, n_test=6, seed=3)
     data = load_cifar(name, tmp_path)
     assert data.train_x.dtype == torch.uint8 and data.train_x.shape == (20, 3, 32, 32)
@@ -107,6 +111,61 @@ def test_checksum_failure_is_named_and_can_be_skipped(tmp_path, name):
     data = load_cifar(name, tmp_path, check_integrity=False)  # the same images and labels as written
     assert np.array_equal(data.train_x.numpy(), expected["train_x"])
     assert np.array_equal(data.test_y.numpy(), expected["test_y"])
+
+
+def python2_batch(data: np.ndarray, labels: list[int]) -> bytes:
+    """A batch as the official files hold it: pickled by Python 2 (protocol 2) with NumPy 1, so the
+    array's bytes are a Python 2 str and its module is numpy.core.multiarray."""
+
+    def string(text: bytes) -> bytes:  # BINSTRING: a Python 2 str
+        return b"T" + struct.pack("<i", len(text)) + text
+
+    def integer(n: int) -> bytes:  # BININT
+        return b"J" + struct.pack("<i", n)
+
+    shape = b"(" + b"".join(integer(n) for n in data.shape) + b"t"
+    state = b"(" + integer(3) + string(b"|") + b"NNN" + integer(-1) + integer(-1) + integer(0) + b"t"
+    dtype = b"cnumpy\ndtype\n" + string(b"u1") + integer(0) + integer(1) + b"\x87R" + state + b"b"
+    array = (
+        b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n"
+        + integer(0)
+        + b"\x85"
+        + string(b"b")
+        + b"\x87R("
+        + integer(1)
+        + shape
+        + dtype
+        + b"\x89"
+        + string(data.tobytes())
+        + b"tb"
+    )
+    listed = b"](" + b"".join(integer(y) for y in labels) + b"e"
+    return b"\x80\x02}(" + string(b"data") + array + string(b"labels") + listed + b"u."
+
+
+@pytest.mark.parametrize("form", ["python2", "protocol2", "protocol2-numpy1", "protocol4", "protocol5"])
+def test_cifar_batches_load_in_every_form_numpy_pickles(form):
+    data = np.random.default_rng(0).integers(0, 256, (3, 3072), dtype=np.uint8)
+    labels = [7, 0, 9]
+    entry = {"data": data, "labels": labels, "batch_label": "training batch 1 of 5", "filenames": [b"a.png"]}
+    if form == "python2":
+        raw = python2_batch(data, labels)
+        with warnings.catch_warnings():  # numpy.core is deprecated: Python's own unpickler as reference
+            warnings.simplefilter("ignore", DeprecationWarning)
+            reference = pickle.loads(raw, encoding="latin1")
+        assert np.array_equal(reference["data"], data) and reference["labels"] == labels
+        entry = {"data": data, "labels": labels}
+    else:
+        raw = pickle.dumps(entry, protocol=int(form[8]))
+        if form.endswith("numpy1"):
+            raw = raw.replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
+            assert b"numpy.core.multiarray" in raw
+    loaded = read_batch(io.BytesIO(raw))
+    assert loaded.keys() == entry.keys() and np.array_equal(loaded["data"], data)
+    assert loaded["data"].dtype == np.uint8 and loaded["labels"] == labels
+    assert {k: v for k, v in loaded.items() if k not in ("data",)} == {
+        k: v for k, v in entry.items() if k not in ("data",)
+    }
 
 
 def test_incomplete_cifar_folder_names_the_missing_file(tmp_path):

@@ -34,9 +34,6 @@ def torchrun(args: list[str], cwd: Path, nproc: int = 2) -> list[str]:
     ]
 
 
-TEARDOWN_ABORT = "terminate called without an active exception"
-
-
 def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_SILENT": "true"}
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
@@ -60,12 +57,8 @@ def test_two_ranks_end_with_the_metrics_of_one_process(data_root, tmp_path):
     assert one.returncode == 0, one.stderr
     runs = tmp_path / "two"
     two = run(torchrun([*ARGS, *tiny_overrides(data_root, runs)], tmp_path), tmp_path)
-    if two.returncode != 0 and TEARDOWN_ABORT in two.stderr:
-        # Seen once in CI-like runs under load (1 of 2 full suites): a C++ abort in a rank's process,
-        # never alone. Known flake, left to investigate; one fresh retry, every other failure is kept.
-        runs = tmp_path / "two_retry"
-        two = run(torchrun([*ARGS, *tiny_overrides(data_root, runs)], tmp_path), tmp_path)
     assert two.returncode == 0, two.stderr
+    assert "terminate called" not in two.stderr  # no rank aborted at exit (distributed.run_rank)
     single, double = summary_of(tmp_path / "one"), summary_of(runs)
     assert double["world_size"] == 2 and double["status"] == "completed"
     assert double["extra"]["replicas_identical"]  # fast and slow weights agree on both ranks

@@ -135,6 +135,25 @@ def test_an_old_format_checkpoint_is_refused_by_name(data_root, tmp_path):
     assert result.returncode == 1 and "older version" in one_error_line(result)
 
 
+def test_a_checkpoint_that_does_not_fit_the_model_names_the_tensor_and_both_shapes(data_root, tmp_path):
+    # The same config (hash) after the model's code changed: the checkpoint's tensors no longer fit.
+    run = stopped_run(data_root, tmp_path)
+    ckpt = run / "checkpoints" / "last.pt"
+    state = torch.load(ckpt, weights_only=True)
+    name, tensor = next(iter(state["setup"]["model"].items()))
+    state["setup"]["model"][name] = tensor[1:]  # one row fewer than the model has
+    torch.save(state, ckpt)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    result = resume(data_root, tmp_path)
+    assert result.returncode == 1
+    assert one_error_line(result) == (
+        f"error: checkpoint {ckpt} does not fit the model (its code changed since?): {name} has shape "
+        f"{tuple(tensor[1:].shape)} there, {tuple(tensor.shape)} in the model; move it away to start the "
+        f"run afresh"
+    )
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # nothing lost
+
+
 def test_a_deleted_config_cannot_let_another_config_resume_the_checkpoint(data_root, tmp_path):
     run = stopped_run(data_root, tmp_path)
     (run / "config.yaml").unlink()
@@ -200,6 +219,19 @@ def test_a_file_where_the_run_directory_should_be_is_one_line(data_root, tmp_pat
     (tmp_path / "runs" / "mnist1d_lookahead").write_text("in the way")
     result = resume(data_root, tmp_path)
     assert result.returncode == 1 and "mnist1d_lookahead" in one_error_line(result)
+
+
+@pytest.mark.parametrize("inside", [False, True], ids=["the file", "a folder inside it"])
+def test_an_existing_file_as_hydra_run_dir_is_one_line_and_is_kept(inside, data_root, tmp_path):
+    existing = tmp_path / "notes.txt"
+    existing.write_text("my notes")
+    target = existing / "run" if inside else existing
+    result = run_cli(
+        [*BASE, *tiny_overrides(data_root, tmp_path / "runs"), f"hydra.run.dir={target}"], tmp_path
+    )
+    assert result.returncode == 1
+    assert one_error_line(result) == f"error: cannot create the run directory {target}: a file is in the way"
+    assert existing.read_text() == "my notes" and nothing_written(tmp_path / "runs")
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])

@@ -4,28 +4,35 @@ line, generated data that is never reused for other parameters."""
 from __future__ import annotations
 
 import errno
+import hashlib
+import io
 import json
 import os
 import pickle
 import random
+import re
 import resource
 import signal
 import subprocess
 import sys
 import textwrap
+import typing
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torchvision
 from omegaconf import OmegaConf
 
-from lookahead.data import manifest
+from lookahead.data import DataError, manifest
 from lookahead.data import synthetic_translation as synth
+from lookahead.data.cifar import load_cifar, read_batch
+from lookahead.data.cifar_fixture import write_cifar
 from lookahead.data.mnist1d import load_mnist1d
 from lookahead.train import checkpoint
 from lookahead.train.build import build
-from lookahead.train.loggers import check_wandb, wandb_mode
+from lookahead.train.loggers import WANDB_MODES, check_wandb, wandb_mode
 from lookahead.train.run_dir import run_key
 from lookahead.train.schema import ConfigError
 from lookahead.writes import WriteError, write_error
@@ -190,6 +197,51 @@ def test_a_trainer_checkpoint_round_trips_weights_only_and_training_goes_on_iden
     assert slow_a and all(torch.equal(x, y) for x, y in zip(slow_a, slow_b))
 
 
+# -- 1b. CIFAR batch files are read by a restricted unpickler -------------------------------------------
+@pytest.mark.parametrize("check", [True, False])
+def test_a_planted_cifar_batch_runs_nothing_whether_or_not_its_md5_is_checked(check, tmp_path, monkeypatch):
+    cls = torchvision.datasets.CIFAR10
+    for attribute in ("train_list", "test_list", "meta"):  # write_cifar patches them: restore after
+        monkeypatch.setattr(cls, attribute, getattr(cls, attribute))
+    write_cifar(tmp_path, "cifar10", n_train=10, n_test=4)
+    planted = tmp_path / "cifar-10-batches-py" / "data_batch_1"
+    marker = tmp_path / "payload_ran"
+    with open(planted, "wb") as f:
+        pickle.dump({"data": Payload(marker), "labels": [0]}, f)
+    with open(planted, "rb") as f:  # the payload is live: Python's own unpickler runs it
+        pickle.load(f)
+    assert marker.exists()
+    marker.unlink()
+    # Integrity on can pass too (the md5 list names the planted file: a compromised mirror, or a fixture)
+    cls.train_list = [
+        [f, hashlib.md5((planted.parent / f).read_bytes()).hexdigest()] for f, _ in cls.train_list
+    ]
+    before = planted.read_bytes()
+    with pytest.raises(DataError) as err:
+        load_cifar("cifar10", tmp_path, check_integrity=check)
+    assert str(err.value) == (
+        f"cifar10: {planted} is not a CIFAR python pickle (UnpicklingError: it refers to builtins.exec, "
+        f"which CIFAR data never holds)"
+    )
+    assert not marker.exists() and planted.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("content", "refused"),
+    [
+        ({"data": np.zeros((1, 3072), dtype=object), "labels": [0]}, "an array of dtype 'O8'"),
+        ({"data": np.zeros((1, 3072)), "labels": [0]}, "an array of dtype 'f8'"),
+        ({"data": np.zeros((1, 3072), dtype=[("a", "u1")]), "labels": [0]}, "an array of dtype 'V1'"),
+        ({"data": np.zeros((1, 3072), dtype=np.uint8), "labels": (0,)}, "a tuple is not CIFAR data"),
+        ({"data": np.ma.zeros((1, 3072), dtype=np.uint8), "labels": [0]}, "numpy.ma.core._mareconstruct"),
+        ([np.zeros((1, 3072), dtype=np.uint8)], "a list, not a dict"),
+    ],
+)
+def test_cifar_batches_admit_only_what_the_format_holds(content, refused):
+    with pytest.raises(pickle.UnpicklingError, match=re.escape(refused)):
+        read_batch(io.BytesIO(pickle.dumps(content)))
+
+
 # -- 2. W&B offline unless asked -----------------------------------------------------------------------
 def logger_cfg(mode: str | None):
     return OmegaConf.create({"logger": {"name": "wandb", "mode": mode}})
@@ -252,6 +304,38 @@ def test_online_without_credentials_is_one_line_before_anything_is_written(data_
     )
     assert result.returncode == 1
     assert "WANDB_MODE=online uploads to W&B but no credentials" in one_error_line(result)
+    assert not runs.exists() or not any(p.is_file() for p in runs.rglob("*"))
+
+
+def test_wandb_modes_are_the_ones_wandb_accepts():
+    from wandb.sdk.wandb_settings import Settings
+
+    assert set(WANDB_MODES) == set(typing.get_args(Settings.model_fields["mode"].annotation))
+
+
+@pytest.mark.parametrize("credentials", [True, False], ids=["with credentials", "without"])
+def test_an_unknown_wandb_mode_is_one_line_naming_the_modes_before_anything_is_written(
+    credentials, data_root, tmp_path
+):
+    runs = tmp_path / "runs"
+    key = {"WANDB_API_KEY": "c" * 40} if credentials else {}
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "experiments" / "train.py"),
+            *BASE,
+            "logger=wandb",
+            *tiny_overrides(data_root, runs),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=clean_env(tmp_path, WANDB_MODE="garbage", **key),
+    )
+    assert result.returncode == 1
+    assert one_error_line(result) == (
+        "error: WANDB_MODE='garbage' is not a W&B mode: use one of online, offline, disabled, dryrun, shared, run"
+    )
     assert not runs.exists() or not any(p.is_file() for p in runs.rglob("*"))
 
 

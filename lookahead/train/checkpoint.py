@@ -199,6 +199,20 @@ def _refused(path: Path) -> str:
     )
 
 
+def _misfit(model: dict[str, torch.Tensor], saved: dict[str, Any]) -> str | None:
+    """The first tensor of ``model``'s state dict that ``saved`` lacks or holds in another shape, or
+    the first that ``saved`` holds and the model lacks; None when every tensor fits."""
+    for name, tensor in model.items():
+        if name not in saved:
+            return f"it lacks {name}"
+        shape = getattr(saved[name], "shape", None)
+        if shape != tensor.shape:
+            theirs = tuple(shape) if shape is not None else type(saved[name]).__name__
+            return f"{name} has shape {theirs} there, {tuple(tensor.shape)} in the model"
+    extra = next((name for name in saved if name not in model), None)
+    return f"it holds {extra}, which the model lacks" if extra else None
+
+
 class RunCheckpoint:
     """A run's ``checkpoints/last.pt``: every rank's RNG and carry gathered, rank 0 writes (in the
     background, through :class:`Writer`); on resume every rank loads the same file (a shared file
@@ -254,6 +268,12 @@ class RunCheckpoint:
             raise CheckpointError(
                 f"checkpoint {path} was written by {len(ckpt['ranks'])} process(es), this job has "
                 f"{ranks.world}: resume with the same number of processes"
+            )
+        misfit = _misfit(setup.model.state_dict(), ckpt["setup"].get("model") or {})
+        if misfit:
+            raise CheckpointError(
+                f"checkpoint {path} does not fit the model (its code changed since?): {misfit}; move it "
+                f"away to start the run afresh"
             )
         setup.load_state_dict(ckpt["setup"])
         set_rng_state(ckpt["ranks"][ranks.rank]["rng"])

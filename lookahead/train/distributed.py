@@ -7,7 +7,12 @@ Collectives have a timeout: a rank that dies takes the job down instead of leavi
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
+import sys
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -110,6 +115,8 @@ def init_distributed(device: str, timeout_s: float) -> tuple[Dist, torch.device]
     if torch_device.type == "cuda":
         torch_device = torch.device("cuda", ranks.local_rank)
         torch.cuda.set_device(torch_device)
+    global _joined
+    _joined = True
     if not dist.is_initialized():
         dist.init_process_group(
             backend="nccl" if torch_device.type == "cuda" else "gloo",
@@ -124,3 +131,42 @@ def init_distributed(device: str, timeout_s: float) -> tuple[Dist, torch.device]
 def shutdown() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+_joined = False  # whether this process joined a process group (init_distributed)
+
+
+def run_rank(main: Callable[[], object]) -> None:
+    """Run an entry point's ``main``; in a process that joined a process group, end the process
+    without the interpreter's and the C++ runtime's teardown once ``main`` is over.
+
+    Why: once DDP is built, torch keeps the gloo process group alive past ``destroy_process_group``
+    (its destructor never runs: its tcp event loop and two worker threads, all C++ ``std::thread``s,
+    still run at exit). Tearing the runtime down under those threads aborted a rank now and then at
+    exit, under load, after a completed run (``terminate called without an active exception``,
+    SIGABRT). So, after ``main`` (which destroyed the group, joined the checkpoint writer and wrote
+    every file): Python's exit handlers run (W&B's, logging's), the output is flushed, and the
+    process ends with ``os._exit`` and the exit code ``main`` would have given: 0, the code of a
+    ``sys.exit`` (a stop signal's 128 + n, a user error's 1), 130 for Ctrl-C, 1 with the traceback
+    for an error."""
+    try:
+        main()
+        code = 0
+    except SystemExit as err:
+        if not _joined:
+            raise
+        code = err.code if isinstance(err.code, int) else 0 if err.code is None else 1
+        if isinstance(err.code, str):
+            print(err.code, file=sys.stderr)
+    except BaseException as err:
+        if not _joined:
+            raise
+        traceback.print_exc()
+        code = 130 if isinstance(err, KeyboardInterrupt) else 1
+    if not _joined:
+        return
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)

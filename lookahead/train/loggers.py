@@ -133,6 +133,7 @@ SUMMARY_KEYS = ("epochs_completed", "wall_time_s", "samples_per_s")
 
 
 OFFLINE_MODES = ("offline", "dryrun", "disabled")
+WANDB_MODES = ("online", "offline", "disabled", "dryrun", "shared", "run")  # W&B's Settings.mode
 
 
 def wandb_mode(cfg: DictConfig) -> str:
@@ -166,9 +167,12 @@ def wandb_credentials() -> str | None:
 
 
 def check_wandb(cfg: DictConfig) -> str:
-    """The W&B mode of this run; online without credentials is a ConfigError, raised before anything is
-    written (W&B would otherwise fail, or prompt, after the run directory exists)."""
+    """The W&B mode of this run; a mode W&B does not know, or online without credentials, is a
+    ConfigError raised before anything is written (W&B would otherwise fail, or prompt, after the run
+    directory exists)."""
     mode = wandb_mode(cfg)
+    if mode not in WANDB_MODES:  # only WANDB_MODE can be: the schema checks logger.mode
+        raise ConfigError(f"WANDB_MODE={mode!r} is not a W&B mode: use one of {', '.join(WANDB_MODES)}")
     if mode not in OFFLINE_MODES and wandb_credentials() is None:
         where = "logger.mode" if cfg.logger.get("mode") else "WANDB_MODE"
         raise ConfigError(
