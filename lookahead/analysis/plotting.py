@@ -82,7 +82,8 @@ def mean_std_band(ax, x, mean, std, label: str, color: str | None = None, linest
 
 def describe(ax) -> dict[str, Any]:
     """What one panel shows, read back from the Axes: title, axis labels and scale, and per curve its
-    label, line colour, band colour and number of points (for checks that do not compare pixels)."""
+    label, line colour, band colour, number of points and last point (x, y as drawn), for checks that do
+    not compare pixels."""
     bands = [to_hex(c.get_facecolor()[0], keep_alpha=False) for c in ax.collections]
     lines = [
         {
@@ -90,6 +91,9 @@ def describe(ax) -> dict[str, Any]:
             "color": to_hex(line.get_color()),
             "linestyle": line.get_linestyle(),
             "points": len(line.get_xdata()),
+            "last": [float(line.get_xdata()[-1]), float(line.get_ydata()[-1])]
+            if len(line.get_xdata())
+            else None,
         }
         for line in ax.get_lines()
     ]

@@ -124,6 +124,8 @@ def comparison_table(
     shown_bounds = None if bounds is None else (bounds[0] * scale, bounds[1] * scale)
     extra = [f for f in by if f not in runs.columns]
     runs = add_config_columns(runs, extra) if extra else runs
+    if metric not in runs:  # no run has the metric yet (all interrupted, failed): every cell is missing
+        runs = runs.assign(**{metric: math.nan})
     check_consistent(runs, by)
     rows = []
     cells = group_cells(runs, by)
@@ -132,7 +134,7 @@ def comparison_table(
             cells[key + (None,) * (len(by) - len(key))] = runs.iloc[0:0]
     for key, cell in cells.items():
         done = cell[cell.status == "completed"]
-        values = (done[metric].dropna() * scale).tolist() if metric in done else []
+        values = (done[metric].dropna() * scale).tolist()
         s = summarize(values, bounds=shown_bounds)
         row = dict(zip(by, key))
         row.update(n=s.n, mean=s.mean, std=s.std, ci_low=s.ci_low, ci_high=s.ci_high)
