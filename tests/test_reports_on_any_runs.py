@@ -215,3 +215,24 @@ def test_any_number_of_methods_get_their_own_style_line_and_band_alike(tmp_path)
     styles = [[(line["label"], line["color"], line["linestyle"]) for line in p["lines"]] for p in described]
     assert styles[0] == styles[1]  # one style per method in every panel
     assert described[1]["ylabel"] == "x (%)"
+
+
+def test_summaries_from_before_measures_read_with_the_shipped_workloads_conventions(tmp_path):
+    from lookahead.train.state import Summary
+
+    old = {"status": "completed", "experiment": "e", "dataset": "mnist1d", "model": "m", "method": "sgd"}
+    old |= {"seed": 1, "max_epochs": 1, "run_dir": "r", "final": {"test_accuracy": 0.9}}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    summary = Summary.read(tmp_path / "old.json")
+    assert summary.measures["accuracy"] == {
+        "label": "accuracy",
+        "unit": "%",
+        "scale": 100.0,
+        "bounds": (0.0, 1.0),
+        "log": False,
+    }
+    assert (summary.targets_metric, summary.higher_is_better) == ("test_accuracy", True)
+    # a run that declares no measures (a user's workload without them) keeps none
+    (tmp_path / "new.json").write_text(json.dumps({**old, "measures": {}}))
+    new = Summary.read(tmp_path / "new.json")
+    assert new.measures == {} and new.targets_metric is None
