@@ -25,12 +25,14 @@ never dropped), and the speed-up against the baseline with a 95% bootstrap inter
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
-from lookahead.analysis import selection
+from lookahead.analysis import measures, selection
 from lookahead.analysis.paper_numbers import paper_preset
 from lookahead.analysis.plotting import curves
 from lookahead.analysis.runs import NoRunsError, load_metrics, run_index
@@ -51,15 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def make_table(args: argparse.Namespace):
-    """(selection, table) for the parsed flags; raises ValueError (NoRunsError, ...) on bad input.
+def make_table(
+    args: argparse.Namespace,
+) -> tuple[list[selection.Selection], selection.Selection, pd.DataFrame]:
+    """(the parts, the selection the whole table is printed with, the table) for the parsed flags;
+    raises ValueError (NoRunsError, ...) on bad input.
 
-    A combined preset (``table2``: top-1/top-5 at epochs 50 and 60) stacks its parts' tables with a
-    leading ``metric`` column."""
-    parts = paper_preset(args.preset).get("parts") if args.preset else None
+    Several parts (a combined preset such as ``table2``: top-1/top-5 at epochs 50 and 60; runs of
+    workloads that declare different metrics) are stacked with a leading ``metric`` column."""
+    parts = selection.select(args)
     tables = []
-    for part in parts or [args.preset]:
-        chosen = selection.select(argparse.Namespace(**{**vars(args), "preset": part}))
+    for chosen in parts:
         table = comparison_table(
             chosen.runs,
             metric=chosen.metric,
@@ -69,15 +73,25 @@ def make_table(args: argparse.Namespace):
             scale=chosen.scale,
             expected=chosen.expected,
             higher_better=chosen.higher_better,
+            bounds=chosen.bounds,
         )
-        if parts:
+        if len(parts) > 1:
             table.insert(0, "metric", chosen.metric)
         tables.append(table)
-    if parts:
-        chosen.by = ["metric", *chosen.by]
-        chosen.caption = paper_preset(args.preset)["caption"]
-        return chosen, pd.concat(tables, ignore_index=True)
-    return chosen, tables[0]
+    if len(parts) == 1:
+        return parts, parts[0], tables[0]
+    stacked = pd.concat(tables, ignore_index=True)
+    stacked.attrs["targets"] = list(dict.fromkeys(t for table in tables for t in table.attrs["targets"]))
+    by = list(dict.fromkeys(f for chosen in parts for f in chosen.by))
+    preset = paper_preset(args.preset) if args.preset else {}
+    whole = replace(
+        parts[0],
+        by=["metric", *by],
+        caption=preset.get("caption") or "; ".join(chosen.caption for chosen in parts),
+        auto_fields=list(dict.fromkeys(f for chosen in parts for f in chosen.auto_fields)),
+        mark_best=any(chosen.mark_best for chosen in parts),
+    )
+    return parts, whole, stacked
 
 
 def print_index(paths: list[str]) -> None:
@@ -87,27 +101,43 @@ def print_index(paths: list[str]) -> None:
         print("| " + " | ".join(map(str, row)) + " |")
 
 
-def plot_curves(chosen: selection.Selection, path: Path) -> None:
-    """Training curves of the selected local runs, one curve per configuration as in the table."""
-    local = chosen.runs[~chosen.runs["run_dir"].str.startswith("wandb:")]
-    metrics = load_metrics(list(local["run_dir"]))
-    if chosen.auto_fields:
-        metrics = metrics.merge(local[["run_dir", *chosen.auto_fields]], on="run_dir")
-    curves(metrics, path, by=chosen.auto_fields)
+def plot_curves(parts: list[selection.Selection], path: Path) -> list[dict] | None:
+    """Training curves of the selected local runs, one row of panels per workload (the training loss and
+    the curve of its table's metric), one curve per configuration as in the table; writes ``path`` and
+    the panels' description as JSON beside it. None when the runs have no metrics.jsonl records."""
+    panels: dict = {}
+    frames = []
+    for chosen in parts:
+        local = chosen.runs[~chosen.runs["run_dir"].str.startswith("wandb:")]
+        frames.append(local)
+        for dataset, shown in measures.panels(local, metric=chosen.metric).items():
+            panels.setdefault(dataset, shown)
+    local = pd.concat(frames).drop_duplicates("run_dir")
+    metrics = load_metrics(list(local["run_dir"])) if len(local) else pd.DataFrame()
+    if metrics.empty:
+        return None
+    auto = list(dict.fromkeys(f for chosen in parts for f in chosen.auto_fields))
+    if auto:
+        metrics = metrics.merge(local[["run_dir", *auto]], on="run_dir")
+    _, described = curves(metrics, path, panels, by=auto)
+    path.with_suffix(".json").write_text(json.dumps(described, indent=1) + "\n")
+    return described
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.plot and not args.out:
+        print("error: --plot needs --out (the folder for curves.png)", file=sys.stderr)
+        return 1
     try:
         if args.index:
             print_index(args.paths)
             return 0
-        chosen, table = make_table(args)
+        parts, chosen, table = make_table(args)
     except (NoRunsError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    note = selection.grouping_note(chosen)
-    if note:
+    for note in dict.fromkeys(filter(None, map(selection.grouping_note, parts))):
         print(note, file=sys.stderr)
     markdown = to_markdown(table, chosen.by, mark_best=chosen.mark_best)
     print(markdown)
@@ -116,12 +146,21 @@ def main(argv: list[str] | None = None) -> int:
         (args.out / f"{args.name}.md").write_text(markdown)
         (args.out / f"{args.name}.tex").write_text(to_latex(table, chosen.by, chosen.caption))
         table.to_csv(args.out / f"{args.name}.csv", index=False)
+        plotted = None
         if args.plot:
-            plot_curves(chosen, args.out / "curves.png")
-        print(f"wrote {args.out}/{args.name}.md, .tex, .csv" + (", curves.png" if args.plot else ""))
-    elif args.plot:
-        print("error: --plot needs --out (the folder for curves.png)", file=sys.stderr)
-        return 1
+            try:
+                plotted = plot_curves(parts, args.out / "curves.png")
+            except ValueError as err:  # the table stands; the figure cannot be drawn
+                print(f"note: no curves: {err}", file=sys.stderr)
+            else:
+                if plotted is None:
+                    print(
+                        "note: no curves: the selected runs have no metrics.jsonl records yet",
+                        file=sys.stderr,
+                    )
+        print(
+            f"wrote {args.out}/{args.name}.md, .tex, .csv" + (", curves.png, curves.json" if plotted else "")
+        )
     return 0
 
 

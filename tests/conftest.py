@@ -75,7 +75,11 @@ def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeo
 
 def write_summary(run: Path, **fields) -> None:
     """A run's summary.json written through :class:`Summary` (as the trainer writes it), with placeholder
-    values for the identity fields a test does not care about."""
+    values for the identity fields a test does not care about, and the declarations of a classification
+    workload (its target metric, direction and measures)."""
+    from lookahead.train.state import measures_of
+    from lookahead.workloads.classification import Classification
+
     defaults = {
         "status": "completed",
         "experiment": run.parent.name,
@@ -85,5 +89,9 @@ def write_summary(run: Path, **fields) -> None:
         "seed": 1,
         "max_epochs": 1,
         "run_dir": str(run),
+        "target": "valid_accuracy",
+        "targets_metric": "valid_accuracy",
+        "higher_is_better": True,
+        "measures": measures_of(Classification.measures),
     }
     Summary(**{**defaults, **fields}).write(run / "summary.json")

@@ -511,7 +511,9 @@ def test_figure6_training_loss_curves_per_model(tmp_path):
                 write_imagenet_run(
                     tmp_path, model, method, seed, {1: 0.1, 2: 0.2, 3: 0.3}, {1: 0.3, 2: 0.5, 3: 0.6}
                 )
-    written, plotted = training_loss_curves(load_metrics([tmp_path]), tmp_path / "fig6", formats=("png",))
+    written, plotted = training_loss_curves(
+        load_metrics([tmp_path]), tmp_path / "fig6", {}, metric="valid_top1", formats=("png",)
+    )
     assert written == [tmp_path / "fig6.png"] and written[0].stat().st_size > 10_000
     loss = plotted[
         (plotted.metric == "train_loss") & (plotted.model == "resnet152") & (plotted.method == "sgd")

@@ -42,7 +42,7 @@ def test_table_statistics_paper_column_and_statuses(tmp_path, capsys):
         write_run(tmp_path, "cifar10", "lookahead", seed, acc)
     write_run(tmp_path, "cifar10", "sgd", 1, 0.90)
     write_run(tmp_path, "cifar10", "sgd", 2, None, status="diverged")
-    assert report.main([str(tmp_path), "--out", str(tmp_path / "out"), "--plot"]) == 0
+    assert report.main([str(tmp_path), "--preset", "table1", "--out", str(tmp_path / "out"), "--plot"]) == 0
     markdown = (tmp_path / "out" / "table.md").read_text()
     # mean 95.00, sample std of (95, 96, 94) = 1.00; the paper's 95.27 ± 0.06 beside it
     # 95% CI: 95 ± 4.302653 / sqrt(3); Welch vs the single SGD run is undefined (n = 1)

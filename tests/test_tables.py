@@ -70,7 +70,7 @@ def test_group_by_a_swept_config_field(tmp_path):
         for k in (5, 10):
             write_run(tmp_path, "mnist1d", "lookahead", seed, 0.9 + k / 1000 + seed / 100, k=k)
     with pytest.raises(ValueError, match=r"differ in lookahead.k \(5 vs 10\).*--by lookahead.k"):
-        comparison_table(load_summaries([tmp_path]))
+        comparison_table(load_summaries([tmp_path]), "final_test_accuracy")
     assert tables.main([str(tmp_path), "--by", "lookahead.k", "--baseline", "none"]) == 0
 
 
@@ -148,7 +148,11 @@ def test_wandb_import_maps_to_the_local_schema():
     runs = load_wandb_runs(api, "me/lookahead", group="cifar10_lookahead/default")
     assert api.calls == [("me/lookahead", {"group": "cifar10_lookahead/default"})]
     assert list(runs.method) == ["lookahead"] * 3 and runs.config[0]["lookahead.k"] == 5
-    table = comparison_table(runs, paper={("cifar10", "lookahead"): (95.27, 0.06)})
+    # W&B holds no declarations: the runs read as summaries from before them (test accuracy, in %)
+    assert set(runs.targets_metric) == {"test_accuracy"} and runs.measures[0]["accuracy"]["scale"] == 100
+    table = comparison_table(
+        runs, "final_test_accuracy", scale=100, paper={("cifar10", "lookahead"): (95.27, 0.06)}
+    )
     row = table.iloc[0]
     assert (row.n, round(row["mean"], 2), row.n_failed) == (2, 95.5, 1)
     with pytest.raises(ValueError, match="no W&B runs"):

@@ -3,6 +3,23 @@ that could not be confirmed against the paper itself."""
 
 from __future__ import annotations
 
+# The paper's method labels (lookahead.cli.method_name), in the order its tables list them (Lookahead
+# around Adam last); its wrappers, named alone when they wrap SGD; SGD, its baseline throughout.
+PAPER_METHODS = ("sgd", "polyak", "adam", "lookahead", "lookahead_adam")
+PAPER_WRAPPERS = {"lookahead": "sgd", "polyak": "sgd"}
+PAPER_BASELINE = "sgd"
+
+# Figure 7b's four curves, in the paper's legend order (other experiments follow in name order); the
+# synthetic task's presets are labelled alike.
+FIGURE7B_LABELS = {
+    "wmt14_adam": "Adam (warmup)",
+    "wmt14_adafactor": "Adafactor",
+    "wmt14_lookahead_adam": "Lookahead(Adam) (warmup)",
+    "wmt14_lookahead_adam_nowarmup": "Lookahead(Adam) (no warmup)",
+    "synth_adam": "Adam (warmup)",
+    "synth_lookahead_adam": "Lookahead(Adam) (warmup)",
+}
+
 # Table 1: final CIFAR test accuracy (%), mean and std over seeds (means confirmed; stds [check]).
 TABLE1: dict[tuple[str, str], tuple[float, float]] = {
     ("cifar10", "sgd"): (95.23, 0.19),

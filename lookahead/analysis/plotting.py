@@ -1,9 +1,13 @@
-"""One figure style for the suite: Okabe-Ito colour-blind-safe palette, labelled axes, PNG + PDF."""
+"""One figure style for the suite: Okabe-Ito colour-blind-safe palette, labelled axes, PNG + PDF.
+
+Panels, labels and scales follow what the runs declare (lookahead/analysis/measures.py); colours are
+given to the curves of one figure in table order, each curve's line and band alike."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -11,17 +15,28 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.colors import to_hex
 
+from lookahead.analysis.measures import TRAINING_LOSS, axis_label
+from lookahead.analysis.paper_numbers import PAPER_METHODS
 from lookahead.analysis.tables import display_order
+from lookahead.workloads.base import Measure
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
-METHOD_COLORS = {
-    "sgd": OKABE_ITO[0],
-    "adam": OKABE_ITO[1],
-    "polyak": OKABE_ITO[2],
-    "lookahead": OKABE_ITO[3],
-    "lookahead_adam": OKABE_ITO[4],
-}
+LINESTYLES = ["-", "--", ":", "-."]  # past eight curves the colours repeat with another dash
+
+
+def styles(keys: Iterable) -> dict[Any, dict[str, str]]:
+    """A colour (and, past eight, a dash) for each key (a method, or a (method, field values) tuple),
+    in table order: the same key gets the same style in every panel of a figure."""
+    order = sorted(set(keys), key=lambda k: tuple(map(display_order, k if isinstance(k, tuple) else (k,))))
+    return {
+        key: {"color": OKABE_ITO[i % len(OKABE_ITO)], "linestyle": LINESTYLES[i // len(OKABE_ITO) % 4]}
+        for i, key in enumerate(order)
+    }
+
+
+METHOD_COLORS = {m: style["color"] for m, style in styles(PAPER_METHODS).items()}  # the studies' figures
 STYLE = {
     "figure.dpi": 120,
     "savefig.dpi": 150,
@@ -59,42 +74,89 @@ def save(fig, path: Path, formats: tuple[str, ...] = ("png",), tight_layout: boo
     return written
 
 
-def mean_std_band(ax, x, mean, std, label: str, color: str | None = None) -> None:
-    ax.plot(x, mean, label=label, color=color)
-    ax.fill_between(x, mean - std, mean + std, alpha=0.2, color=color, linewidth=0)
+def mean_std_band(ax, x, mean, std, label: str, color: str | None = None, linestyle: str = "-") -> None:
+    """The mean as a line and mean ± std as a band of the same colour (the line's, when none is given)."""
+    (line,) = ax.plot(x, mean, label=label, color=color, linestyle=linestyle)
+    ax.fill_between(x, mean - std, mean + std, alpha=0.2, color=line.get_color(), linewidth=0)
+
+
+def describe(ax) -> dict[str, Any]:
+    """What one panel shows, read back from the Axes: title, axis labels and scale, and per curve its
+    label, line colour, band colour, number of points and last point (x, y as drawn), for checks that do
+    not compare pixels."""
+    bands = [to_hex(c.get_facecolor()[0], keep_alpha=False) for c in ax.collections]
+    lines = [
+        {
+            "label": line.get_label(),
+            "color": to_hex(line.get_color()),
+            "linestyle": line.get_linestyle(),
+            "points": len(line.get_xdata()),
+            "last": [float(line.get_xdata()[-1]), float(line.get_ydata()[-1])]
+            if len(line.get_xdata())
+            else None,
+        }
+        for line in ax.get_lines()
+    ]
+    for line, band in zip(lines, bands):
+        line["band_color"] = band
+    return {
+        "title": ax.get_title(),
+        "xlabel": ax.get_xlabel(),
+        "ylabel": ax.get_ylabel(),
+        "yscale": ax.get_yscale(),
+        "lines": lines,
+    }
 
 
 def curves(
     metrics: pd.DataFrame,
     path: Path,
+    panels: dict[str, list[tuple[str, Measure]]],
     formats: tuple[str, ...] = ("png",),
     by: Sequence[str] = (),
-    columns: Sequence[str] = ("train_loss", "test_accuracy"),
     x: str = "epoch",
-) -> list[Path]:
-    """``columns`` (training loss and test accuracy (%) by default) against ``x`` (epoch or step), mean ±
-    std over seeds, one row per dataset and one curve per method (and per value of the ``by`` columns,
-    e.g. a swept lookahead.alpha). Losses and perplexities are drawn on a log scale."""
-    datasets = sorted(metrics.dataset.unique())
-    fig, axes = figure(len(columns), len(datasets))
+) -> tuple[list[Path], list[dict[str, Any]]]:
+    """One row of panels per workload (dataset), its ``panels``: metrics.jsonl columns and how each is
+    shown (measures.panels). Each panel draws its column against ``x`` (epoch, step, samples, tokens,
+    wall_time_s), mean ± std over seeds, one curve per method (and per value of the ``by`` columns,
+    e.g. a swept lookahead.alpha). Returns the files and :func:`describe` of every panel."""
+    datasets = [d for d in panels if d in set(metrics.dataset)]
+    if not datasets:
+        raise ValueError("no metrics.jsonl records of the selected runs to plot")
+    fig, axes = figure(max(len(panels[d]) for d in datasets), len(datasets))
     keys = ["method", *by]
+    style = styles(_key(k) for k in metrics[keys].itertuples(index=False, name=None))
+    described = []
     for row, dataset in zip(axes, datasets):
         data = metrics[metrics.dataset == dataset]
         groups = sorted(data.groupby(keys, dropna=False), key=lambda kv: tuple(map(display_order, kv[0])))
-        for index, (key, group) in enumerate(groups):
-            fields = [f"{f.split('.')[-1]} {v}" for f, v in zip(by, key[1:]) if not pd.isna(v)]
-            label = ", ".join([str(key[0]), *fields])  # a field the method lacks (SGD's alpha) is left out
-            color = METHOD_COLORS.get(key[0]) if not by else OKABE_ITO[index % len(OKABE_ITO)]
-            for ax, column in zip(row, columns):
-                if column not in group:
+        for ax, (column, shown) in zip(row, panels[dataset]):
+            for key, group in groups:
+                fields = [f"{f.split('.')[-1]} {v}" for f, v in zip(by, key[1:]) if not pd.isna(v)]
+                label = ", ".join(
+                    [str(key[0]), *fields]
+                )  # a field the method lacks (SGD's alpha) is left out
+                points = (
+                    group.dropna(subset=[column, x]) if column in group and x in group else group.iloc[0:0]
+                )
+                if points.empty:
                     continue
-                scale = 100.0 if column.endswith("accuracy") else 1.0
-                stats = seed_band(group.dropna(subset=[column, x]), x, column) * scale
-                mean_std_band(ax, stats.index, stats["mean"], stats["std"], label, color)
-        for ax, column in zip(row, columns):
-            ax.set(**_labels(dataset, column, x))
-            ax.legend()
-    return save(fig, path, formats)
+                stats = seed_band(points, x, column) * shown.scale
+                mean_std_band(ax, stats.index, stats["mean"], stats["std"], label, **style[_key(key)])
+            ax.set(**_labels(dataset, column, shown, x))
+            if ax.get_lines():
+                ax.legend()
+            else:
+                ax.text(0.5, 0.5, f"no {column} records", ha="center", va="center", transform=ax.transAxes)
+            described.append({"workload": dataset, "column": column, **describe(ax)})
+        for ax in row[len(panels[dataset]) :]:
+            ax.set_visible(False)
+    return save(fig, path, formats), described
+
+
+def _key(values: tuple) -> tuple:
+    """A curve's key with missing values as None (NaN is not equal to itself)."""
+    return tuple(None if pd.isna(v) else v for v in values)
 
 
 def seed_band(group: pd.DataFrame, x: str, column: str, points: int = 60) -> pd.DataFrame:
@@ -121,67 +183,54 @@ X_LABELS = {
 }
 
 
-def _labels(dataset: str, column: str, x: str) -> dict[str, str]:
+def _labels(dataset: str, column: str, shown: Measure, x: str) -> dict[str, str]:
     split, _, name = column.partition("_")
-    if name in ("loss", "perplexity") or "perplexity" in name:
-        what = "cross-entropy" if name == "loss" else name
-        title = f"{dataset}: {'training' if split == 'train' else split} {name}"
-        return {
-            "title": title,
-            "xlabel": X_LABELS.get(x, x),
-            "ylabel": f"{what} (log scale)",
-            "yscale": "log",
-        }
-    if name == "accuracy":
-        return {
-            "title": f"{dataset}: {split} accuracy (mean ± std over seeds)",
-            "xlabel": X_LABELS.get(x, x),
-            "ylabel": "accuracy (%)",
-        }
-    return {"title": f"{dataset}: {split} {name}", "xlabel": X_LABELS.get(x, x), "ylabel": name}
+    where = "training" if column == TRAINING_LOSS or split == "train" else split
+    return {
+        "title": f"{dataset}: {where} {name or column} (mean ± std over seeds)",
+        "xlabel": X_LABELS.get(x, x),
+        "ylabel": axis_label(shown),
+        "yscale": "log" if shown.log else "linear",
+    }
 
 
 def training_loss_curves(
     metrics: pd.DataFrame,
     path: Path,
+    shown: dict[str, Measure],
     panel: str = "model",
-    accuracy: str | None = "valid_top1",
+    metric: str | None = None,
     formats: tuple[str, ...] = ("png",),
 ) -> tuple[list[Path], pd.DataFrame]:
     """The paper's Figure 6 (ImageNet): training loss per epoch, one panel per ``panel`` value (ResNet-50,
-    ResNet-152), one line per method, mean ± std over seeds; with ``accuracy``, a second row of that
-    validation metric. Uses each epoch's last record (runs may also log mid-epoch evaluations).
-    Returns the files and the plotted means/stds."""
-    metrics = metrics.dropna(subset=["train_loss"])
-    if metrics.empty:
-        raise ValueError("no metrics.jsonl record holds train_loss")
+    ResNet-152), one line per method, mean ± std over seeds; with ``metric`` (a metrics.jsonl column:
+    the runs' target), a second row of it. ``shown``: how each column is shown (measures.measure).
+    Uses each epoch's last record (runs may also log mid-epoch evaluations). Returns the files and the
+    plotted means/stds (unscaled)."""
+    if TRAINING_LOSS not in metrics or metrics[TRAINING_LOSS].isna().all():
+        raise ValueError(f"no metrics.jsonl record holds {TRAINING_LOSS}")
+    metrics = metrics.dropna(subset=[TRAINING_LOSS])
     metrics = metrics.groupby(["run_dir", "epoch"], as_index=False).last()
     panels = sorted(metrics[panel].dropna().unique(), key=str)
-    rows = [("train_loss", "training loss (cross-entropy)")]
-    if accuracy and accuracy in metrics and metrics[accuracy].notna().any():
-        rows.append((accuracy, f"{accuracy.replace('_', ' ')} (%)"))
+    rows = [TRAINING_LOSS]
+    if metric and metric in metrics and metrics[metric].notna().any():
+        rows.append(metric)
     fig, axes = figure(len(panels), len(rows), width=4.6, height=3.4)
+    style = styles(metrics["method"])
     plotted = []
     for col, value in enumerate(panels):
         data = metrics[metrics[panel] == value]
-        for row, (column, label) in enumerate(rows):
-            ax = axes[row][col]
-            scale = 100.0 if column != "train_loss" else 1.0
+        for row, column in enumerate(rows):
+            ax, measure = axes[row][col], shown.get(column, Measure(column))
             for method, group in data.groupby("method"):
                 stats = group.groupby("epoch")[column].agg(["mean", "std", "count"]).dropna(subset=["mean"])
                 stats["std"] = stats["std"].fillna(0)
-                mean_std_band(
-                    ax,
-                    stats.index,
-                    scale * stats["mean"],
-                    scale * stats["std"],
-                    method,
-                    METHOD_COLORS.get(method),
-                )
+                scaled = measure.scale * stats[["mean", "std"]]
+                mean_std_band(ax, stats.index, scaled["mean"], scaled["std"], method, **style[method])
                 plotted.append(
                     stats.reset_index().assign(**{panel: value, "method": method, "metric": column})
                 )
-            ax.set(xlabel="epoch", ylabel=label, title=f"{value}: {label.split(' (')[0]}")
+            ax.set(**_labels(str(value), column, measure, "epoch"))
             ax.legend()
     return save(fig, path, formats), pd.concat(plotted, ignore_index=True)
 
@@ -191,14 +240,21 @@ def heatmap_panels(
     x: str,
     y: str,
     path: Path,
+    metric: str,
+    shown: Measure,
+    label: str,
     panel: str | None = None,
-    metric: str = "final_test_accuracy",
     title: str = "",
     formats: tuple[str, ...] = ("png",),
 ) -> tuple[list[Path], pd.DataFrame]:
     """Mean ``metric`` over completed seeds on an x-by-y grid of config values, one panel per value of
-    ``panel``; cells whose runs all diverged are marked "div.", cells where some did show the count.
-    Returns the files and the grid."""
+    ``panel``, shown as ``shown`` says (scale) with ``label`` on the colour bar; cells whose runs all
+    diverged are marked "div.", cells where some did show the count. Returns the files and the grid
+    (unscaled)."""
+    done = runs[runs.status == "completed"]
+    if metric not in done or done[metric].isna().all():
+        statuses = ", ".join(f"{n} {s}" for s, n in runs.status.value_counts().sort_index().items())
+        raise ValueError(f"no completed run has {metric} to draw ({statuses})")
     panels = sorted(runs[panel].dropna().unique(), key=str) if panel else [None]
     fig, axes = figure(len(panels), width=4.6, height=3.8)
     cells = []
@@ -218,12 +274,12 @@ def heatmap_panels(
                 }
             )
     grid = pd.DataFrame(cells)
-    # cells print percentages, so the colours (and the colour bar) are on the same 0-100 scale
-    vmin, vmax = 100 * grid["mean"].min(), 100 * grid["mean"].max()
+    # cells print the shown values (% for a fraction), so the colours and the colour bar use them too
+    vmin, vmax = shown.scale * grid["mean"].min(), shown.scale * grid["mean"].max()
     cmap = matplotlib.colormaps["viridis"].with_extremes(bad="lightgrey")  # grey: no completed run
     for index, (ax, value) in enumerate(zip(axes[0], panels)):
         sub = grid if value is None else grid[grid.panel == value]
-        table = 100 * sub.pivot(index=y, columns=x, values="mean")
+        table = shown.scale * sub.pivot(index=y, columns=x, values="mean")
         diverged = sub.pivot(index=y, columns=x, values="n_diverged")
         image = ax.imshow(table.values, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
         ax.set_xticks(range(len(table.columns)), [f"{c:g}" for c in table.columns])
@@ -249,6 +305,5 @@ def heatmap_panels(
             title=f"{title}{'' if value is None else f' {panel} = {value}'}",
         )
         ax.grid(False)
-    label = "final test accuracy" if metric == "final_test_accuracy" else metric
-    fig.colorbar(image, ax=list(axes[0]), label=f"{label} (%, mean over seeds)")
+    fig.colorbar(image, ax=list(axes[0]), label=f"{label}; mean over seeds")
     return save(fig, path, formats, tight_layout=False), grid

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import OmegaConf
 
-from lookahead.train.state import Summary
+from lookahead.train.state import Summary, legacy_summary
 
 
 class NoRunsError(ValueError):
@@ -17,8 +17,8 @@ class NoRunsError(ValueError):
 
 
 FIRST_RUNS = (
-    "Train some first (`make demo` writes results/local/demo/runs in a few minutes; `make cifar10-lookahead` "
-    "and the other training targets write results/runs), or name the folders that hold them"
+    "Train some first (`make demo` writes results/local/demo/runs in a few minutes; the training targets "
+    "of `make help` write results/runs), or name the folders that hold them"
 )
 
 
@@ -52,6 +52,7 @@ SUMMARY_COLUMNS = (
     "targets_metric",
     "targets",
     "reached",
+    "measures",
 )
 
 
@@ -186,6 +187,10 @@ def load_wandb_runs(api, path: str, group: str | None = None) -> pd.DataFrame:
         for key, value in summary.items():
             if key.startswith(("final/", "best/")):
                 row[key.replace("/", "_", 1)] = value
+        # W&B holds no declarations: read as a summary written before they existed
+        final = {k.removeprefix("final_"): v for k, v in row.items() if k.startswith("final_")}
+        declared = legacy_summary({"final": final})
+        row.update({k: declared.get(k) for k in ("target", "targets_metric", "higher_is_better", "measures")})
         row["run_dir"] = f"wandb:{path}/{run.id}"
         row["config"] = flatten(config)
         rows.append(row)

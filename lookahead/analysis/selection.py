@@ -12,24 +12,16 @@ from __future__ import annotations
 
 import argparse
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 import yaml
 
+from lookahead.analysis import measures
 from lookahead.analysis.convergence import with_targets
-from lookahead.analysis.paper_numbers import TABLE1, paper_preset
+from lookahead.analysis.paper_numbers import PAPER_BASELINE, paper_preset
 from lookahead.analysis.runs import NoRunsError, add_metric_at_epoch, load_summaries, load_wandb_runs
 from lookahead.analysis.tables import add_config_columns, check_consistent, differing_fields
-
-DEFAULT_PRESET = {
-    "metric": "final_test_accuracy",
-    "scale": 100.0,
-    "by": ["dataset", "method"],
-    "expected": [],
-    "paper": dict(TABLE1),
-    "caption": "final test accuracy (%)",
-}
 
 
 @dataclass
@@ -45,6 +37,7 @@ class Selection:
     auto_fields: list[str] = field(default_factory=list)  # added because they differ within a cell
     higher_better: bool | None = None  # the metric's direction when the preset states it
     mark_best: bool = False  # bold the best mean of each group
+    bounds: tuple[float, float] | None = None  # the metric's range in stored units (runs declare it)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,7 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--preset",
         help="paper table: table1 | table2 (all four) | table2_top1_epoch50 | table2_top5_epoch60 | ... | ptb | ptb_cpu | ptb_classic | wmt",
     )
-    parser.add_argument("--metric", help="summary column (final_test_accuracy) or name@epoch")
+    parser.add_argument(
+        "--metric",
+        help="summary column (final_test_accuracy) or name@epoch; default: what the runs declare "
+        "(the test value of their target metric, else its final value)",
+    )
     parser.add_argument("--by", default="", help="config fields to group by first, comma separated")
     parser.add_argument(
         "--no-auto-by",
@@ -72,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--baseline",
         default=None,
         help="method for Welch's test, 'inner' (each wrapper vs its inner optimizer) or 'none' "
-        "(default: the preset's, else sgd)",
+        f"(default: the preset's, else {PAPER_BASELINE} where the runs have it, else inner)",
     )
     parser.add_argument("--mark-best", action="store_true", help="bold the best mean of each group")
     parser.add_argument(
@@ -81,7 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="steps-to-target for these values of each run's target metric (comma separated), read "
         "from metrics.jsonl instead of the targets the runs declared",
     )
-    parser.add_argument("--scale", type=float, help="multiply the metric (100 for %%)")
+    parser.add_argument(
+        "--scale", type=float, help="multiply the metric (default: the scale the runs declare for it)"
+    )
     parser.add_argument("--wandb", metavar="ENTITY/PROJECT", help="also read runs from W&B")
     parser.add_argument("--group", help="W&B group filter")
 
@@ -134,38 +133,62 @@ def resolve_by(runs: pd.DataFrame, by: list[str], auto: bool = True) -> tuple[li
     return full, added
 
 
-def select(args: argparse.Namespace) -> Selection:
-    """Load, filter and group the runs named by the flags of :func:`add_arguments`."""
+def load(args: argparse.Namespace) -> pd.DataFrame:
+    """The runs named by the flags (local paths and/or W&B), filtered by ``--where``."""
     if not args.paths and not args.wandb:
         raise NoRunsError("give run directories and/or --wandb ENTITY/PROJECT")
-    preset = paper_preset(args.preset) if args.preset else DEFAULT_PRESET
-    metric = args.metric or preset["metric"]
     frames = [load_summaries(args.paths)] if args.paths else []
     if args.wandb:
         import wandb
 
         frames.append(load_wandb_runs(wandb.Api(), args.wandb, args.group))
     runs = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    runs = filter_runs(runs, parse_where(args.where))
+    return filter_runs(runs, parse_where(args.where))
+
+
+def select(args: argparse.Namespace) -> list[Selection]:
+    """The tables the flags of :func:`add_arguments` ask for: one per part of a paper preset, else one
+    for ``--metric``, else one per metric the runs declare (runs of different workloads)."""
+    runs = load(args)
+    if args.preset:
+        preset = paper_preset(args.preset)
+        parts = [paper_preset(p) for p in preset.get("parts", [])] or [preset]
+        return [part_selection(args, runs, part) for part in parts]
+    if args.metric:
+        return [part_selection(args, runs, {"metric": args.metric})]
+    return [part_selection(args, sub, {"metric": m}) for m, sub in measures.default_metrics(runs).items()]
+
+
+def part_selection(args: argparse.Namespace, runs: pd.DataFrame, preset: dict) -> Selection:
+    """One table: ``preset`` states the metric, and for a paper table its grouping, expected cells, the
+    paper's values, scale, direction, baseline and caption; the rest comes from the runs' declarations."""
+    metric = args.metric or preset["metric"]
     if getattr(args, "targets", None):
         runs = with_targets(runs, args.targets, preset.get("higher_better"))
     if "@" in metric:
         runs = add_metric_at_epoch(runs, metric)
-    baseline = args.baseline or preset.get("baseline", "sgd")
-    base = list(preset["by"]) + [f for f in args.by.split(",") if f and f not in preset["by"]]
+    shown = measures.measure(runs, metric)
+    if args.scale and args.scale != shown.scale:  # the user's own scale: the declared unit no longer applies
+        shown = replace(shown, unit="", scale=args.scale)
+    direction = preset.get("higher_better", measures.declared_direction(runs, metric))
+    default_baseline = PAPER_BASELINE if (runs["method"] == PAPER_BASELINE).any() else "inner"
+    baseline = args.baseline or preset.get("baseline", default_baseline)
+    preset_by = preset.get("by", ["dataset", "method"])
+    base = list(preset_by) + [f for f in args.by.split(",") if f and f not in preset_by]
     by, added = resolve_by(runs, base, auto=not args.no_auto_by)
     return Selection(
         runs=add_config_columns(runs, [f for f in by if f not in runs.columns]),
         by=by,
         metric=metric,
-        scale=args.scale or preset["scale"],
+        scale=args.scale or preset.get("scale", shown.scale),
         baseline=None if baseline == "none" else baseline,
         higher_better=preset.get("higher_better"),
         mark_best=args.mark_best or "higher_better" in preset,
-        paper=preset["paper"],
-        expected=[tuple(e) for e in preset["expected"]],
-        caption=preset["caption"],
+        paper=preset.get("paper", {}),
+        expected=[tuple(e) for e in preset.get("expected", [])],
+        caption=preset.get("caption") or measures.caption(metric, shown, direction),
         auto_fields=added,
+        bounds=shown.bounds,
     )
 
 

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import pandas as pd
 
 from lookahead.analysis.convergence import format_cell, table_targets, target_row
+from lookahead.analysis.measures import declared_direction
+from lookahead.analysis.paper_numbers import PAPER_BASELINE, PAPER_METHODS, PAPER_WRAPPERS
 from lookahead.analysis.stats import summarize, welch_p
 from lookahead.train.run_dir import NOT_IDENTITY
 
@@ -83,55 +85,28 @@ def add_config_columns(runs: pd.DataFrame, fields: Sequence[str]) -> pd.DataFram
     return runs
 
 
-WRAPPERS = ("lookahead", "polyak")
-
-
 def inner_method(method: str) -> str | None:
     """The inner optimizer of a wrapper method, from its label (lookahead.cli.method_name):
-    ``lookahead`` and ``polyak`` wrap SGD, ``lookahead_<inner>`` and ``polyak_<inner>`` wrap <inner>;
-    None for a method that wraps nothing. baseline="inner" tests each wrapper against it."""
-    for wrapper in WRAPPERS:
+    ``lookahead_<inner>`` and ``polyak_<inner>`` wrap <inner>, the bare wrapper names wrap the paper's
+    inner optimizer; None for a method that wraps nothing. baseline="inner" tests each wrapper against it."""
+    for wrapper, bare in PAPER_WRAPPERS.items():
         if method == wrapper:
-            return "sgd"
+            return bare
         if method.startswith(f"{wrapper}_"):
             return method.removeprefix(f"{wrapper}_")
     return None
 
 
-def quantity(metric: str) -> str:
-    """What a metric column measures, without run position and split: ``final_test_perplexity``,
-    ``best_valid_perplexity`` and ``valid_perplexity@50`` all measure ``perplexity``."""
-    name = metric.split("@", 1)[0]
-    for prefix in ("final_", "best_"):
-        name = name.removeprefix(prefix)
-    return name.partition("_")[2] or name
-
-
-def declared_direction(runs: pd.DataFrame, metric: str) -> bool | None:
-    """Whether higher is better for ``metric``, as the runs' summaries declare it for the same quantity
-    (a workload's target and its direction); None when no run says, or runs disagree."""
-    if "higher_is_better" not in runs:
-        return None
-    said = {
-        bool(higher)
-        for name, higher in zip(runs["targets_metric"], runs["higher_is_better"])
-        if isinstance(name, str)
-        and higher is not None
-        and higher == higher
-        and quantity(name) == quantity(metric)
-    }
-    return said.pop() if len(said) == 1 else None
-
-
 def comparison_table(
     runs: pd.DataFrame,
-    metric: str = "final_test_accuracy",
+    metric: str,
     by: Sequence[str] = ("dataset", "method"),
-    baseline: str | None = "sgd",
+    baseline: str | None = PAPER_BASELINE,
     paper: dict[tuple, tuple[float, float | None]] | None = None,
-    scale: float = 100.0,
+    scale: float = 1.0,
     expected: Sequence[tuple] = (),
     higher_better: bool | None = None,
+    bounds: tuple[float, float] | None = None,
 ) -> pd.DataFrame:
     """One row per cell. Only completed runs enter the statistics; the others are counted.
 
@@ -139,19 +114,18 @@ def comparison_table(
     ``paper`` maps a (dataset, method) key to (mean, std) in the table's units; ``expected`` lists cells
     (leading ``by`` values) that must appear even without runs (shown as missing, never as zero). Column
     ``best`` marks the best mean among the methods of each group (``higher_better``; by default the
-    direction the runs' summaries declare for the metric; none marked when they do not). Each convergence
-    target the runs declare adds steps-to-target columns (lookahead/analysis/convergence.py), with the
-    speed-up against the same baseline.
+    direction the runs' summaries declare for the metric; none marked when they do not). ``bounds``: the
+    range the metric can take in stored units (a fraction: (0, 1)); intervals are clipped to it. Each
+    convergence target the runs declare adds steps-to-target columns (lookahead/analysis/convergence.py),
+    with the speed-up against the same baseline.
     """
     by = list(by)
     targets = table_targets(runs)
-    # Percentages (accuracy x 100, BLEU) cannot leave [0, 100]: their intervals are clipped to it.
-    percent = quantity(metric) == "bleu" or (
-        scale == 100 and quantity(metric) in ("accuracy", "top1", "top5")
-    )
-    bounds = (0.0, 100.0) if percent else None
+    shown_bounds = None if bounds is None else (bounds[0] * scale, bounds[1] * scale)
     extra = [f for f in by if f not in runs.columns]
     runs = add_config_columns(runs, extra) if extra else runs
+    if metric not in runs:  # no run has the metric yet (all interrupted, failed): every cell is missing
+        runs = runs.assign(**{metric: math.nan})
     check_consistent(runs, by)
     rows = []
     cells = group_cells(runs, by)
@@ -160,8 +134,8 @@ def comparison_table(
             cells[key + (None,) * (len(by) - len(key))] = runs.iloc[0:0]
     for key, cell in cells.items():
         done = cell[cell.status == "completed"]
-        values = (done[metric].dropna() * scale).tolist() if metric in done else []
-        s = summarize(values, bounds=bounds)
+        values = (done[metric].dropna() * scale).tolist()
+        s = summarize(values, bounds=shown_bounds)
         row = dict(zip(by, key))
         row.update(n=s.n, mean=s.mean, std=s.std, ci_low=s.ci_low, ci_high=s.ci_high)
         for status in ("diverged", "failed", "interrupted", "running"):
@@ -225,13 +199,10 @@ def _best(table: pd.DataFrame, by: Sequence[str], higher_better: bool) -> pd.Ser
     return means == best
 
 
-METHOD_ORDER = ["sgd", "polyak", "adam", "lookahead", "lookahead_adam"]
-
-
 def display_order(value: object) -> tuple:
-    """Sort key: methods in the paper's order, numbers numerically, anything else as text."""
-    if value in METHOD_ORDER:
-        return (0, METHOD_ORDER.index(value), "")
+    """Sort key: the paper's methods in its order, numbers numerically, anything else as text."""
+    if value in PAPER_METHODS:
+        return (0, PAPER_METHODS.index(value), "")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return (1, value, "")
     return (2, 0, str(value))

@@ -15,18 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from lookahead.analysis.paper_numbers import FIGURE7B_LABELS as LABELS
 from lookahead.analysis.plotting import OKABE_ITO, figure, mean_std_band, save
 from lookahead.analysis.runs import NoRunsError, load_metrics
-
-# The paper's four curves, in its legend's order; other experiments follow in name order.
-LABELS = {
-    "wmt14_adam": "Adam (warmup)",
-    "wmt14_adafactor": "Adafactor",
-    "wmt14_lookahead_adam": "Lookahead(Adam) (warmup)",
-    "wmt14_lookahead_adam_nowarmup": "Lookahead(Adam) (no warmup)",
-    "synth_adam": "Adam (warmup)",
-    "synth_lookahead_adam": "Lookahead(Adam) (warmup)",
-}
 
 
 def regular_records(metrics: pd.DataFrame) -> pd.DataFrame:

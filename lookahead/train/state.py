@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lookahead.train.run_dir import write_json
+from lookahead.workloads.base import ACCURACY, BLEU, CROSS_ENTROPY, PERPLEXITY, Measure
 
 
 class Status(StrEnum):
@@ -50,6 +51,37 @@ class RunState:
     def from_dict(cls, data: dict[str, Any]) -> RunState:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+# What a summary written before ``measures`` existed meant: the shipped workloads' metrics (accuracies
+# as fractions shown in %, BLEU 0-100, cross-entropy losses), and, without a declared target, the test
+# accuracy of the CIFAR / MNIST-1D runs of that time.
+LEGACY_MEASURES = {
+    "accuracy": ACCURACY,
+    "top1": Measure("top-1 accuracy", "%", 100.0, (0.0, 1.0)),
+    "top5": Measure("top-5 accuracy", "%", 100.0, (0.0, 1.0)),
+    "loss": CROSS_ENTROPY,
+    "nll_loss": CROSS_ENTROPY,
+    "perplexity": PERPLEXITY,
+    "bleu": BLEU,
+}
+
+
+def legacy_summary(data: dict[str, Any]) -> dict[str, Any]:
+    """An old summary's fields with what it left implicit made explicit (see LEGACY_MEASURES)."""
+    data = {**data, "measures": measures_of(LEGACY_MEASURES)}
+    if (
+        not data.get("target")
+        and not data.get("targets_metric")
+        and "test_accuracy" in (data.get("final") or {})
+    ):
+        data["targets_metric"], data["higher_is_better"] = "test_accuracy", True
+    return data
+
+
+def measures_of(declared: dict[str, Measure]) -> dict[str, dict[str, Any]]:
+    """A workload's measures as summary.json holds them."""
+    return {name: asdict(m) for name, m in declared.items()}
 
 
 class SummaryError(ValueError):
@@ -92,6 +124,8 @@ class Summary:
     torch_threads: int = 0
     fast_path: dict[str, Any] = field(default_factory=dict)  # the speed settings used (trainer.fast_path)
     extra: dict[str, Any] = field(default_factory=dict)  # workload-specific (e.g. sacreBLEU signature)
+    # how reports show each reduced metric (workloads.base.Measure as a dict), as the workload declares
+    measures: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def write(self, path: Path) -> None:
         write_json(path, asdict(self))
@@ -108,6 +142,8 @@ class Summary:
         if not isinstance(data, dict) or data.get("status") not in STATUSES:
             raise SummaryError(f"{path} is not a run summary (no 'status'); delete it to let the run resume")
         known = {f.name for f in fields(cls)}
+        if "measures" not in data:  # written before workloads declared them
+            data = legacy_summary(data)
         try:
             return cls(**{k: v for k, v in data.items() if k in known})
         except TypeError as err:  # a required key is missing

@@ -38,7 +38,7 @@ from lookahead.train.reporter import Reporter
 from lookahead.train.run_dir import NOT_IDENTITY, RunDir, RunDirError, atomic_write_text, environment
 from lookahead.train.schema import Config, Trainer, validate
 from lookahead.train.signals import StopSignals
-from lookahead.train.state import RunState, Status, Summary
+from lookahead.train.state import RunState, Status, Summary, measures_of
 from lookahead.train.step import TrainStep
 from lookahead.train.step_factory import Capture, make_step
 from lookahead.train.targets import record_reached
@@ -196,6 +196,7 @@ def new_summary(cfg: DictConfig, setup: Setup, run_path: Path, ranks: Dist, devi
         targets=list(workload.targets),
         targets_metric=workload.convergence_metric,
         unit=workload.unit,
+        measures=measures_of(workload.measures),
         world_size=ranks.world,
         overrides=list(cfg.overrides),
         **environment(device),

@@ -45,6 +45,27 @@ class StepOutput:
     lr_scale: float = 1.0
 
 
+@dataclass(frozen=True)
+class Measure:
+    """How tables and figures show one reduced metric (``accuracy``, ``perplexity``, ``mse``), on every
+    split: ``label`` names it on axes and captions, ``unit`` follows the label ("accuracy (%)"), the
+    stored value times ``scale`` is what is shown (a fraction x 100 = %), ``bounds`` (stored units) is
+    the range it can take (confidence intervals are clipped to it), ``log`` draws it on a log axis."""
+
+    label: str
+    unit: str = ""
+    scale: float = 1.0
+    bounds: tuple[float, float] | None = None
+    log: bool = False
+
+
+# The measures of the shipped workloads (a user's workload declares its own).
+ACCURACY = Measure("accuracy", "%", 100.0, (0.0, 1.0))
+CROSS_ENTROPY = Measure("cross-entropy", log=True)
+PERPLEXITY = Measure("perplexity", log=True)
+BLEU = Measure("BLEU", bounds=(0.0, 100.0))
+
+
 @dataclass
 class Split:
     """A named evaluation split (``valid``, ``test``) and its size in samples."""
@@ -70,7 +91,10 @@ class Workload(ABC):
       non-tensor parts differ, runs eagerly);
       ``targets``: convergence targets on ``target`` (a valid perplexity of 150, an accuracy of 0.9):
       every run records when validation first reached each (lookahead/train/targets.py);
-      ``dataset.targets`` in the config replaces them.
+      ``dataset.targets`` in the config replaces them;
+      ``measures``: how tables and figures show the reduced metrics, by name (``{"accuracy":
+      Measure("accuracy", "%", 100, (0, 1))}``); a metric without one is shown as it is, under its name.
+      Recorded in summary.json, so reports follow what the runs declare.
     """
 
     name: str = "workload"
@@ -81,6 +105,7 @@ class Workload(ABC):
     fast_precision: str = "bf16"
     capturable: bool = False
     targets: tuple[float, ...] = ()
+    measures: ClassVar[dict[str, Measure]] = {}
 
     @property
     def convergence_metric(self) -> str | None:

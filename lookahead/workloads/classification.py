@@ -8,19 +8,21 @@ augmentation) and measures cross-entropy and accuracy.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from lookahead.data import Dataset, TensorLoader
 from lookahead.data.batches import rank_share
-from lookahead.workloads.base import Logs, Split, StepOutput, Workload
+from lookahead.workloads.base import ACCURACY, CROSS_ENTROPY, Logs, Measure, Split, StepOutput, Workload
 
 
 class Classification(Workload):
     """Cross-entropy and accuracy on a :class:`Dataset`; ``valid`` is evaluated when the dataset has one."""
 
     capturable = True
+    measures: ClassVar[dict[str, Measure]] = {"accuracy": ACCURACY, "loss": CROSS_ENTROPY}
 
     def __init__(self, data: Dataset, batch_size: int, eval_batch_size: int, seed: int) -> None:
         self.data = data

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -17,7 +18,7 @@ from torch import nn
 from lookahead.data.imagenet import Stream, Views, make_decoder, scan
 from lookahead.errors import ConfigError
 from lookahead.ranges import Count, PositiveInt
-from lookahead.workloads.base import Logs, Split, StepOutput, Workload
+from lookahead.workloads.base import CROSS_ENTROPY, Logs, Measure, Split, StepOutput, Workload
 
 
 def topk_correct(logits: torch.Tensor, y: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> list[torch.Tensor]:
@@ -36,6 +37,11 @@ class ImageNet(Workload):
     target = "valid_top1"
     higher_is_better = True
     capturable = True
+    measures: ClassVar[dict[str, Measure]] = {
+        "top1": Measure("top-1 accuracy", "%", 100.0, (0.0, 1.0)),
+        "top5": Measure("top-5 accuracy", "%", 100.0, (0.0, 1.0)),
+        "loss": CROSS_ENTROPY,
+    }
 
     def __init__(
         self,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
@@ -22,7 +22,7 @@ from lookahead.data.batches import rank_share
 from lookahead.errors import ConfigError
 from lookahead.models.awd_lstm import Hidden
 from lookahead.ranges import NonNegativeFloat, PositiveInt, Probability
-from lookahead.workloads.base import Logs, Split, StepOutput, Workload
+from lookahead.workloads.base import PERPLEXITY, Logs, Measure, Split, StepOutput, Workload
 
 # How a window's per-token losses become the loss that is differentiated:
 #   mean           the mean over the window's tokens (AWD-LSTM, PyTorch's word_language_model);
@@ -56,6 +56,10 @@ class LanguageModel(Workload):
     unit = "tokens"
     # bf16 LSTMs (cuDNN support, effect on perplexity) are not validated: the fast path keeps fp32 here.
     fast_precision = "fp32"
+    measures: ClassVar[dict[str, Measure]] = {
+        "perplexity": PERPLEXITY,
+        "loss": Measure("cross-entropy per token", log=True),
+    }
 
     def __init__(
         self,

@@ -15,7 +15,7 @@ import logging
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ from lookahead.data import translation as data
 from lookahead.errors import ConfigError
 from lookahead.models.generate import beam_search, greedy
 from lookahead.ranges import Count, Dropout, NonNegativeFloat, PositiveInt
-from lookahead.workloads.base import Logs, Split, StepOutput, Workload
+from lookahead.workloads.base import BLEU, PERPLEXITY, Logs, Measure, Split, StepOutput, Workload
 
 log = logging.getLogger(__name__)
 VOCAB_HINT = (
@@ -57,6 +57,12 @@ class Translation(Workload):
     unit = "tokens"
     target = "valid_perplexity"
     higher_is_better = False
+    measures: ClassVar[dict[str, Measure]] = {
+        "perplexity": PERPLEXITY,
+        "bleu": BLEU,
+        "loss": Measure("label-smoothed cross-entropy per token", log=True),
+        "nll_loss": Measure("cross-entropy per token", log=True),
+    }
 
     def __init__(
         self,
