@@ -15,7 +15,7 @@ from torch import nn
 from lookahead.data import Dataset
 from lookahead.optim.lookahead import Lookahead
 from lookahead.optim.polyak import PolyakAverage
-from lookahead.optim.schedule_free import ScheduleFreeLookahead, is_schedule_free
+from lookahead.optim.schedule_free import is_schedule_free
 from lookahead.train import schema
 from lookahead.train.fast_path import FastPath, resolve_fast_path
 from lookahead.train.schema import Config, ConfigError, validate
@@ -95,13 +95,11 @@ def build_optimizer(
         inner = instantiate(cfg.optimizer, **extra)(params)
     except ValueError as err:  # the optimizer's own argument checks ("Invalid beta parameter ...")
         raise ConfigError(f"optimizer ({cfg.optimizer._target_}): {err}") from None
-    schedule_free = is_schedule_free(inner)
-    if schedule_free:
+    if is_schedule_free(inner):
         inner.train()  # built in eval mode; the trainer steps in train mode and evaluates in eval mode
     if not cfg.lookahead.enabled:
         return inner
-    wrapper = ScheduleFreeLookahead if schedule_free else Lookahead
-    return wrapper(
+    return Lookahead(
         inner,
         k=cfg.lookahead.k,
         alpha=cfg.lookahead.alpha,
