@@ -259,7 +259,7 @@ def training_part(cfg: DictConfig) -> DictConfig:
 
 def validate(cfg: DictConfig) -> Config:
     """The config as typed sections; ConfigError (one line) for the first field outside the schema."""
-    from lookahead.train.signature import check_target_args
+    from lookahead.train.signature import check_optimizer, check_target_args
 
     try:
         data = OmegaConf.to_container(cfg, resolve=True)
@@ -271,6 +271,7 @@ def validate(cfg: DictConfig) -> Config:
         raise explain(err, data) from None
     for group in ("dataset", "model", "optimizer"):
         check_target_args(group, data[group])
+    check_optimizer(data["optimizer"])
     _check_across(config)
     return config
 
