@@ -13,6 +13,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from lookahead.extras import require
 from lookahead.train.run_dir import RunDirError, atomic_write_text
 from lookahead.train.schema import ConfigError
 from lookahead.writes import writing
@@ -168,6 +169,7 @@ def wandb_credentials() -> str | None:
 def check_wandb(cfg: DictConfig) -> str:
     """The W&B mode of this run; online without credentials is a ConfigError, raised before anything is
     written (W&B would otherwise fail, or prompt, after the run directory exists)."""
+    require("logger=wandb", "wandb")
     mode = wandb_mode(cfg)
     if mode not in OFFLINE_MODES and wandb_credentials() is None:
         where = "logger.mode" if cfg.logger.get("mode") else "WANDB_MODE"

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Union
 from hydra.utils import get_object
 from pydantic import ConfigDict, Strict, TypeAdapter, ValidationError
 
+from lookahead.extras import missing_extra
 from lookahead.train.declared import DECLARED
 from lookahead.train.schema import ConfigError, fail
 
@@ -113,7 +114,10 @@ def check_target_args(group: str, node: dict[str, Any]) -> None:
     try:
         target = get_object(path)
     except Exception as err:
-        raise ConfigError(f"{group}._target_={path!r} cannot be imported: {type(err).__name__}") from None
+        label = node.get("name") or path
+        raise missing_extra(err, f"{group} {label}") or ConfigError(
+            f"{group}._target_={path!r} cannot be imported: {type(err).__name__}"
+        ) from None
     params, takes_any = parameters(target)
     for key, value in node.items():
         if key in HYDRA_KEYS or key in RESERVED.get(group, ()):
