@@ -54,7 +54,7 @@ DEMO ?= $(LOCAL)/demo
 DEMO_SEEDS ?= 1,2,3
 DEMO_ARGS ?=
 DEMO_METHODS := mnist1d_sgd,mnist1d_lookahead,mnist1d_adam,mnist1d_lookahead_adam
-.PHONY: demo evidence-demo check-clean-demo report paper-cifar bench-trainer bench-gpu gpu-check
+.PHONY: demo evidence-demo check-clean-demo check-install report paper-cifar bench-trainer bench-gpu gpu-check
 
 demo: $(STAMP)  ## MNIST-1D: SGD and Adam, with and without Lookahead, 3 seeds -> results/local/demo/ (about 1 min on a 2-core CPU VM)
 	$(TRAIN) --multirun experiment=$(DEMO_METHODS) seed=$(DEMO_SEEDS) paths.runs=$(DEMO)/runs trainer.progress=lines $(DEMO_ARGS)
@@ -62,6 +62,9 @@ demo: $(STAMP)  ## MNIST-1D: SGD and Adam, with and without Lookahead, 3 seeds -
 
 evidence-demo: $(STAMP)  ## rewrite the committed results/demo/ (the README's demo table and curves)
 	$(MAKE) demo DEMO=results/demo
+
+check-install: $(STAMP)  ## CI: the wheel in a fresh venv with torch alone (Lookahead trains), and with [all] (the demo's trainer, a few steps)
+	VENV=$(VENV) bash scripts/check_install.sh
 
 check-clean-demo: $(STAMP)  ## CI: `make demo` in a fresh clone leaves `git status` clean
 	tmp=$$(mktemp -d) && git clone -q . "$$tmp/repo" && \

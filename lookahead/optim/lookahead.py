@@ -21,7 +21,6 @@ inner optimizer, so LR schedulers, ``GradScaler`` and step hooks act on the inne
 
 from __future__ import annotations
 
-import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ import torch
 from torch.optim import Optimizer
 
 from lookahead.optim import fused_sync
+from lookahead.optim.schedule_free import eval_mode
 from lookahead.optim.self_check import SelfCheck
 
 PULLBACK_MODES = ("none", "reset", "pullback")
@@ -62,7 +62,10 @@ class Lookahead(Optimizer):
     """Wrap ``optimizer`` with Lookahead (Zhang et al., 2019, Algorithm 1).
 
     Args:
-        optimizer: any ``torch.optim.Optimizer`` (SGD, Adam, AdamW, RMSprop, ... foreach or fused).
+        optimizer: any ``torch.optim.Optimizer`` (SGD, Adam, AdamW, RMSprop, ... foreach or fused). One
+            that keeps separate train and eval weights (schedule-free's ``train()``/``eval()``,
+            :mod:`lookahead.optim.schedule_free`) has its eval weights ``x`` as the fast weights: slow
+            weights are taken, and every sync runs, in its eval mode.
         k: inner steps per slow-weight update (a param group's ``"lookahead_k"`` overrides it).
         alpha: slow-weight step size in (0, 1]; 1 reproduces the inner optimizer exactly
             (a param group's ``"lookahead_alpha"`` overrides it; the keys are prefixed because
@@ -148,15 +151,24 @@ class Lookahead(Optimizer):
     def _slow_dtype(self, p: torch.Tensor) -> torch.dtype:
         return torch.float32 if self.fp32_slow_weights and p.dtype in _LOW_PRECISION else p.dtype
 
+    def _missing(self) -> list[torch.Tensor]:
+        """Parameters without a slow copy (or, with pullback momentum, without a saved momentum)."""
+        needed = ("slow", "momentum_prev") if self.pullback_momentum == "pullback" else ("slow",)
+        return [p for p in self._params() if any(n not in self.state.get(p, ()) for n in needed)]
+
     @torch.no_grad()
     def _init_slow_weights(self) -> None:
-        """phi_0 = theta_0 for every parameter that has no slow copy yet."""
-        for p in itertools.chain.from_iterable(g["params"] for g in self.param_groups):
-            state = self.state[p]
-            if "slow" not in state:
-                state["slow"] = p.detach().to(dtype=self._slow_dtype(p), copy=True)
-            if self.pullback_momentum == "pullback" and "momentum_prev" not in state:
-                state["momentum_prev"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        """phi_0 = theta_0 for every parameter that has no slow copy yet (none after a full resume: then
+        nothing is touched, not even a schedule-free optimizer's mode)."""
+        missing = self._missing()
+        if missing:
+            with eval_mode(self.optimizer):  # schedule-free: the fast weights are its x
+                for p in missing:
+                    state = self.state[p]
+                    if "slow" not in state:
+                        state["slow"] = p.detach().to(dtype=self._slow_dtype(p), copy=True)
+                    if self.pullback_momentum == "pullback" and "momentum_prev" not in state:
+                        state["momentum_prev"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         self._needs_init = False
 
     def _group_tensors(self, index: int) -> tuple[Any, ...]:
@@ -255,10 +267,15 @@ class Lookahead(Optimizer):
         """
         if self._needs_init:
             self._init_slow_weights()
+        due = []
         for index, group in enumerate(self.param_groups):
             group["lookahead_step"] += 1
             if group["lookahead_step"] % group["lookahead_k"] == 0:
-                self._sync(index)
+                due.append(index)
+        if due:
+            with eval_mode(self.optimizer):  # schedule-free: sync x (a no-op for other optimizers)
+                for index in due:
+                    self._sync(index)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.optimizer.zero_grad(set_to_none=set_to_none)
@@ -332,6 +349,7 @@ class Lookahead(Optimizer):
             p = params[index]
             self.state[p] = {n: v.to(device=p.device) for n, v in entry.items()}
         self._invalidate()
+        self._needs_init = bool(self._missing())  # a full checkpoint resumes with nothing to take
         for post_hook in self._optimizer_load_state_dict_post_hooks.values():
             post_hook(self)
 

@@ -9,17 +9,17 @@ from typing import Any
 
 import torch
 from hydra.utils import get_object, instantiate
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
 from lookahead.data import Dataset
 from lookahead.optim.lookahead import Lookahead
 from lookahead.optim.polyak import PolyakAverage
-from lookahead.optim.schedule_free import ScheduleFreeLookahead, is_schedule_free
+from lookahead.optim.schedule_free import is_schedule_free
 from lookahead.train import schema
 from lookahead.train.fast_path import FastPath, resolve_fast_path
 from lookahead.train.schema import Config, ConfigError, validate
-from lookahead.train.signature import parameters
+from lookahead.train.signature import CONSTRUCTOR_ERRORS, optimizer_error, parameters
 from lookahead.train.targets import check_targets
 from lookahead.workloads.base import Workload
 from lookahead.workloads.classification import Classification
@@ -93,15 +93,13 @@ def build_optimizer(
     params = param_groups_of(model) if param_groups_of is not None else model.parameters()
     try:
         inner = instantiate(cfg.optimizer, **extra)(params)
-    except ValueError as err:  # the optimizer's own argument checks ("Invalid beta parameter ...")
-        raise ConfigError(f"optimizer ({cfg.optimizer._target_}): {err}") from None
-    schedule_free = is_schedule_free(inner)
-    if schedule_free:
+    except CONSTRUCTOR_ERRORS as err:  # the optimizer's own checks ("Invalid beta parameter ...")
+        raise optimizer_error(OmegaConf.to_container(cfg.optimizer, resolve=True), err) from None
+    if is_schedule_free(inner):
         inner.train()  # built in eval mode; the trainer steps in train mode and evaluates in eval mode
     if not cfg.lookahead.enabled:
         return inner
-    wrapper = ScheduleFreeLookahead if schedule_free else Lookahead
-    return wrapper(
+    return Lookahead(
         inner,
         k=cfg.lookahead.k,
         alpha=cfg.lookahead.alpha,

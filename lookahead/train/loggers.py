@@ -13,6 +13,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from lookahead.extras import require
 from lookahead.train.run_dir import RunDirError, atomic_write_text
 from lookahead.train.schema import ConfigError
 from lookahead.writes import writing
@@ -170,6 +171,7 @@ def check_wandb(cfg: DictConfig) -> str:
     """The W&B mode of this run; a mode W&B does not know, or online without credentials, is a
     ConfigError raised before anything is written (W&B would otherwise fail, or prompt, after the run
     directory exists)."""
+    require("logger=wandb", "wandb")
     mode = wandb_mode(cfg)
     if mode not in WANDB_MODES:  # only WANDB_MODE can be: the schema checks logger.mode
         raise ConfigError(f"WANDB_MODE={mode!r} is not a W&B mode: use one of {', '.join(WANDB_MODES)}")

@@ -32,7 +32,7 @@ from pydantic import (
 from lookahead.errors import ConfigError, fail
 from lookahead.optim.lookahead import check_alpha, check_k
 from lookahead.ranges import Count, PositiveInt
-from lookahead.train.signature import check_target_args
+from lookahead.train.signature import check_optimizer, check_target_args
 
 __all__ = ["Config", "ConfigError", "Trainer", "fail", "validate"]
 
@@ -362,6 +362,7 @@ def validate(cfg: DictConfig) -> Config:
         raise explain(err, data) from None
     for group in ("dataset", "model", "optimizer"):
         check_target_args(group, data[group])
+    check_optimizer(data["optimizer"])
     return config
 
 

@@ -3,8 +3,13 @@ is checked here against that callable's signature and type hints, with pydantic,
 
 Scalars are strict (a boolean is ``true``/``false``, not ``1`` or ``maybe``; an integer is not ``2.5``)
 and numbers finite; a range written in the signature (``beam: Annotated[int, Field(ge=1)]``) is checked
-here, so a workload declares its own settings' ranges where it takes them. A class whose ``__init__``
-passes ``**kwargs`` on to its base class is checked against the base's arguments too.
+here, so a workload declares its own settings' ranges where it takes them; the ranges of optimizers
+whose signatures carry none are declared in lookahead/train/declared.py. An argument without a hint is
+checked against its default's kind (a finite number, a boolean). A class whose ``__init__`` passes
+``**kwargs`` on to its base class is checked against the base's arguments too.
+
+The optimizer is then built once on a probe model (:func:`check_optimizer`): a range its constructor
+still refuses (``AssertionError``, ``ValueError``, ``TypeError``) is one line naming the field.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from hydra.utils import get_object
 from pydantic import ConfigDict, Strict, TypeAdapter, ValidationError
 
 from lookahead.errors import ConfigError, fail
+from lookahead.extras import missing_extra
+from lookahead.train.declared import DECLARED
 
 # Keys Hydra reads itself, and the dataset group's reserved ``targets`` (convergence targets).
 HYDRA_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")
@@ -42,10 +49,26 @@ def _strict(tp: Any) -> Any:
 
 
 def _hints(fn: Any) -> dict[str, Any]:
+    """``fn``'s type hints, with the ranges declared for its class (lookahead/train/declared.py) in place
+    of those arguments' own hints."""
     try:
-        return typing.get_type_hints(fn, include_extras=True)
+        hints = typing.get_type_hints(fn, include_extras=True)
     except Exception:  # a hint that cannot be resolved (a TYPE_CHECKING import): names only
-        return {}
+        hints = {}
+    owner = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', '')}".removesuffix(".__init__")
+    if owner in DECLARED:
+        hints.update(typing.get_type_hints(DECLARED[owner], include_extras=True))
+    return hints
+
+
+def _from_default(default: Any) -> Any:
+    """The type of an unhinted argument, from its default: a number stays a finite number, a boolean a
+    boolean (``optimizer.lr=inf`` or ``=abc`` for a class without hints); anything else is not checked."""
+    if isinstance(default, bool):
+        return bool
+    if isinstance(default, (int, float)):
+        return float  # an int default may take a float (weight_decay=0)
+    return Any
 
 
 def _inits(cls: type) -> list[Any]:
@@ -67,7 +90,7 @@ def parameters(target: Any) -> tuple[dict[str, Any], bool]:
         hints = _hints(fn)
         for p in signature.parameters.values():
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in ("self", *params):
-                params[p.name] = hints.get(p.name, Any)
+                params[p.name] = hints.get(p.name, _from_default(p.default))
         if not any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values()):
             return params, False
         returns = hints.get("return")
@@ -91,7 +114,10 @@ def check_target_args(group: str, node: dict[str, Any]) -> None:
     try:
         target = get_object(path)
     except Exception as err:
-        raise ConfigError(f"{group}._target_={path!r} cannot be imported: {type(err).__name__}") from None
+        label = node.get("name") or path
+        raise missing_extra(err, f"{group} {label}") or ConfigError(
+            f"{group}._target_={path!r} cannot be imported: {type(err).__name__}"
+        ) from None
     params, takes_any = parameters(target)
     for key, value in node.items():
         if key in HYDRA_KEYS or key in RESERVED.get(group, ()):
@@ -121,3 +147,51 @@ def _allowed(err: ValidationError) -> str:
     """What the type allows, from pydantic's messages (every branch of a union)."""
     messages = dict.fromkeys(e["msg"].removeprefix("Value error, ") for e in err.errors())
     return "; or ".join(messages)
+
+
+# What an optimizer's constructor raises for an argument it refuses (Lion: a bare ``assert lr > 0``).
+CONSTRUCTOR_ERRORS = (AssertionError, ValueError, TypeError)
+
+
+def _probe_params(target: Any) -> Any:
+    """Parameters of a tiny model, split as the optimizer splits a model (MuonAdamW.param_groups_of)."""
+    import torch
+
+    probe = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2))
+    groups_of = getattr(target, "param_groups_of", None)
+    return groups_of(probe) if callable(groups_of) else probe.parameters()
+
+
+def _arguments(node: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in node.items() if k not in HYDRA_KEYS}
+
+
+def optimizer_error(node: dict[str, Any], err: BaseException) -> ConfigError:
+    """``err``, raised by the constructor of ``node``'s optimizer, as one line naming the field: the one
+    setting without which the constructor accepts the rest on a probe model; else the optimizer and what
+    it said (a combination of settings, or something about the model's parameters)."""
+    path = node["_target_"]
+    said = f"{type(err).__name__}: {err}" if str(err) else f"a failed {type(err).__name__} in its constructor"
+    target, kwargs = get_object(path), _arguments(node)
+    if _refused(target, kwargs):
+        for key, value in kwargs.items():
+            if not _refused(target, {k: v for k, v in kwargs.items() if k != key}):
+                return ConfigError(f"optimizer.{key}={value!r} is not allowed: {path} refuses it ({said})")
+    return ConfigError(f"optimizer ({path}): {said}")
+
+
+def _refused(target: Any, kwargs: dict[str, Any]) -> bool:
+    try:
+        target(_probe_params(target), **kwargs)
+    except CONSTRUCTOR_ERRORS:
+        return True
+    return False
+
+
+def check_optimizer(node: dict[str, Any]) -> None:
+    """Build the optimizer once on a probe model: what its constructor refuses is one line now, not a
+    traceback after the data is loaded."""
+    try:
+        get_object(node["_target_"])(_probe_params(get_object(node["_target_"])), **_arguments(node))
+    except CONSTRUCTOR_ERRORS as err:
+        raise optimizer_error(node, err) from None

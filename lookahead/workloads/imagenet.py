@@ -46,8 +46,8 @@ class ImageNet(Workload):
     def __init__(
         self,
         root: str | Path,
-        batch_size: int,
-        eval_batch_size: int,
+        batch_size: PositiveInt,
+        eval_batch_size: PositiveInt,
         seed: int,
         device: str | torch.device = "cpu",
         name: str = "imagenet",

@@ -64,8 +64,8 @@ class LanguageModel(Workload):
     def __init__(
         self,
         root: str | Path,
-        batch_size: int,
-        eval_batch_size: int,
+        batch_size: PositiveInt,
+        eval_batch_size: PositiveInt,
         seed: int,
         device: torch.device | str = "cpu",
         name: str = "ptb",

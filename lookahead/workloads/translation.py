@@ -26,6 +26,7 @@ from torch import nn
 from lookahead.data import synthetic_translation
 from lookahead.data import translation as data
 from lookahead.errors import ConfigError
+from lookahead.extras import require
 from lookahead.models.generate import beam_search, greedy
 from lookahead.ranges import Count, Dropout, NonNegativeFloat, PositiveInt
 from lookahead.workloads.base import BLEU, PERPLEXITY, Logs, Measure, Split, StepOutput, Workload
@@ -95,6 +96,7 @@ class Translation(Workload):
         self.decode_extra_len, self.bleu_split = decode_extra_len, bleu_split
         self.bleu_max_sentences, self.sacrebleu_tokenize = bleu_max_sentences, sacrebleu_tokenize
         self.summary_extra: dict[str, str] = {}  # the sacreBLEU signature, once final_evaluation has run
+        require(f"dataset {name}", "sentencepiece", "sacrebleu")  # now, not at the final BLEU
         self.prepare()
         hint = self.data_hint()
         for split in data.SPLITS:  # missing text first: the vocabulary command needs it too
