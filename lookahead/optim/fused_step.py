@@ -107,6 +107,7 @@ def _adam(
 
 
 _COMPILED: dict[str, Callable[..., None]] = {}
+Sync = Callable[[list[torch.Tensor], list[torch.Tensor], float], None]  # Lookahead's foreach sync
 
 
 def _compiled(name: str) -> Callable[..., None]:
@@ -157,12 +158,18 @@ def _scalar(value: Any) -> float:
     return float(value.item()) if isinstance(value, torch.Tensor) else float(value)
 
 
-def fused_update(inner: Optimizer, group: dict[str, Any], slow: list[torch.Tensor], alpha: float) -> None:
-    """The group's inner step and its sync, as one compiled pass per tensor (:func:`unsupported` is None).
+def fused_update(
+    inner: Optimizer, group: dict[str, Any], slow: list[torch.Tensor], alpha: float, sync: Sync
+) -> None:
+    """The group's inner step and its sync, as one compiled pass per tensor (:func:`unsupported` is None);
+    parameters without a gradient (the inner step skips them) get the plain ``sync``.
 
     The scalars are computed here in double precision as torch.optim computes them on the host, then
     rounded to fp32, the precision its kernels use for fp32 tensors."""
     pairs = [(p, s) for p, s in zip(group["params"], slow) if p.grad is not None]
+    idle = [(p, s) for p, s in zip(group["params"], slow) if p.grad is None]
+    if idle:
+        sync([p.detach() for p, _ in idle], [s for _, s in idle], alpha)
     params = [p.detach() for p, _ in pairs]
     grads = [p.grad for p, _ in pairs]
     slows = [s for _, s in pairs]
@@ -219,7 +226,7 @@ def reference_update(
     group: dict[str, Any],
     slow: list[torch.Tensor],
     alpha: float,
-    sync: Callable[[list[torch.Tensor], list[torch.Tensor], float], None],
+    sync: Sync,
 ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[dict[str, Any]]]:
     """The unfused k-th step on copies: the inner optimizer's own step (a new optimizer of its type with
     the group's settings and copies of its state) followed by ``sync``. Returns (params, slow, states)."""
@@ -274,16 +281,15 @@ class FusedStep:
         group: dict[str, Any],
         slow: list[torch.Tensor],
         alpha: float,
-        sync: Callable[[list[torch.Tensor], list[torch.Tensor], float], None],
-        fused: Callable[..., None] = fused_update,
+        sync: Sync,
     ) -> None:
         """The group's fused k-th step; the first one of this optimizer is checked (:meth:`checked`)."""
         if self.check is None:
-            self.check = self.checked(inner, group, slow, alpha, sync, fused)
+            self.check = self.checked(inner, group, slow, alpha, sync)
             if not self.check.passed:
                 self.check.warn("the unfused step (inner step, then the foreach sync)")
         else:
-            fused(inner, group, slow, alpha)
+            fused_update(inner, group, slow, alpha, sync)
 
     def checked(
         self,
@@ -291,10 +297,9 @@ class FusedStep:
         group: dict[str, Any],
         slow: list[torch.Tensor],
         alpha: float,
-        sync: Callable[[list[torch.Tensor], list[torch.Tensor], float], None],
-        fused: Callable[..., None] = fused_update,
+        sync: Sync,
     ) -> SelfCheck:
-        """Run ``fused`` and compare every tensor it writes with the unfused step on copies taken before;
+        """Run :func:`fused_update` and compare every tensor it writes with the unfused step on copies taken before;
         on a mismatch beyond :data:`STEP_TOLERANCE` (or an error in the fused step) the tensors get the
         unfused results, so that this step is right either way."""
         want_params, want_slow, want_states = reference_update(inner, group, slow, alpha, sync)
@@ -304,7 +309,7 @@ class FusedStep:
         before_slow = [s.clone() for s in slow]
         pairs: list[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor]] = []  # name, got, want, scale
         try:
-            fused(inner, group, slow, alpha)
+            fused_update(inner, group, slow, alpha, sync)
         except Exception as error:  # a compiler that cannot build it: fall back, say why
             detail = f"the fused step raised {type(error).__name__}: {str(error).splitlines()[0][:200]}"
             check = SelfCheck("fused_step", False, float("inf"), STEP_TOLERANCE, detail)
