@@ -95,15 +95,22 @@ def run_both(inner: str, steps: int, **kwargs) -> tuple[dict, dict, Lookahead]:
     return results[0], results[1], fused_opt
 
 
-# Over 1,000 steps the one-rounding differences of each k-th step feed back through the gradients; the
-# trajectories stay within this relative distance (measured: a few 1e-7 on this problem).
-RTOL, ATOL = 1e-5, 1e-6
+# Over 1,000 steps the one-rounding differences of each fused k-th step feed back through the gradients.
+# SGD's trajectories stay within RTOL/ATOL element by element. Adam divides by sqrt(v): a one-ulp
+# difference in a small v is a visible difference in the step, so its tensors are compared at their own
+# scale: max |fused - unfused| <= SCALE_TOL x max |unfused| (measured after 1,000 AdamW-amsgrad steps:
+# 5e-6 for the weights, 5e-5 for exp_avg).
+RTOL, ATOL, SCALE_TOL = 1e-5, 1e-6, 2e-4
 
 
-def assert_same(unfused: dict, fused: dict) -> None:
+def assert_same(unfused: dict, fused: dict, adam: bool = False) -> None:
     assert unfused.keys() == fused.keys()
     for name in unfused:
-        torch.testing.assert_close(fused[name], unfused[name], rtol=RTOL, atol=ATOL, msg=name)
+        if adam:
+            error = (fused[name] - unfused[name]).abs().max().item()
+            assert error <= SCALE_TOL * unfused[name].abs().max().item(), (name, error)
+        else:
+            torch.testing.assert_close(fused[name], unfused[name], rtol=RTOL, atol=ATOL, msg=name)
 
 
 # 1,000 steps (about 10 s of CPU: marked slow) for one SGD and one Adam configuration, 200 for the others.
@@ -118,7 +125,7 @@ def test_1000_steps_match_the_unfused_path(eager, inner):
     unfused, fused, opt = run_both(inner, STEPS.get(inner, 200))
     assert opt.fused_step.check.passed and opt.fused_step.check.error <= STEP_TOLERANCE
     assert opt.fused_step.notes == {}  # every k-th step after the first of each group was fused
-    assert_same(unfused, fused)
+    assert_same(unfused, fused, adam=inner.startswith("adam"))
 
 
 @pytest.mark.slow
@@ -126,7 +133,7 @@ def test_1000_steps_match_the_unfused_path(eager, inner):
 def test_1000_compiled_steps_match_the_unfused_path(inner):
     unfused, fused, opt = run_both(inner, 1000)
     assert opt.fused_step.check.passed, opt.fused_step.check
-    assert_same(unfused, fused)
+    assert_same(unfused, fused, adam=inner.startswith("adam"))
 
 
 def test_only_the_kth_step_is_fused(eager, monkeypatch):
