@@ -43,7 +43,7 @@ lint: $(STAMP)  ## ruff check + format check
 
 # ---- optimizer (issue 2) ------------------------------------------------------------------------
 .PHONY: bench-optimizer
-bench-optimizer: $(STAMP)  ## step-time ratio Lookahead/inner (default, foreach, one-pass kernel, naive), the sync vs its bandwidth floor, extra memory (ResNet-18, Transformer; CUDA if present; about 30 s on a 2-core CPU VM)
+bench-optimizer: $(STAMP)  ## step-time ratio Lookahead/inner (default, foreach, one-pass kernel, fused k-th step, naive) beside the floors of the unfused and fused designs, the sync vs its bandwidth floor, extra memory (ResNet-18, Transformer; CUDA if present; about 30 s on a 2-core CPU VM plus the fused step's compiles, not timed idle; scripts/bench_optimizer.py --no-fused-step skips them)
 	$(PY) scripts/bench_optimizer.py
 
 # ---- suite: training, datasets, report (issue 3) ------------------------------------------------

@@ -4,11 +4,17 @@ Runs on CUDA when there is a GPU, else on the CPU. For each model x inner optimi
 with fixed random gradients is stepped by; blocks of k inner steps (times --cycles) of the plain inner
 optimizer and of Lookahead(inner) run alternately (the order flips every block), and each figure is the
 median over blocks of time(Lookahead) / time(inner), for Lookahead's foreach sync (fused=False), its
-one-pass Triton kernel (fused=True, CUDA only) and a naive per-parameter loop (most public code).
+one-pass Triton kernel (fused=True, CUDA only), the fused k-th step (fused_step=True: the inner update
+and the sync in one torch.compile'd pass per tensor; its compile time and self-check are printed) and a
+naive per-parameter loop (most public code).
 ``LA/inner`` is the default (fused=None), i.e. the foreach sync until the kernel has run on a GPU
 (docs/gpu.md); the targets apply to it. The sync alone is timed too, beside its memory-bandwidth floor:
 reading both weight sets once and writing both once, at their dtypes, at the bandwidth of an in-place
-update of a large buffer measured in the same run. Extra memory is the bytes Lookahead's own state holds.
+update of a large buffer measured in the same run. Each cell's ratios stand beside the floors of the
+two designs at that bandwidth: unfused, k measured inner steps plus a sync that moves its floor bytes;
+fused, k - 1 measured inner steps plus a k-th step that reads and writes the parameter, its optimizer
+state and its slow weight once and reads the gradient once. Extra memory is the bytes Lookahead's own
+state holds.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from torch import nn
 from tqdm import tqdm
 
 from lookahead import Lookahead
-from lookahead.optim import fused_sync
+from lookahead.optim import fused_step, fused_sync
 from lookahead.train.signals import stop_cleanly
 
 # The targets the README and docs/optimizer.md state (LA/inner, the default path).
@@ -103,6 +109,24 @@ def sync_floor_bytes(opt: Lookahead) -> int:
     return sum(2 * (p.nbytes + s["slow"].nbytes) for p, s in opt.state.items())
 
 
+def compiled_graphs() -> int:
+    """Graphs torch.compile has built in this process (a recompile adds one)."""
+    from torch._dynamo.utils import counters
+
+    return counters["stats"]["unique_graphs"]
+
+
+def fused_step_bytes(opt: Lookahead) -> int:
+    """The least a fused k-th step moves: read + write the parameter, its slow weight and its optimizer
+    state tensors (parameter-sized), read the gradient."""
+    total = 0
+    for p, ours in opt.state.items():
+        inner = opt.optimizer.state.get(p, {})
+        state = [t for t in inner.values() if isinstance(t, torch.Tensor) and t.shape == p.shape]
+        total += 2 * (p.nbytes + ours["slow"].nbytes + sum(t.nbytes for t in state)) + p.grad.nbytes
+    return total
+
+
 def time_sync(opt: Lookahead, device: torch.device, reps: int) -> float:
     """Seconds per sync of all groups (the sync alone, no inner step), the median of 5 blocks."""
 
@@ -114,7 +138,9 @@ def time_sync(opt: Lookahead, device: torch.device, reps: int) -> float:
     return statistics.median(time_block(sync, reps, device) / reps for _ in range(5))
 
 
-def measure(model_name: str, inner_name: str, k: int, blocks: int, cycles: int, device: torch.device) -> dict:
+def measure(
+    model_name: str, inner_name: str, k: int, blocks: int, cycles: int, device: torch.device, fused: bool
+) -> dict:
     model = build_model(model_name, device)
     params = with_grads(model)
     n = k * cycles  # inner steps per timed block: whole Lookahead cycles
@@ -126,9 +152,14 @@ def measure(model_name: str, inner_name: str, k: int, blocks: int, cycles: int, 
     }
     if fused_sync.unavailable_reason(device) is None:
         candidates["fused"] = Lookahead(build_inner(inner_name, params), k=k, alpha=0.5, fused=True)
+    if fused:
+        candidates["fused_step"] = Lookahead(build_inner(inner_name, params), k=k, alpha=0.5, fused_step=True)
     default = Lookahead(build_inner(inner_name, params), k=k, alpha=0.5)  # fused=None: what users get
-    for step in (plain.step, default.step, *(c.step for c in candidates.values())):  # warm-up: state, tables
-        time_block(step, n, device)
+    compile_s = None
+    for name, opt in (("plain", plain), ("default", default), *candidates.items()):  # warm-up: state, tables
+        seconds = time_block(opt.step, n, device)  # the fused step compiles at its first k-th step
+        compile_s = seconds if name == "fused_step" else compile_s
+    graphs = compiled_graphs()
     default_kind = "fused" if default._plans.get(0, (None, None))[1] is not None else "foreach"
     ratios: dict[str, list[float]] = {name: [] for name in candidates}
     for block in tqdm(range(blocks), desc=f"{model_name} {inner_name}", unit="block", leave=False):
@@ -142,7 +173,16 @@ def measure(model_name: str, inner_name: str, k: int, blocks: int, cycles: int, 
     extra = sum(t.numel() * t.element_size() for s in wrapped.state.values() for t in s.values())
     inner_s = statistics.median(time_block(plain.step, n, device) / n for _ in range(5))
     median = {name: statistics.median(r) for name, r in ratios.items()}
+    check = candidates["fused_step"].fused_step.check if fused else None
     return {
+        "fused_step_ratio": median.get("fused_step"),
+        "fused_step_spread": (min(ratios["fused_step"]), max(ratios["fused_step"])) if fused else None,
+        "foreach_spread": (min(ratios["foreach"]), max(ratios["foreach"])),
+        "fused_step_check": check,
+        "fused_step_notes": candidates["fused_step"].fused_step.notes if fused else {},
+        "compile_s": compile_s,
+        "recompiles": compiled_graphs() - graphs,
+        "fused_step_bytes": fused_step_bytes(candidates["foreach"]),
         "params": sum(p.numel() for p in model.parameters()),
         "inner_ms": 1e3 * inner_s,
         "ratio": median[default_kind],
@@ -155,6 +195,24 @@ def measure(model_name: str, inner_name: str, k: int, blocks: int, cycles: int, 
         "extra_bytes": extra,
         "fp32_copy_bytes": sum(p.numel() * 4 for p in model.parameters()),
     }
+
+
+def describe_cell(model_name: str, inner_name: str, r: dict) -> str:
+    """The spread over blocks, and what the fused step's compile and self-check did."""
+    low, high = r["foreach_spread"]
+    line = f"{model_name} {inner_name}: foreach {low:.3f}-{high:.3f} over blocks"
+    if r["fused_step_ratio"] is None:
+        return line
+    low, high = r["fused_step_spread"]
+    check = r["fused_step_check"]
+    verdict = (
+        "not run" if check is None else f"{'passed' if check.passed else 'FAILED'}, error {check.error:.3g}"
+    )
+    line += (
+        f"; step {low:.3f}-{high:.3f}; first block (compile) {r['compile_s']:.1f} s, graphs compiled while"
+        f" timing: {r['recompiles']}, self-check {verdict} (tolerance {fused_step.STEP_TOLERANCE:g})"
+    )
+    return line + "".join(f"; group {i} unfused: {why}" for i, why in r["fused_step_notes"].items())
 
 
 def describe(targets: dict[tuple[str, str], float]) -> str:
@@ -173,6 +231,11 @@ def main() -> None:
     parser.add_argument("--models", default="resnet18,transformer")
     parser.add_argument("--inners", default="sgd,adam")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--no-fused-step",
+        action="store_true",
+        help="skip the fused k-th step (it compiles, about a minute a cell)",
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     cuda = device.type == "cuda"
@@ -193,29 +256,41 @@ def main() -> None:
         print(f"targets on a GPU: {describe(GPU_TARGETS)}; they need a GPU run")
     header = (
         f"{'model':<12}{'inner':<6}{'params':>12}{'inner ms':>10}{'LA/inner':>10}{'(path)':>9}"
-        f"{'foreach':>9}{'fused':>8}{'naive':>8}{'sync us':>10}{'floor us':>10}{'sync/floor':>12}"
-        f"{'extra bytes':>13}{'=fp32':>7}{'target':>12}"
+        f"{'foreach':>9}{'fused':>8}{'step':>8}{'naive':>8}{'floor':>8}{'floor':>8}"
+        f"{'sync us':>10}{'floor us':>10}{'sync/floor':>12}{'extra bytes':>13}{'=fp32':>7}{'target':>12}"
     )
-    print("ratios are step time / inner step time; sync us: one sync of all groups alone (LA's path)")
+    print(
+        "ratios are step time / inner step time (medians over blocks); fused: the sync kernel; step: the fused\n"
+        "k-th step (fused_step=True); floor, floor: the least ratio of the unfused design and of the fused\n"
+        "step at the measured bandwidth; sync us: one sync of all groups alone (LA's path)"
+    )
     print(header)
     print("-" * len(header))
     failed, below_floor = False, False
+    details: list[str] = []
     for model_name in args.models.split(","):
         for inner_name in args.inners.split(","):
-            r = measure(model_name, inner_name, args.k, args.blocks, cycles, device)
+            r = measure(model_name, inner_name, args.k, args.blocks, cycles, device, not args.no_fused_step)
             target = targets.get((model_name, inner_name))
             ok = target is None or r["ratio"] <= target
             verdict = "-" if target is None else f"<={target:.2f} " + ("ok" if ok else "MISS")
             failed |= not ok
             fused = "-" if r["fused_ratio"] is None else f"{r['fused_ratio']:.3f}"
+            step = "-" if r["fused_step_ratio"] is None else f"{r['fused_step_ratio']:.3f}"
             floor = r["floor_bytes"] / bandwidth
+            cycle = args.k * r["inner_ms"] / 1e3  # k measured inner steps
+            unfused_floor = (cycle + floor) / cycle
+            fused_floor = (cycle - r["inner_ms"] / 1e3 + r["fused_step_bytes"] / bandwidth) / cycle
             below_floor |= r["sync_s"] < floor
             print(
                 f"{model_name:<12}{inner_name:<6}{r['params']:>12,}{r['inner_ms']:>10.3f}{r['ratio']:>10.3f}"
-                f"{r['default']:>9}{r['foreach_ratio']:>9.3f}{fused:>8}{r['naive_ratio']:>8.3f}"
-                f"{1e6 * r['sync_s']:>10.1f}{1e6 * floor:>10.1f}{r['sync_s'] / floor:>12.2f}"
+                f"{r['default']:>9}{r['foreach_ratio']:>9.3f}{fused:>8}{step:>8}{r['naive_ratio']:>8.3f}"
+                f"{unfused_floor:>8.3f}{fused_floor:>8.3f}{1e6 * r['sync_s']:>10.1f}{1e6 * floor:>10.1f}{r['sync_s'] / floor:>12.2f}"
                 f"{r['extra_bytes']:>13,}{r['extra_bytes'] == r['fp32_copy_bytes']!s:>7}{verdict:>12}"
             )
+            details.append(describe_cell(model_name, inner_name, r))
+    for line in details:
+        print(line)
     if below_floor:
         print(
             "sync/floor < 1: the floor assumes every byte comes from memory at the measured bandwidth; "

@@ -20,7 +20,7 @@ if ! "$py" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1
         exit 2
     fi
     echo "no CUDA: dry run at toy size on the CPU -- NOT GPU evidence"
-    bench_optimizer_args=(--models resnet18 --inners sgd --blocks 2)
+    bench_optimizer_args=(--models resnet18 --inners sgd --blocks 2 --no-fused-step)
     bench_gpu_args=(--skip bare,accuracy)
 else
     dry=0

@@ -106,7 +106,15 @@ def test_bench_trainer_stops(tmp_path):
 
 def test_bench_optimizer_stops(tmp_path):
     command = python(
-        "scripts/bench_optimizer.py", "--models", "resnet18", "--inners", "sgd", "--blocks", "1000"
+        # --no-fused-step: its compile (minutes on a loaded machine) is not what this test is about
+        "scripts/bench_optimizer.py",
+        "--models",
+        "resnet18",
+        "--inners",
+        "sgd",
+        "--blocks",
+        "1000",
+        "--no-fused-step",
     )
     output = stop_after(command, "resnet18 sgd", signal.SIGTERM, tmp_path)
     assert "nothing saved (the benchmark only prints" in output

@@ -22,7 +22,7 @@ inner optimizer, so LR schedulers, ``GradScaler`` and step hooks act on the inne
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,6 +30,7 @@ import torch
 from torch.optim import Optimizer
 
 from lookahead.optim import fused_sync
+from lookahead.optim.fused_step import FusedStep
 from lookahead.optim.schedule_free import eval_mode
 from lookahead.optim.self_check import SelfCheck
 
@@ -89,6 +90,11 @@ class Lookahead(Optimizer):
             optimizer warns once and syncs by foreach from then on (``sync_check`` says why). A
             parameter whose slow copy does not share its strides, or that is not dense (or is fp64),
             is always synced by the foreach path.
+        fused_step: opt-in (``False`` by default until measured on an idle machine): the k-th inner step
+            of SGD/Adam/AdamW groups and the sync in one compiled pass per tensor instead of the inner
+            step followed by the sync (:mod:`lookahead.optim.fused_step`); the other k - 1 steps stay
+            the inner optimizer's own, unsupported configurations take the unfused path, and the first
+            fused step is checked against the unfused one (``fused_step.check``).
 
     ``step()`` is ``inner.step()`` followed by :meth:`advance`; a training loop that replays the inner
     step from a CUDA graph calls ``advance()`` after each replay instead.
@@ -107,6 +113,7 @@ class Lookahead(Optimizer):
         pullback_momentum: str = "none",
         fp32_slow_weights: bool = True,
         fused: bool | None = None,
+        fused_step: bool = False,
     ) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"Lookahead wraps a torch.optim.Optimizer, got {type(optimizer).__name__}")
@@ -120,6 +127,9 @@ class Lookahead(Optimizer):
         if fused not in (None, True, False):
             raise ValueError(f"fused must be None, True or False, got {fused!r}")
         self.fused: bool | None = fused
+        if fused_step not in (True, False):
+            raise ValueError(f"fused_step must be True or False, got {fused_step!r}")
+        self.fused_step: FusedStep | None = FusedStep() if fused_step else None
         self.sync_check: SelfCheck | None = None  # the kernel's first sync vs the foreach sync
         self._cache: dict[int, tuple[Any, ...]] = {}
         # Per group: (data_ptrs the decision was taken for, the kernel's plan or None for foreach).
@@ -228,7 +238,7 @@ class Lookahead(Optimizer):
     @torch.no_grad()
     def _sync(self, index: int) -> None:
         group = self.param_groups[index]
-        fast, slow, momentum, momentum_prev = self._group_tensors(index)
+        fast, slow, _, _ = self._group_tensors(index)
         alpha = group["lookahead_alpha"]
         plan = self._plan(index, fast, slow)
         if plan is None:
@@ -242,6 +252,13 @@ class Lookahead(Optimizer):
                 fused_sync.launch(plan, alpha)
             if plan.fallback:  # tensors whose layout the kernel cannot address (odd strides, fp64)
                 self._foreach_sync([fast[i] for i in plan.fallback], [slow[i] for i in plan.fallback], alpha)
+        self._sync_momentum(index)
+
+    @torch.no_grad()
+    def _sync_momentum(self, index: int) -> None:
+        """What pullback_momentum does to the inner momentum at a sync (after the weights)."""
+        _, _, momentum, momentum_prev = self._group_tensors(index)
+        alpha = self.param_groups[index]["lookahead_alpha"]
         if self.pullback_momentum == "reset":
             torch._foreach_zero_(momentum)
         elif self.pullback_momentum == "pullback" and momentum:
@@ -252,18 +269,51 @@ class Lookahead(Optimizer):
         """One inner step, then :meth:`advance`: every ``k``-th step of a group updates its slow weights."""
         if self._needs_init:
             self._init_slow_weights()
+        if self.fused_step is not None:  # opt-in: k-th steps with the sync folded in
+            return self._step_fused(closure)
         loss = self.optimizer.step(closure) if closure is not None else self.optimizer.step()
         self.advance()
         return loss
 
-    def advance(self) -> None:
+    # -- the fused k-th step (lookahead/optim/fused_step.py) -------------------------------------------
+    @torch.no_grad()
+    def _step_fused(self, closure: Callable[[], float] | None) -> float | None:
+        """The inner optimizer steps the groups whose step is not a fusable k-th one; the others take the
+        fused step (inner update and sync in one pass) after it."""
+        assert self.fused_step is not None
+        loss = None
+        if closure is not None:  # first: which gradients exist decides what can be fused
+            with torch.enable_grad():
+                loss = closure()
+        fused = [
+            index
+            for index, group in enumerate(self.param_groups)
+            if (group["lookahead_step"] + 1) % group["lookahead_k"] == 0
+            and self.fused_step.reason(self.optimizer, index, group, self._group_tensors(index)[1]) is None
+        ]
+        groups = self.optimizer.param_groups
+        # The inner step (and its hooks) runs always, on the other groups only (on none if all are fused).
+        self.optimizer.param_groups = [g for i, g in enumerate(groups) if i not in fused]
+        try:
+            self.optimizer.step()
+        finally:
+            self.optimizer.param_groups = groups
+        for index in fused:
+            group = self.param_groups[index]
+            slow = self._group_tensors(index)[1]
+            self.fused_step.update(self.optimizer, group, slow, group["lookahead_alpha"], self._foreach_sync)
+        self.advance(fused)
+        return loss
+
+    def advance(self, fused: Collection[int] = ()) -> None:
         """Count one inner step that was taken outside ``step()`` (for example replayed from a CUDA
         graph that captured the inner optimizer's step) and sync the slow weights when due.
 
         Slow weights that do not exist yet are taken first, from the current parameters, i.e. after
         that inner step; for Algorithm 1's start (the weights before the first inner step) run one
         ``step()`` eagerly first, as the usual warm-up before a capture does. Nothing here waits for
-        the device: the sync is queued on the current stream like the inner step.
+        the device: the sync is queued on the current stream like the inner step. ``fused``: groups whose
+        weights the fused k-th step has already synced (only their momentum is then handled).
         """
         if self._needs_init:
             self._init_slow_weights()
@@ -275,7 +325,7 @@ class Lookahead(Optimizer):
         if due:
             with eval_mode(self.optimizer):  # schedule-free: sync x (a no-op for other optimizers)
                 for index in due:
-                    self._sync(index)
+                    self._sync_momentum(index) if index in fused else self._sync(index)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.optimizer.zero_grad(set_to_none=set_to_none)
