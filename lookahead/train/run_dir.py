@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from lookahead.train import threads
 from lookahead.writes import atomic_write
 
 
@@ -120,11 +121,12 @@ def environment(device: torch.device) -> dict[str, Any]:
         "device": f"{device.type}: {name}",
         "hostname": platform.node(),
         "torch_threads": torch.get_num_threads(),
+        "threads_reason": choice.reason if (choice := threads.applied()) else None,
     }
 
 
 # Config fields that may differ between attempts of the same run: not part of its identity.
-NOT_IDENTITY = ("logger", "overrides", "device", "paths", "trainer.progress", "run_name")
+NOT_IDENTITY = ("logger", "overrides", "device", "paths", "trainer.progress", "trainer.threads", "run_name")
 # Command-line overrides that do not define a run (the seed and experiment have their own path parts).
 NOT_DEFINING = ("seed", "experiment", *NOT_IDENTITY, "hydra")
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]{0,99}$")

@@ -150,6 +150,7 @@ class Trainer(Section):
     clip_grad_norm: Annotated[float, Field(gt=0)] | None
     bn_recalibration_batches: Count
     dist_timeout_s: Annotated[float, Field(gt=0)]
+    threads: PositiveInt | None  # None: lookahead/train/threads.py decides
 
 
 class Logger(Section):

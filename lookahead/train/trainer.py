@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.nn.parallel import DistributedDataParallel
 
 from lookahead.optim.lookahead import Lookahead
+from lookahead.train import threads
 from lookahead.train.build import Setup, build
 from lookahead.train.checkpoint import RunCheckpoint
 from lookahead.train.distributed import Dist
@@ -96,6 +97,7 @@ def train(
     device = device or resolve_device(config.device)
     seed_everything(config.seed)
     setup = build(cfg, device, world=ranks.world, config=config)
+    threads.configure(config.trainer.threads, device, setup.model, announce=ranks.is_main)
     validate_steps(cfg, setup.steps_per_epoch * config.trainer.max_epochs)
     wandb = (
         WandbLogger(cfg, group=cfg.logger.group) if ranks.is_main and config.logger.name == "wandb" else None
