@@ -287,6 +287,7 @@ class Loop:
         self.acc = Metrics()  # this rank's summed logs since the last flush, on the device
         self.signals = StopSignals()
         self.start = self.train_start = 0.0  # perf_counter at the run's (resumed) start, at training's
+        self.units_before = 0.0  # units in state.sums at train_start (a resumed epoch's earlier part)
         self.graph_failure_told = False
 
     # -- the run ------------------------------------------------------------------------------------
@@ -332,6 +333,7 @@ class Loop:
             state.epoch, state.batch * self.accumulate, ranks.rank, ranks.world
         )
         self.train_start = time.perf_counter()
+        self.units_before = state.sums.get("sample_size", 0)
         train: dict[str, float] = {}
         while state.batch < self.steps_per_epoch and self.status == "running":
             micro = list(islice(batches, self.accumulate))
@@ -474,7 +476,8 @@ class Loop:
             **judged,
             "wall_time_s": time.perf_counter() - self.start,
             workload.unit: state.samples,  # trained so far: curves and steps-to-target in samples/tokens
-            f"{workload.unit}_per_s": units / elapsed if elapsed > 0 else None,
+            # the units trained since train_start over its time (not the resumed epoch's earlier part)
+            f"{workload.unit}_per_s": (units - self.units_before) / elapsed if elapsed > 0 else None,
         }
         state.sums = {}
         splits = ("train_", *(f"{s.name}_" for s in workload.splits()))
@@ -490,7 +493,7 @@ class Loop:
                 workload.unit,
             )
         state.wall_time_s = record["wall_time_s"]
-        self.train_start = time.perf_counter()
+        self.train_start, self.units_before = time.perf_counter(), 0.0
         return record
 
     def update_best(self, record: dict[str, Any], epoch_value: float) -> None:
