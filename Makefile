@@ -77,8 +77,11 @@ report: $(STAMP)  ## table of every run under results/runs -> results/local/repo
 # One target per CIFAR preset: `make cifar10-lookahead SEEDS=1,2,3`.
 CIFAR_TARGETS := $(foreach d,cifar10 cifar100,$(foreach m,sgd adam polyak lookahead lookahead_adam,$(d)-$(m)))
 .PHONY: $(CIFAR_TARGETS)
+# ARGS: extra overrides of the GPU-sized targets (ARGS=device=cpu runs one on a CPU after all: without
+# it, a run estimated over 12 h on a CPU stops with its estimate; lookahead/train/cost.py).
+ARGS ?=
 $(CIFAR_TARGETS): $(STAMP)
-	$(TRAIN) --multirun experiment=$(subst -,_,$@) seed=$(SEEDS)
+	$(TRAIN) --multirun experiment=$(subst -,_,$@) seed=$(SEEDS) $(ARGS)
 
 bench-gpu: $(STAMP)  ## GPU: trainer fast path vs bare/compiled loops, s/epoch, paper-cifar time, sync vs floor (GPU time not measured yet; toy run on CPU)
 	$(PY) scripts/bench_gpu.py
@@ -90,7 +93,7 @@ bench-trainer: $(STAMP)  ## samples/s: trainer vs minimal loop, tensor data path
 	$(PY) scripts/bench_trainer.py
 
 paper-cifar: $(STAMP)  ## Table 1: every CIFAR method x 3 seeds as one multirun, then the report
-	$(TRAIN) --multirun experiment=$(subst $(space),$(comma),$(subst -,_,$(CIFAR_TARGETS))) seed=$(SEEDS)
+	$(TRAIN) --multirun experiment=$(subst $(space),$(comma),$(subst -,_,$(CIFAR_TARGETS))) seed=$(SEEDS) $(ARGS)
 	$(PY) scripts/report.py results/runs --out $(LOCAL)/report
 
 # ---- tables, theory, figures (issue 4) ----------------------------------------------------------
@@ -158,7 +161,7 @@ IMAGENET_DEMO_ARGS := paths.data=data/imagenet_demo paths.runs=$(IMAGENET_DEMO)/
 
 $(IMAGENET_TARGETS): $(STAMP)
 	for seed in $(subst $(comma),$(space),$(IMAGENET_SEEDS)); do \
-		$(IMAGENET_LAUNCH) experiments/train.py experiment=$(subst -,_,$@) seed=$$seed $(IMAGENET_ARGS) || exit 1; \
+		$(IMAGENET_LAUNCH) experiments/train.py experiment=$(subst -,_,$@) seed=$$seed $(IMAGENET_ARGS) $(ARGS) || exit 1; \
 	done
 imagenet-lookahead: ## ImageNet ResNet-50, Lookahead(SGD), Table 2 settings
 imagenet-sgd: ## ImageNet ResNet-50, SGD, Table 2 settings
@@ -200,7 +203,7 @@ PTB_CPU_RUN := $(PTB_CPU_TRAIN) seed=$(SEEDS) paths.runs=$(PTB_CPU)/runs
 .PHONY: $(PTB_TARGETS) ptb-cpu-grid ptb-cpu ptb-cpu-report ptb-classic bench-ptb
 
 $(PTB_TARGETS): $(STAMP)
-	$(TRAIN) --multirun experiment=$(subst -,_,$@) seed=$(SEEDS) ++dataset.source=$(PTB_SOURCE)
+	$(TRAIN) --multirun experiment=$(subst -,_,$@) seed=$(SEEDS) ++dataset.source=$(PTB_SOURCE) $(ARGS)
 ptb-lookahead: ## PTB AWD-LSTM, Lookahead(SGD), the paper's settings (GPU)
 ptb-sgd: ## PTB AWD-LSTM, SGD, the paper's settings (GPU)
 ptb-adam: ## PTB AWD-LSTM, Adam, the paper's settings (GPU)
@@ -255,7 +258,7 @@ wmt14-vocab: $(STAMP)  ## joint 32k SentencePiece vocabulary of data/wmt14_en_de
 	$(PY) scripts/translation_data.py vocab --root $(WMT_ROOT) --src en --tgt de --vocab-size 32000
 
 wmt14: $(STAMP)  ## Figure 7b runs: Adam, LA(Adam), LA(Adam) without warmup, Adafactor (GPU; SEEDS=1 for one seed)
-	$(TRAIN) --multirun experiment=$(WMT_PRESETS) seed=$(SEEDS)
+	$(TRAIN) --multirun experiment=$(WMT_PRESETS) seed=$(SEEDS) $(ARGS)
 	$(PY) -m lookahead.analysis.translation_figures results/runs/wmt14_* --out $(FIG)/figure7b
 	$(PY) scripts/tables.py results/runs --preset wmt --out $(LOCAL)/tables --name wmt
 

@@ -32,6 +32,7 @@ from lookahead.optim.lookahead import Lookahead
 from lookahead.train import threads
 from lookahead.train.build import Setup, build
 from lookahead.train.checkpoint import RunCheckpoint
+from lookahead.train.cost import check_cpu_cost
 from lookahead.train.distributed import Dist
 from lookahead.train.evaluation import evaluate
 from lookahead.train.fast_path import FastPath, self_checks
@@ -98,6 +99,7 @@ def train(
     seed_everything(config.seed)
     setup = build(cfg, device, world=ranks.world, config=config)
     threads.configure(config.trainer.threads, device, setup.model, announce=ranks.is_main)
+    check_cpu_cost(setup, device, config.device, config.trainer.max_epochs, config.trainer.accumulate_steps)
     validate_steps(cfg, setup.steps_per_epoch * config.trainer.max_epochs)
     wandb = (
         WandbLogger(cfg, group=cfg.logger.group) if ranks.is_main and config.logger.name == "wandb" else None
