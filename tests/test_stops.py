@@ -169,3 +169,20 @@ def test_progress_lines_come_early_then_once_a_minute(capsys, monkeypatch):
         "epoch 2/3 | step 300 | train_loss 5.0000",
     ]
     assert len(lines) == 3 and "valid_ppl 300.0000" in lines[2]
+
+
+def test_ctrl_c_while_a_multirun_job_is_being_built_is_one_line(data_root, tmp_path):
+    """Hydra announces the job (`#0 : ...`) before it is composed and built: Ctrl-C there is not yet
+    the training loop's, and still ends with one line and 130."""
+    command = python(
+        "experiments/train.py",
+        "--multirun",
+        "experiment=mnist1d_sgd",
+        "seed=1,2",
+        f"paths.data={data_root}",
+        f"paths.runs={tmp_path / 'runs'}",
+        f"dataset.num_samples={MNIST1D_SAMPLES}",
+        "device=cpu",
+    )
+    output = stop_after(command, "#0 : ", signal.SIGINT, tmp_path)
+    assert "the same command resumes or starts the rest" in output
