@@ -20,14 +20,29 @@ help:  ## list the targets
 		awk -v c="$$c" -v r="$$r" 'BEGIN {FS = ":.*## "}; {printf "  %s%-29s%s %s\n", c, $$1, r, $$2}'; \
 	printf "  $$c%-29s$$r %s\n" $(foreach t,$(CIFAR_TARGETS),$(t) "ResNet-18 preset configs/experiment/$(subst -,_,$(t)).yaml, SEEDS=$(SEEDS)")
 
+# CPU=1, or a Linux machine without an NVIDIA driver: torch and torchvision (the pins of requirements.txt)
+# come from PyPI's CPU-only build on PyTorch's index, about 190 MB instead of several GB of CUDA wheels
+# (docs/cpu.md). CPU=0 keeps PyPI's default (CUDA) build. An unreachable index is one line.
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+NVIDIA_DRIVER := $(wildcard /proc/driver/nvidia/version)
+CPU ?= $(if $(and $(filter Linux,$(shell uname -s)),$(if $(NVIDIA_DRIVER),,1)),1,0)
+TORCH_PINS = $$(grep -oE '^(torch|torchvision)==[^ ]+' requirements.txt)
+
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	@if [ "$(CPU)" = 1 ]; then \
+		echo "venv: torch's CPU wheels from $(TORCH_CPU_INDEX) ($(if $(filter command line,$(origin CPU)),CPU=1,no NVIDIA driver found); CPU=0 for the CUDA build)"; \
+		$(PY) -m pip install -q --retries 2 --index-url $(TORCH_CPU_INDEX) $(TORCH_PINS) 2> $(VENV)/pip-cpu.log || { \
+			why=$$(grep -m1 -oE "Failed to resolve '[^']+'|Connection refused|timed out|HTTP error [0-9]+" $(VENV)/pip-cpu.log || grep '^ERROR' $(VENV)/pip-cpu.log | tail -n1); \
+			echo "error: torch's CPU wheels could not be installed from $(TORCH_CPU_INDEX): $$why (full log: $(VENV)/pip-cpu.log; CPU=0 installs PyPI's CUDA build instead)" >&2; \
+			exit 1; }; \
+	fi
 	$(PY) -m pip install -q -r requirements-dev.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-venv: $(STAMP)  ## create .venv with the pinned dependencies
+venv: $(STAMP)  ## create .venv with the pinned dependencies (CPU=1: torch's CPU wheels, the default without an NVIDIA driver)
 
 # Tests bound their work by steps, never by a clock; --timeout is only a hang guard (an hour per test), so
 # a loaded machine makes the suite slower, not red.
@@ -98,9 +113,9 @@ paper-cifar: $(STAMP)  ## Table 1: every CIFAR method x 3 seeds as one multirun,
 
 # ---- tables, theory, figures (issue 4) ----------------------------------------------------------
 # `make tables/figures/nqm/cpu-studies/...` write to $(LOCAL); `make figures` draws the committed
-# results/cpu/ (CPU=$(LOCAL)/cpu draws your own cpu-studies); `make paper-cpu` re-runs the CPU studies
+# results/cpu/ (CPU_RESULTS=$(LOCAL)/cpu draws your own cpu-studies); `make paper-cpu` re-runs the CPU studies
 # into the committed results/cpu/ and rewrites the committed results/figures/ and results/demo/.
-CPU ?= results/cpu
+CPU_RESULTS ?= results/cpu
 CPU_STUDIES ?= $(LOCAL)/cpu
 FIG ?= $(LOCAL)/figures
 CPU_TABLES ?= $(FIG)
@@ -130,14 +145,14 @@ cpu-studies: $(STAMP)  ## MNIST-1D, 5 seeds -> results/local/cpu: the methods, t
 	$(CPU_RUN) experiment=mnist1d_lookahead lookahead.alpha=0.5 lookahead.k=5 $(ROBUST) paths.runs=$(CPU_STUDIES)/robustness
 
 figures: $(STAMP) nqm quadratic inner-loop  ## every figure from results/cpu + theory -> results/local/figures (PNG, PDF)
-	$(PY) scripts/figures.py curves $(CPU)/methods --out $(FIG)/mnist1d_curves
-	$(PY) scripts/figures.py grid $(CPU)/alpha_k --x lookahead.k --y lookahead.alpha --title "MNIST-1D Lookahead(SGD), 20 epochs" --out $(FIG)/alpha_k
-	$(PY) scripts/figures.py grid $(CPU)/robustness --x optimizer.lr --y optimizer.momentum --panel method --title "MNIST-1D, 20 epochs:" --out $(FIG)/robustness
-	$(PY) scripts/tables.py $(CPU)/methods --out $(CPU_TABLES) --name methods
+	$(PY) scripts/figures.py curves $(CPU_RESULTS)/methods --out $(FIG)/mnist1d_curves
+	$(PY) scripts/figures.py grid $(CPU_RESULTS)/alpha_k --x lookahead.k --y lookahead.alpha --title "MNIST-1D Lookahead(SGD), 20 epochs" --out $(FIG)/alpha_k
+	$(PY) scripts/figures.py grid $(CPU_RESULTS)/robustness --x optimizer.lr --y optimizer.momentum --panel method --title "MNIST-1D, 20 epochs:" --out $(FIG)/robustness
+	$(PY) scripts/tables.py $(CPU_RESULTS)/methods --out $(CPU_TABLES) --name methods
 
 paper-cpu: $(STAMP)  ## re-run every CPU-scale study and rewrite the committed results/{cpu,figures,demo} (see README for the time)
 	$(MAKE) cpu-studies CPU_STUDIES=results/cpu
-	$(MAKE) figures FIG=results/figures CPU=results/cpu CPU_TABLES=results/cpu
+	$(MAKE) figures FIG=results/figures CPU_RESULTS=results/cpu CPU_TABLES=results/cpu
 	$(MAKE) evidence-demo
 
 # ---- ImageNet (issue 10) ------------------------------------------------------------------------

@@ -164,11 +164,12 @@ def test_progress_lines_come_early_then_once_a_minute(capsys, monkeypatch):
     console.update(50, loss=5.0)  # step 300, t = 70: a minute since the last line
     console.evaluation({"epoch": 3, "step": 360, "lr": 0.1, "valid_perplexity": 300.0})  # t = 200
     lines = capsys.readouterr().out.splitlines()
-    assert lines[:2] == [
+    assert lines[:3] == [
+        "epoch 2/3 | step 150 | training, 120 steps an epoch",  # at once, before the first steps
         "epoch 2/3 | step 200 | train_loss 6.1235",
         "epoch 2/3 | step 300 | train_loss 5.0000",
     ]
-    assert len(lines) == 3 and "valid_ppl 300.0000" in lines[2]
+    assert len(lines) == 4 and "valid_ppl 300.0000" in lines[3]
 
 
 def test_ctrl_c_while_a_multirun_job_is_being_built_is_one_line(data_root, tmp_path):
