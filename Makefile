@@ -18,7 +18,7 @@ help:  ## list the targets
 	@if [ -t 1 ]; then c='\033[36m'; r='\033[0m'; else c=''; r=''; fi; \
 	grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk -v c="$$c" -v r="$$r" 'BEGIN {FS = ":.*## "}; {printf "  %s%-29s%s %s\n", c, $$1, r, $$2}'; \
-	printf "  $$c%-29s$$r %s\n" $(foreach t,$(CIFAR_TARGETS),$(t) "ResNet-18 preset configs/experiment/$(subst -,_,$(t)).yaml, SEEDS=$(SEEDS)")
+	printf "  $$c%-29s$$r %s\n" $(foreach t,$(CIFAR_TARGETS),$(t) "ResNet-18 preset configs/experiment/$(subst -,_,$(t)).yaml, SEEDS=$(SEEDS) (GPU)")
 
 # CPU=1, or a Linux machine without an NVIDIA driver: torch and torchvision (the pins of requirements.txt)
 # come from PyPI's CPU-only build on PyTorch's index, about 190 MB instead of several GB of CUDA wheels
@@ -42,15 +42,15 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-venv: $(STAMP)  ## create .venv with the pinned dependencies (CPU=1: torch's CPU wheels, the default without an NVIDIA driver)
+venv: $(STAMP)  ## create .venv with the pinned dependencies (CPU=1: torch's CPU wheels, the default without an NVIDIA driver; about 1 min 30 s with a warm pip cache, 309 s cold with the CUDA wheels)
 
 # Tests bound their work by steps, never by a clock; --timeout is only a hang guard (an hour per test), so
 # a loaded machine makes the suite slower, not red.
-test: $(STAMP)  ## run the test suite (fast tests; CPU only; about 5 min on a 2-core CPU VM)
+test: $(STAMP)  ## run the test suite (fast tests; CPU only; 5 min idle on a 2-core CPU VM, 55 min under load 9-13)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -m "not slow" -n 2 --timeout 3600
 
-test-all: $(STAMP)  ## run every test, the slow ones too (torch.compile, training entry points, fresh-clone demo)
+test-all: $(STAMP)  ## run every test, the slow ones too (torch.compile, training entry points, fresh-clone demo; not timed)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 --timeout 3600
 
@@ -77,10 +77,10 @@ demo: $(STAMP)  ## MNIST-1D: SGD and Adam, with and without Lookahead, 3 seeds -
 	$(TRAIN) --multirun experiment=$(DEMO_METHODS) seed=$(DEMO_SEEDS) paths.runs=$(DEMO)/runs trainer.progress=lines $(DEMO_ARGS)
 	$(PY) scripts/report.py $(DEMO)/runs --out $(DEMO) --plot
 
-evidence-demo: $(STAMP)  ## rewrite the committed results/demo/ (the README's demo table and curves)
+evidence-demo: $(STAMP)  ## rewrite the committed results/demo/ (the README's demo table and curves; 60 s, 2-core CPU VM)
 	$(MAKE) demo DEMO=results/demo
 
-check-clean-demo: $(STAMP)  ## CI: `make demo` in a fresh clone leaves `git status` clean
+check-clean-demo: $(STAMP)  ## CI: `make demo` in a fresh clone leaves `git status` clean (make demo's time plus a clone)
 	tmp=$$(mktemp -d) && git clone -q . "$$tmp/repo" && \
 	$(MAKE) -C "$$tmp/repo" demo VENV=$(abspath $(VENV)) -o $(abspath $(STAMP)) DEMO_ARGS="$(DEMO_ARGS)" && \
 	dirty=$$(git -C "$$tmp/repo" status --porcelain) && rm -rf "$$tmp" && \
@@ -107,7 +107,7 @@ gpu-check: $(STAMP)  ## on a GPU: CUDA-only + self-check tests, bench-optimizer,
 bench-trainer: $(STAMP)  ## samples/s: trainer vs minimal loop, tensor data path vs DataLoader+transforms (about 30 s on a 2-core CPU VM)
 	$(PY) scripts/bench_trainer.py
 
-paper-cifar: $(STAMP)  ## Table 1: every CIFAR method x 3 seeds as one multirun, then the report
+paper-cifar: $(STAMP)  ## Table 1: every CIFAR method x 3 seeds as one multirun, then the report (GPU)
 	$(TRAIN) --multirun experiment=$(subst $(space),$(comma),$(subst -,_,$(CIFAR_TARGETS))) seed=$(SEEDS) $(ARGS)
 	$(PY) scripts/report.py results/runs --out $(LOCAL)/report
 
@@ -127,30 +127,30 @@ ROBUST := optimizer.lr=0.01,0.03,0.1,0.3 optimizer.momentum=0.0,0.5,0.9,0.99 sch
 tables: $(STAMP)  ## comparison tables (Markdown/LaTeX/CSV) of results/runs, Table 1 preset -> results/local/tables
 	$(PY) scripts/tables.py results/runs --preset table1 --out $(LOCAL)/tables
 
-nqm: $(STAMP)  ## noisy quadratic model: rate vs final loss over alpha, matched-loss curves -> results/local/figures
+nqm: $(STAMP)  ## noisy quadratic model: rate vs final loss over alpha, matched-loss curves -> results/local/figures (20 s, 2-core CPU VM)
 	$(PY) experiments/nqm.py out=$(FIG)
 
 quadratic: $(STAMP)  ## CM vs Lookahead(CM) convergence rate on quadratics -> results/local/figures
 	$(PY) experiments/quadratic.py out=$(FIG)
 
-inner-loop: $(STAMP)  ## fast vs slow weights in the inner loop, Figure 1's surface over 3 seeds (MNIST-1D)
+inner-loop: $(STAMP)  ## fast vs slow weights in the inner loop, Figure 1's surface over 3 seeds (MNIST-1D; 22 s, 2-core CPU VM)
 	$(PY) experiments/fast_slow.py out=$(FIG)
 	$(PY) experiments/surface.py out=$(FIG)
 
-cpu-studies: $(STAMP)  ## MNIST-1D, 5 seeds -> results/local/cpu: the methods, the alpha x k grid, the lr x momentum grid
+cpu-studies: $(STAMP)  ## MNIST-1D, 5 seeds -> results/local/cpu: the methods, the alpha x k grid, the lr x momentum grid (most of paper-cpu's 11 min)
 	$(CPU_RUN) experiment=mnist1d_sgd,mnist1d_adam,mnist1d_polyak,mnist1d_lookahead paths.runs=$(CPU_STUDIES)/methods
 	$(CPU_RUN) experiment=mnist1d_lookahead lookahead.alpha=0.2,0.5,0.8,1.0 lookahead.k=1,5,10,20 \
 		trainer.max_epochs=20 paths.runs=$(CPU_STUDIES)/alpha_k
 	$(CPU_RUN) experiment=mnist1d_sgd $(ROBUST) paths.runs=$(CPU_STUDIES)/robustness
 	$(CPU_RUN) experiment=mnist1d_lookahead lookahead.alpha=0.5 lookahead.k=5 $(ROBUST) paths.runs=$(CPU_STUDIES)/robustness
 
-figures: $(STAMP) nqm quadratic inner-loop  ## every figure from results/cpu + theory -> results/local/figures (PNG, PDF)
+figures: $(STAMP) nqm quadratic inner-loop  ## every figure from results/cpu + theory -> results/local/figures (PNG, PDF; 22.5 min on a 2-core CPU VM under load 9-13)
 	$(PY) scripts/figures.py curves $(CPU_RESULTS)/methods --out $(FIG)/mnist1d_curves
 	$(PY) scripts/figures.py grid $(CPU_RESULTS)/alpha_k --x lookahead.k --y lookahead.alpha --title "MNIST-1D Lookahead(SGD), 20 epochs" --out $(FIG)/alpha_k
 	$(PY) scripts/figures.py grid $(CPU_RESULTS)/robustness --x optimizer.lr --y optimizer.momentum --panel method --title "MNIST-1D, 20 epochs:" --out $(FIG)/robustness
 	$(PY) scripts/tables.py $(CPU_RESULTS)/methods --out $(CPU_TABLES) --name methods
 
-paper-cpu: $(STAMP)  ## re-run every CPU-scale study and rewrite the committed results/{cpu,figures,demo} (see README for the time)
+paper-cpu: $(STAMP)  ## re-run every CPU-scale study and rewrite the committed results/{cpu,figures,demo} (11 min 11 s, 2-core CPU VM)
 	$(MAKE) cpu-studies CPU_STUDIES=results/cpu
 	$(MAKE) figures FIG=results/figures CPU_RESULTS=results/cpu CPU_TABLES=results/cpu
 	$(MAKE) evidence-demo
@@ -178,16 +178,16 @@ $(IMAGENET_TARGETS): $(STAMP)
 	for seed in $(subst $(comma),$(space),$(IMAGENET_SEEDS)); do \
 		$(IMAGENET_LAUNCH) experiments/train.py experiment=$(subst -,_,$@) seed=$$seed $(IMAGENET_ARGS) $(ARGS) || exit 1; \
 	done
-imagenet-lookahead: ## ImageNet ResNet-50, Lookahead(SGD), Table 2 settings
-imagenet-sgd: ## ImageNet ResNet-50, SGD, Table 2 settings
-imagenet-resnet152-sgd: ## ImageNet ResNet-152, SGD (the paper's Figure 6)
-imagenet-resnet152-lookahead: ## ImageNet ResNet-152, Lookahead(SGD) (the paper's Figure 6)
+imagenet-lookahead: ## ImageNet ResNet-50, Lookahead(SGD), Table 2 settings (GPU)
+imagenet-sgd: ## ImageNet ResNet-50, SGD, Table 2 settings (GPU)
+imagenet-resnet152-sgd: ## ImageNet ResNet-152, SGD (the paper's Figure 6; GPU)
+imagenet-resnet152-lookahead: ## ImageNet ResNet-152, Lookahead(SGD) (the paper's Figure 6; GPU)
 
-imagenet-table: $(STAMP)  ## Table 2 (top-1/top-5 at epochs 50, 60 beside the paper) -> results/local/imagenet/
+imagenet-table: $(STAMP)  ## Table 2 (top-1/top-5 at epochs 50, 60 beside the paper) -> results/local/imagenet/ (not timed)
 	$(PY) scripts/tables.py results/runs/imagenet_sgd results/runs/imagenet_lookahead \
 		--preset table2 --out $(LOCAL)/imagenet --name table2
 
-imagenet-figure: $(STAMP)  ## Figure 6: ImageNet training loss per model -> results/local/imagenet/imagenet_loss.*
+imagenet-figure: $(STAMP)  ## Figure 6: ImageNet training loss per model -> results/local/imagenet/imagenet_loss.* (not timed)
 	$(PY) scripts/figures.py imagenet $(or $(wildcard results/runs/imagenet_*),results/runs/imagenet_sgd) --out $(LOCAL)/imagenet/imagenet_loss
 
 imagenet-demo: $(STAMP)  ## the ImageNet path on generated JPEGs: ResNet-18, SGD vs Lookahead, CPU (about 4 min on a 2-core CPU VM)
@@ -201,7 +201,7 @@ bench-imagenet: $(STAMP)  ## ImageNet images/s: decoding alone, model alone, the
 
 # ---- BatchNorm statistics for the slow weights (issue 7) ------------------------------------------
 .PHONY: bn-study
-bn-study: $(STAMP)  ## slow-weight accuracy with and without BatchNorm re-estimation (MNIST-1D, 3 seeds) -> results/local/bn
+bn-study: $(STAMP)  ## slow-weight accuracy with and without BatchNorm re-estimation (MNIST-1D, 3 seeds) -> results/local/bn (26 s, 2-core CPU VM)
 	$(TRAIN) --multirun experiment=mnist1d_lookahead model.batch_norm=true trainer.eval_weights=both \
 		trainer.bn_recalibration_batches=0,25 trainer.max_epochs=20 seed=1,2,3 paths.runs=$(LOCAL)/bn/runs trainer.progress=lines
 	$(PY) scripts/tables.py $(LOCAL)/bn/runs --metric final_test_accuracy --baseline none
@@ -245,7 +245,7 @@ ptb-cpu: $(STAMP)  ## PTB CPU tier: small LSTM, SGD/Adam with and without Lookah
 	wait $$first && [ $$second = 0 ]
 	$(MAKE) ptb-cpu-report
 
-ptb-cpu-report: $(STAMP)  ## table (mean ± std, CI, Welch p vs the inner optimizer) and curves of results/local/ptb_cpu
+ptb-cpu-report: $(STAMP)  ## table (mean ± std, CI, Welch p vs the inner optimizer) and curves of results/local/ptb_cpu (not timed)
 	$(PY) scripts/tables.py $(PTB_CPU)/runs --preset ptb_cpu --out $(PTB_CPU) --name table
 	$(PY) scripts/figures.py curves $(PTB_CPU)/runs --columns train_perplexity,valid_perplexity --x step \
 		--by lookahead.alpha --out $(PTB_CPU)/curves
@@ -270,7 +270,7 @@ WMT_PRESETS := wmt14_adam,wmt14_lookahead_adam,wmt14_lookahead_adam_nowarmup,wmt
 SYNTH ?= $(LOCAL)/synthetic_translation
 .PHONY: wmt14-vocab wmt14 wmt14-figure synthetic-translation
 
-wmt14-vocab: $(STAMP)  ## joint 32k SentencePiece vocabulary of data/wmt14_en_de (once; docs/wmt.md has the files)
+wmt14-vocab: $(STAMP)  ## joint 32k SentencePiece vocabulary of data/wmt14_en_de (once; docs/wmt.md has the files; not timed)
 	$(PY) scripts/translation_data.py vocab --root $(WMT_ROOT) --src en --tgt de --vocab-size 32000
 
 wmt14: $(STAMP)  ## Figure 7b runs: Adam, LA(Adam), LA(Adam) without warmup, Adafactor (GPU; SEEDS=1 for one seed)
@@ -278,7 +278,7 @@ wmt14: $(STAMP)  ## Figure 7b runs: Adam, LA(Adam), LA(Adam) without warmup, Ada
 	$(PY) -m lookahead.analysis.translation_figures results/runs/wmt14_* --out $(FIG)/figure7b
 	$(PY) scripts/tables.py results/runs --preset wmt --out $(LOCAL)/tables --name wmt
 
-wmt14-figure: $(STAMP)  ## Figure 7b (training loss vs inner steps) from results/runs/wmt14_*
+wmt14-figure: $(STAMP)  ## Figure 7b (training loss vs inner steps) from results/runs/wmt14_* (not timed)
 	$(PY) -m lookahead.analysis.translation_figures results/runs/wmt14_* --out $(FIG)/figure7b
 
 synthetic-translation: $(STAMP)  ## synthetic translation, Adam vs LA(Adam), 3 seeds, CPU (about 35 min on a loaded 2-core CPU VM) -> results/local/
@@ -295,7 +295,7 @@ SCORECARD ?= $(LOCAL)/scorecard.md
 SCORECARD_MACHINE ?= 2-core CPU VM, shared with other jobs at the time
 .PHONY: scorecard
 
-scorecard: $(STAMP)  ## Lookahead on PyPI side by side: correctness battery + CPU step overhead -> results/local/scorecard.md (~7 min on a busy 2-core CPU)
+scorecard: $(STAMP)  ## Lookahead on PyPI side by side: correctness battery + CPU step overhead -> results/local/scorecard.md (7 min 8 s on a shared 2-core CPU VM, 31.5 min under load 9-13)
 	$(PY) -m pip install -q -c requirements.txt -r requirements-scorecard.txt || \
 		echo "scorecard: the peer packages could not be installed; the missing ones are skipped"
 	$(PY) scripts/scorecard.py --out $(SCORECARD) --machine "$(SCORECARD_MACHINE)"
@@ -316,19 +316,19 @@ MODERN_LR_ptb_small_schedulefree ?= 1.0e-3,3.0e-3,1.0e-2
 MODERN_OPTIMIZERS := muon lion schedulefree
 .PHONY: modern-cpu modern-cpu-mnist1d modern-cpu-ptb modern-cpu-report
 
-modern-cpu: modern-cpu-mnist1d modern-cpu-ptb modern-cpu-report  ## Muon, Lion, schedule-free AdamW with/without Lookahead: MNIST-1D x5 seeds, PTB CPU x3 -> results/local/modern_cpu
+modern-cpu: modern-cpu-mnist1d modern-cpu-ptb modern-cpu-report  ## Muon, Lion, schedule-free AdamW with/without Lookahead: MNIST-1D x5 seeds, PTB CPU x3 -> results/local/modern_cpu (about 2 h on a loaded 2-core CPU VM, from timed runs)
 
-modern-cpu-mnist1d: $(STAMP)  ## the study's MNIST-1D half (3 optimizers x 3 lr x Lookahead off/on x 5 seeds = 90 runs)
+modern-cpu-mnist1d: $(STAMP)  ## the study's MNIST-1D half (3 optimizers x 3 lr x Lookahead off/on x 5 seeds = 90 runs; about 78 min, loaded)
 	$(foreach opt,$(MODERN_OPTIMIZERS),$(TRAIN) --multirun experiment=mnist1d_$(opt) lookahead=off,on \
 		optimizer.lr=$(MODERN_LR_mnist1d_$(opt)) seed=$(MODERN_SEEDS) paths.runs=$(MODERN)/mnist1d \
 		trainer.progress=lines $(MODERN_ARGS) && ) true
 
-modern-cpu-ptb: $(STAMP)  ## the study's PTB half (3 optimizers x 3 lr x Lookahead off/on x 3 seeds = 54 runs)
+modern-cpu-ptb: $(STAMP)  ## the study's PTB half (3 optimizers x 3 lr x Lookahead off/on x 3 seeds = 54 runs; about 36 min, loaded)
 	$(foreach opt,$(MODERN_OPTIMIZERS),$(TRAIN) --multirun experiment=ptb_small_$(opt) lookahead=off,on \
 		optimizer.lr=$(MODERN_LR_ptb_small_$(opt)) seed=$(MODERN_PTB_SEEDS) ++dataset.source=$(PTB_SOURCE) \
 		paths.runs=$(MODERN)/ptb trainer.progress=lines $(MODERN_ARGS) && ) true
 
-modern-cpu-report: $(STAMP)  ## tables of results/local/modern_cpu: each Lookahead(X) against X at every lr (Welch p)
+modern-cpu-report: $(STAMP)  ## tables of results/local/modern_cpu: each Lookahead(X) against X at every lr (Welch p; not timed)
 	$(PY) scripts/tables.py $(MODERN)/mnist1d --baseline inner --mark-best --out $(MODERN) --name mnist1d
 	$(PY) scripts/tables.py $(MODERN)/ptb --metric final_test_perplexity --scale 1 --baseline inner --mark-best \
 		--out $(MODERN) --name ptb
