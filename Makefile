@@ -22,21 +22,26 @@ help:  ## list the targets
 
 # CPU=1, or a Linux machine without an NVIDIA driver: torch and torchvision (the pins of requirements.txt)
 # come from PyPI's CPU-only build on PyTorch's index, about 190 MB instead of several GB of CUDA wheels
-# (docs/cpu.md). CPU=0 keeps PyPI's default (CUDA) build. An unreachable index is one line.
+# (docs/cpu.md). CPU=0 keeps PyPI's default (CUDA) build. An unreachable CPU index is one error line
+# with CPU=1; when the choice was automatic, a line says so and the default build is installed.
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 NVIDIA_DRIVER := $(wildcard /proc/driver/nvidia/version)
 CPU ?= $(if $(and $(filter Linux,$(shell uname -s)),$(if $(NVIDIA_DRIVER),,1)),1,0)
+CPU_ASKED := $(filter command line environment,$(origin CPU))
 TORCH_PINS = $$(grep -oE '^(torch|torchvision)==[^ ]+' requirements.txt)
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	@if [ "$(CPU)" = 1 ]; then \
-		echo "venv: torch's CPU wheels from $(TORCH_CPU_INDEX) ($(if $(filter command line,$(origin CPU)),CPU=1,no NVIDIA driver found); CPU=0 for the CUDA build)"; \
+		echo "venv: torch's CPU wheels from $(TORCH_CPU_INDEX) ($(if $(CPU_ASKED),CPU=1,no NVIDIA driver found); CPU=0 for the CUDA build)"; \
 		$(PY) -m pip install -q --retries 2 --index-url $(TORCH_CPU_INDEX) $(TORCH_PINS) 2> $(VENV)/pip-cpu.log || { \
 			why=$$(grep -m1 -oE "Failed to resolve '[^']+'|Connection refused|timed out|HTTP error [0-9]+" $(VENV)/pip-cpu.log || grep '^ERROR' $(VENV)/pip-cpu.log | tail -n1); \
-			echo "error: torch's CPU wheels could not be installed from $(TORCH_CPU_INDEX): $$why (full log: $(VENV)/pip-cpu.log; CPU=0 installs PyPI's CUDA build instead)" >&2; \
-			exit 1; }; \
+			if [ -n "$(CPU_ASKED)" ]; then \
+				echo "error: torch's CPU wheels could not be installed from $(TORCH_CPU_INDEX): $$why (full log: $(VENV)/pip-cpu.log; CPU=0 installs PyPI's CUDA build instead)" >&2; \
+				exit 1; \
+			fi; \
+			echo "venv: $(TORCH_CPU_INDEX) could not be used ($$why): the default build from your package index instead"; }; \
 	fi
 	$(PY) -m pip install -q -r requirements-dev.txt
 	$(PY) -m pip install -q --no-deps -e .
