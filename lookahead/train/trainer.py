@@ -98,9 +98,9 @@ def train(
     device = device or resolve_device(config.device)
     seed_everything(config.seed)
     setup = build(cfg, device, world=ranks.world, config=config)
+    validate_steps(cfg, setup.steps_per_epoch * config.trainer.max_epochs)
     threads.configure(config.trainer.threads, device, setup.model, announce=ranks.is_main)
     check_cpu_cost(setup, device, config.device, config.trainer.max_epochs, config.trainer.accumulate_steps)
-    validate_steps(cfg, setup.steps_per_epoch * config.trainer.max_epochs)
     wandb = (
         WandbLogger(cfg, group=cfg.logger.group) if ranks.is_main and config.logger.name == "wandb" else None
     )
