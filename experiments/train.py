@@ -8,13 +8,31 @@ the run from its checkpoint.
 
 from __future__ import annotations
 
+import signal
+import sys
 from pathlib import Path
+from typing import NoReturn
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
 
-from lookahead.cli import hydra_errors_in_one_line, register_resolvers, user_errors_exit
+def stopped() -> NoReturn:
+    """Ctrl-C outside a run's training loop (loading torch, composing, a multirun job being built; the
+    loop has its own handler, which checkpoints and says so): one line and exit 130, not a traceback."""
+    print(
+        "stopped by signal SIGINT: finished runs are kept; the same command resumes or starts the rest",
+        file=sys.stderr,
+        flush=True,
+    )
+    sys.exit(128 + signal.SIGINT)
+
+
+try:
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import DictConfig, open_dict
+
+    from lookahead.cli import hydra_errors_in_one_line, register_resolvers, user_errors_exit
+except KeyboardInterrupt:
+    stopped()
 
 register_resolvers()
 
@@ -51,7 +69,10 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    from lookahead.train.distributed import run_rank
-
     hydra_errors_in_one_line()
-    run_rank(main)  # a rank of a multi-process job ends without the C++ teardown (run_rank says why)
+    try:
+        from lookahead.train.distributed import run_rank
+
+        run_rank(main)  # a rank of a multi-process job ends without the C++ teardown (run_rank says why)
+    except KeyboardInterrupt:  # before the loop, or a second Ctrl-C inside it (the run is recorded)
+        stopped()

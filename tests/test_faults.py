@@ -10,13 +10,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.conftest import ROOT, run_cli, tiny_overrides
+from tests.conftest import ROOT, run_cli, tiny_overrides, wait_for
 
 BASE = ["experiment=mnist1d_lookahead", "trainer.max_epochs=2"]
 
@@ -251,11 +250,9 @@ def test_sigterm_and_sigint_checkpoint_record_interrupted_and_resume(sig, code, 
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.time() + 120
-    while not list((tmp_path / "runs").rglob("metrics.jsonl")) and time.time() < deadline:
-        time.sleep(0.02)
+    assert wait_for((tmp_path / "runs"), "metrics.jsonl", proc), "the run ended before writing metrics.jsonl"
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate()
     assert proc.returncode == code, err
     assert "Traceback" not in out + err and f"stopped by signal {signal.Signals(sig).name}" in out
     (summary_path,) = (tmp_path / "runs").rglob("summary.json")

@@ -126,7 +126,6 @@ def _run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=300,
     )
 
 

@@ -438,9 +438,8 @@ def test_resume_after_sigkill_mid_epoch_ends_with_the_uninterrupted_metrics(tmp_
     import signal
     import subprocess
     import sys
-    import time
 
-    from tests.conftest import ROOT, run_cli
+    from tests.conftest import ROOT, run_cli, wait_for
 
     corpus = random_corpus(tmp_path / "ptb", words=2000)
     # AWD-LSTM's dropouts and variable windows: the resumed run must restore RNG, window position and
@@ -450,7 +449,7 @@ def test_resume_after_sigkill_mid_epoch_ends_with_the_uninterrupted_metrics(tmp_
     def cli(runs: Path) -> list[str]:
         return [*ptb_overrides("ptb_lookahead", corpus, runs), *args]
 
-    reference = run_cli(cli(tmp_path / "ref"), cwd=tmp_path, timeout=900)
+    reference = run_cli(cli(tmp_path / "ref"), cwd=tmp_path)
     assert reference.returncode == 0, reference.stderr
     (expected,) = (tmp_path / "ref").rglob("summary.json")
     expected = json.loads(expected.read_text())
@@ -460,14 +459,14 @@ def test_resume_after_sigkill_mid_epoch_ends_with_the_uninterrupted_metrics(tmp_
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.time() + 120
-    while not list((tmp_path / "killed").rglob("checkpoints/last.pt")) and time.time() < deadline:
-        time.sleep(0.01)
+    assert wait_for((tmp_path / "killed"), "checkpoints/last.pt", proc), (
+        "the run ended before writing checkpoints/last.pt"
+    )
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     (summary,) = (tmp_path / "killed").rglob("summary.json")
     assert json.loads(summary.read_text())["status"] == "running"
-    resumed = run_cli(cli(tmp_path / "killed"), cwd=tmp_path, timeout=900)
+    resumed = run_cli(cli(tmp_path / "killed"), cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     final = json.loads(summary.read_text())
     assert final["status"] == "completed" and final["final"] == expected["final"]

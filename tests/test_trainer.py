@@ -7,14 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from lookahead.train.run_dir import RunDir, RunDirError, run_key
 from lookahead.train.trainer import train
-from tests.conftest import ROOT, compose_config, run_cli, tiny_overrides
+from tests.conftest import ROOT, compose_config, run_cli, tiny_overrides, wait_for
 from tests.wandb_records import read_records
 
 
@@ -44,9 +43,9 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(data_root, tmp_path):
         *tiny_overrides(data_root, tmp_path / "killed"),
     ]
     proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not list((tmp_path / "killed").rglob("checkpoints/last.pt")) and time.time() < deadline:
-        time.sleep(0.01)
+    assert wait_for((tmp_path / "killed"), "checkpoints/last.pt", proc), (
+        "the run ended before writing checkpoints/last.pt"
+    )
     os.kill(proc.pid, signal.SIGKILL)  # no chance to clean up: mid-epoch, maybe mid-write
     proc.wait()
     run_dir = only_run_dir(tmp_path / "killed")
@@ -219,3 +218,42 @@ def test_polyak_evaluates_the_average_only_once_averaging_began(data_root, tmp_p
     # same hyperparameters and seed: identical until averaging starts after epoch 1, then the average
     assert polyak[0]["test_loss"] == sgd[0]["test_loss"]
     assert polyak[1]["train_loss"] == sgd[1]["train_loss"] and polyak[1]["test_loss"] != sgd[1]["test_loss"]
+
+
+def test_the_first_epoch_after_a_resume_counts_only_what_it_trained(data_root, tmp_path, monkeypatch):
+    """The throughput of a resumed epoch is the samples trained since the resume over the time since:
+    with a clock that moves 1 s per optimizer step, every epoch trains batch_size samples/s."""
+    import signal
+
+    from lookahead.train import trainer
+
+    clock = [0.0]
+    monkeypatch.setattr(trainer.time, "perf_counter", lambda: clock[0])
+    step, between = trainer.Loop.optimizer_step, trainer.Loop.between_steps
+
+    def timed_step(self, micro):
+        clock[0] += 1.0
+        step(self, micro)
+
+    def stop_at_step_4(self):  # as Ctrl-C would, mid-epoch
+        if self.state.step == 4 and not self.resumed:
+            self.signals.requested = signal.SIGINT
+        between(self)
+
+    monkeypatch.setattr(trainer.Loop, "optimizer_step", timed_step)
+    monkeypatch.setattr(trainer.Loop, "between_steps", stop_at_step_4)
+    cfg = compose_config(
+        [
+            "experiment=mnist1d_sgd",
+            "trainer.max_epochs=2",
+            "trainer.batch_size=40",
+            *tiny_overrides(data_root, tmp_path),
+        ]
+    )
+    with pytest.raises(SystemExit) as stopped:
+        train(cfg, tmp_path / "run")
+    assert stopped.value.code == 130
+    train(cfg, tmp_path / "run")
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]  # the first one resumed at step 4
+    assert [r["samples_per_s"] for r in records] == [40.0, 40.0]  # was (4 + 8) x 40 / 8 = 60 before

@@ -584,9 +584,8 @@ def test_presets_train_end_to_end_with_bleu(preset, wmt_root, synth_root, tmp_pa
 def test_resume_after_sigkill_ends_with_the_metrics_of_an_uninterrupted_run(synth_root, tmp_path):
     import os
     import signal
-    import time
 
-    from tests.conftest import ROOT, run_cli
+    from tests.conftest import ROOT, run_cli, wait_for
 
     args = ["experiment=synth_lookahead_adam", "trainer.max_epochs=1", "trainer.checkpoint_every_steps=3"]
 
@@ -598,9 +597,9 @@ def test_resume_after_sigkill_ends_with_the_metrics_of_an_uninterrupted_run(synt
     (expected,) = [json.loads(p.read_text()) for p in (tmp_path / "ref").rglob("summary.json")]
     command = [sys.executable, str(ROOT / "experiments" / "train.py"), *args, *overrides(tmp_path / "killed")]
     proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not list((tmp_path / "killed").rglob("checkpoints/last.pt")) and time.time() < deadline:
-        time.sleep(0.01)
+    assert wait_for((tmp_path / "killed"), "checkpoints/last.pt", proc), (
+        "the run ended before writing checkpoints/last.pt"
+    )
     os.kill(proc.pid, signal.SIGKILL)  # mid-epoch, maybe mid-write
     proc.wait()
     (summary_path,) = (tmp_path / "killed").rglob("summary.json")

@@ -88,7 +88,10 @@ class Console:
         self.last_line: float | None = None  # when lines mode last printed a progress line
 
     def start_epoch(self, epoch: int, max_epochs: int, total: int, initial: int) -> None:
+        first = not self.epoch
         self.epoch, self.step = f"epoch {epoch + 1}/{max_epochs}", epoch * total + initial
+        if first and not self.silent and not self.bar_enabled:  # lines mode: training has begun
+            self.message(f"{self.epoch} | step {self.step} | training, {total:,} steps an epoch")
         if self.bar_enabled:
             self.bar = tqdm(
                 total=total,

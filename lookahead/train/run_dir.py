@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from lookahead.train import threads
 from lookahead.train.schema import NOT_IDENTITY  # config fields that may differ between attempts
 from lookahead.writes import atomic_write
 
@@ -121,6 +122,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "device": f"{device.type}: {name}",
         "hostname": platform.node(),
         "torch_threads": torch.get_num_threads(),
+        "threads_reason": choice.reason if (choice := threads.applied()) else None,
     }
 
 

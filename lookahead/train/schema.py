@@ -194,6 +194,7 @@ class Trainer(Section):
     clip_grad_norm: Annotated[float, Field(gt=0)] | None
     bn_recalibration_batches: Count
     dist_timeout_s: Annotated[float, Field(gt=0)]
+    threads: Annotated[PositiveInt | None, NOT_IDENTITY_FIELD]  # None: lookahead/train/threads.py decides
 
 
 class Logger(Section):
@@ -287,7 +288,7 @@ def marked(model: type[BaseModel], key: str, prefix: str = "") -> tuple[str, ...
     return tuple(names)
 
 
-NOT_IDENTITY = marked(Config, "identity")  # paths, trainer.progress, logger, device, run_name, overrides
+NOT_IDENTITY = marked(Config, "identity")  # paths, trainer.progress/threads, logger, device, run_name, overrides
 SWITCHABLE = marked(Config, "switchable")  # dataset, model, optimizer
 
 

@@ -122,6 +122,7 @@ class Summary:
     device: str = ""
     hostname: str = ""
     torch_threads: int = 0
+    threads_reason: str | None = None  # why torch_threads (lookahead/train/threads.py); absent before it
     fast_path: dict[str, Any] = field(default_factory=dict)  # the speed settings used (trainer.fast_path)
     extra: dict[str, Any] = field(default_factory=dict)  # workload-specific (e.g. sacreBLEU signature)
     # how reports show each reduced metric (workloads.base.Measure as a dict), as the workload declares

@@ -28,8 +28,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from lookahead.optim.lookahead import Lookahead
+from lookahead.train import threads
 from lookahead.train.build import Setup, build
 from lookahead.train.checkpoint import RunCheckpoint
+from lookahead.train.cost import check_cpu_cost
 from lookahead.train.distributed import Dist
 from lookahead.train.evaluation import evaluate
 from lookahead.train.fast_path import FastPath, self_checks
@@ -96,6 +98,8 @@ def train(
     seed_everything(config.seed)
     setup = build(cfg, device, world=ranks.world, config=config)
     config.check_steps(setup.steps_per_epoch * config.trainer.max_epochs)
+    threads.configure(config.trainer.threads, device, setup.model, announce=ranks.is_main)
+    check_cpu_cost(setup, device, config.device, config.trainer.max_epochs, config.trainer.accumulate_steps)
     wandb = (
         WandbLogger(cfg, group=cfg.logger.group) if ranks.is_main and config.logger.name == "wandb" else None
     )
@@ -284,6 +288,7 @@ class Loop:
         self.acc = Metrics()  # this rank's summed logs since the last flush, on the device
         self.start = self.train_start = 0.0  # perf_counter at the run's (resumed) start, at training's
         self.step_failure_told = False
+        self.units_before = 0.0  # units in state.sums at train_start (a resumed epoch's earlier part)
 
     # -- the run ------------------------------------------------------------------------------------
     @property
@@ -336,6 +341,7 @@ class Loop:
             state.epoch, state.batch * self.accumulate, ranks.rank, ranks.world
         )
         self.train_start = time.perf_counter()
+        self.units_before = state.sums.get("sample_size", 0)
         train: dict[str, float] = {}
         while state.batch < self.steps_per_epoch and self.running:
             micro = list(islice(batches, self.accumulate))
@@ -460,7 +466,7 @@ class Loop:
         self.update_final_and_best(record, epoch_value)
         self.update_reached(record)
         self.state.wall_time_s = record["wall_time_s"]
-        self.train_start = time.perf_counter()
+        self.train_start, self.units_before = time.perf_counter(), 0.0
         return record
 
     def clock_training(self) -> tuple[float, float]:
@@ -497,7 +503,8 @@ class Loop:
             **judged,
             "wall_time_s": time.perf_counter() - self.start,
             workload.unit: state.samples,  # trained so far: curves and steps-to-target in samples/tokens
-            f"{workload.unit}_per_s": units / elapsed if elapsed > 0 else None,
+            # the units trained since train_start over its time (not the resumed epoch's earlier part)
+            f"{workload.unit}_per_s": (units - self.units_before) / elapsed if elapsed > 0 else None,
         }
 
     def update_final_and_best(self, record: dict[str, Any], epoch_value: float) -> None:
