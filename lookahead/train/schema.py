@@ -288,7 +288,9 @@ def marked(model: type[BaseModel], key: str, prefix: str = "") -> tuple[str, ...
     return tuple(names)
 
 
-NOT_IDENTITY = marked(Config, "identity")  # paths, trainer.progress/threads, logger, device, run_name, overrides
+NOT_IDENTITY = marked(
+    Config, "identity"
+)  # paths, trainer.progress/threads, logger, device, run_name, overrides
 SWITCHABLE = marked(Config, "switchable")  # dataset, model, optimizer
 
 
