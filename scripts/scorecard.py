@@ -6,7 +6,11 @@ same inner ``torch.optim`` optimizer. Speed: the optimizer step time of Lookahea
 inner optimizer alone (ResNet-18's parameters, CPU, median of interleaved repeats).
 
 Peers are imported if installed (``make scorecard`` installs requirements-scorecard.txt) and skipped, with
-the reason, otherwise. Their failures are reported as observed, never patched.
+the reason, otherwise. Their failures are reported as observed; then grouped by root cause
+(scripts/scorecard_causes.py): each cause has a fix, and a failed row is attributed to the causes whose fix
+it needs (it fails with every fix but that one); each defect's reproduction is run with and without its
+fix. Speed: each figure is the median of the per-repeat ratios with a 95 % bootstrap interval, and
+implementations are ranked only where their intervals separate.
 
     python scripts/scorecard.py --out docs/scorecard.md [--machine "..."] [--only lookahead,timm]
 """
@@ -19,21 +23,27 @@ import importlib.metadata
 import io
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import torch
+from scipy import stats
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scorecard_causes, also when loaded by path
+
+import scorecard_causes  # noqa: E402
+from scorecard_causes import DEFECT, FEATURE, Cause  # noqa: E402
+
 K, ALPHA = 5, 0.5
 TOL = 1e-9  # float64: rounding differences between lerp formulas stay ~1e-15; any algorithmic one is >1e-4
 
@@ -44,6 +54,10 @@ class Impl:
     path: str  # "module:attr" of the wrapper class, called as cls(inner, k=..., alpha=...)
     distribution: str | None  # PyPI distribution (None: this repository)
 
+    @property
+    def short(self) -> str:
+        return self.name.split()[0]
+
 
 IMPLS = (
     Impl("lookahead (this suite)", "lookahead.optim.lookahead:Lookahead", None),
@@ -53,30 +67,6 @@ IMPLS = (
 )
 
 
-# What each peer's source shows behind its failures, read at the pinned version (shown only for it).
-SOURCE_NOTES = {
-    ("pytorch_optimizer", "4.1.0"): (
-        "validates alpha in [0, 1), so alpha = 1 is refused; one k and alpha for all groups; keeps the slow "
-        "copy in the parameter's dtype; takes the slow weights when it is built, so if it is built before "
-        "DDP broadcasts rank 0's weights each rank keeps its own initial weights as slow weights."
-    ),
-    ("timm", "1.0.31"): (
-        "creates a group's slow weights at its first sync, from the fast weights of that moment "
-        "(`update_slow`), so the first sync does nothing and the slow weights start at theta_k instead of "
-        "theta_0: every algorithmic failure here is first off at a group's first sync (step 5, or 3 for the "
-        "k = 3 group; it does read per-group `lookahead_k`/`lookahead_alpha`); the slow copy has the "
-        "parameter's dtype."
-    ),
-    ("torch-optimizer", "0.3.0"): (
-        "syncs after inner steps 1, k + 1, 2k + 1, ... (its counter is 0 at the first step), with slow "
-        "weights taken after step 1; one k and alpha for all groups; `add_param_group` is the base class's, "
-        "so a new group lacks its `counter` key; it never calls `Optimizer.__init__`, and "
-        "`Optimizer.state_dict` in torch 2.14 needs what that sets up; `zero_grad` defaults to "
-        "`set_to_none=False`."
-    ),
-}
-
-
 @dataclass
 class Outcome:
     passed: bool
@@ -84,9 +74,16 @@ class Outcome:
     expected: str
 
 
-def load(path: str) -> Callable[..., torch.optim.Optimizer]:
+Fixes = frozenset[str] | None  # None: the class as published; a set: with those causes removed
+
+
+def load(path: str, fixes: Fixes = None) -> Callable[..., torch.optim.Optimizer]:
     module, attr = path.split(":")
-    return getattr(importlib.import_module(module), attr)
+    cls = getattr(importlib.import_module(module), attr)
+    if fixes is None:
+        return cls
+    short = next(impl.short for impl in IMPLS if impl.path == path)
+    return scorecard_causes.with_fixes(short, cls, fixes)
 
 
 # -- the reference and the shared set-up ------------------------------------------------------------------
@@ -384,7 +381,7 @@ def prop_scheduler(wrap) -> Outcome:
     return Outcome(outcome.passed, outcome.observed, expected)
 
 
-def prop_ddp(path: str) -> Outcome:
+def prop_ddp(path: str, fixes: Fixes = None) -> Outcome:
     """DDP, 2 CPU processes (gloo), ranks seeded differently and the optimizer built before DDP broadcasts
     rank 0's weights: replicas stay identical and equal to the same implementation in one process on the
     whole batch."""
@@ -394,7 +391,7 @@ def prop_ddp(path: str) -> Outcome:
         env["OMP_NUM_THREADS"] = "1"
         procs = [
             subprocess.Popen(
-                [sys.executable, __file__, "--ddp-worker", str(rank), tmp, path],
+                [sys.executable, __file__, "--ddp-worker", str(rank), tmp, path, _fix_arg(fixes)],
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -411,7 +408,7 @@ def prop_ddp(path: str) -> Outcome:
         return Outcome(False, f"replicas differ by {(r0 - r1).abs().max().item():.1e}", expected)
     model = make_model(seed=0)
     data = [(torch.cat([a[0], b[0]]), torch.cat([a[1], b[1]])) for a, b in zip(*_ddp_shards())]
-    single = train(model, load(path)(sgd(model.parameters()), k=K, alpha=ALPHA), data)[-1]
+    single = train(model, load(path, fixes)(sgd(model.parameters()), k=K, alpha=ALPHA), data)[-1]
     gap = (single - r0).abs().max().item()
     if not gap <= TOL:
         return Outcome(False, f"replicas identical, {gap:.1e} from the one-process run", expected)
@@ -422,12 +419,20 @@ def _ddp_shards() -> tuple[list, list]:
     return make_data(12, seed=11, batch=8), make_data(12, seed=12, batch=8)
 
 
-def ddp_worker(rank: int, tmp: str, path: str) -> None:
+def _fix_arg(fixes: Fixes) -> str:
+    return "-" if fixes is None else ",".join(sorted(fixes))
+
+
+def _parse_fixes(arg: str) -> Fixes:
+    return None if arg == "-" else frozenset(filter(None, arg.split(",")))
+
+
+def ddp_worker(rank: int, tmp: str, path: str, fixes: Fixes) -> None:
     import torch.distributed as dist
 
     dist.init_process_group("gloo", init_method=f"file://{tmp}/init", rank=rank, world_size=2)
     model = make_model(seed=rank)  # every rank starts from different weights ...
-    opt = load(path)(sgd(model.parameters()), k=K, alpha=ALPHA)  # ... and builds the optimizer first
+    opt = load(path, fixes)(sgd(model.parameters()), k=K, alpha=ALPHA)  # ... and builds the optimizer first
     ddp = nn.parallel.DistributedDataParallel(model)
     for batch in _ddp_shards()[rank]:
         ddp.zero_grad(set_to_none=True)
@@ -457,28 +462,176 @@ def raised(error: BaseException) -> str:
     return f"raises {type(error).__name__}: {text[0][:120] if text else ''}".rstrip(": ")
 
 
-def check(key: str, path: str) -> Outcome:
-    """One property of one implementation; an exception inside it is the observation."""
+def check(key: str, path: str, fixes: Fixes = None) -> Outcome:
+    """One property of one implementation (with ``fixes`` applied); an exception inside it is the observation."""
     _, fn = PROPERTIES[key]
     try:
-        return fn(path) if key == "ddp" else fn(load(path))
+        return fn(path, fixes) if key == "ddp" else fn(load(path, fixes))
     except Exception as error:
         if os.environ.get("SCORECARD_DEBUG"):
             traceback.print_exc()
         return Outcome(False, raised(error), " ".join((fn.__doc__ or "").split()))
 
 
+# -- root causes ------------------------------------------------------------------------------------------
+Failing = Callable[[frozenset[str], Sequence[str]], set[str]]  # (fixes, rows) -> the rows that fail
+
+
+@dataclass
+class Attribution:
+    rows: dict[str, list[str]]  # cause -> the failed rows it explains (they fail with every fix but its own)
+    alone: dict[str, int]  # cause -> properties passed with that fix alone
+    unexplained: list[str]  # failed rows that still fail with every fix: no cause in the catalogue
+    broken: list[str]  # rows that pass as published and fail with every fix: a fix that breaks something
+    faithful: bool  # the fixes' scaffolding without a fix fails exactly the observed rows
+    with_all: int  # properties passed with every fix
+
+
+def attribute(
+    failed: Sequence[str], causes: Sequence[str], failing: Failing, keys: Sequence[str] = tuple(PROPERTIES)
+) -> Attribution:
+    """Which failed rows each cause explains, by experiment: a row is the cause's when it passes with every
+    fix and fails with every fix but that one (so a row two causes break belongs to both). "Alone" counts
+    the properties passed with one fix, taking the rows that passed as published as still passing (every
+    row is rechecked with every fix)."""
+    every = frozenset(causes)
+    still = failing(every, keys)
+    rows = {}
+    for cause in causes:
+        without = failing(every - {cause}, failed)
+        rows[cause] = [r for r in failed if r in without and r not in still]
+    return Attribution(
+        rows=rows,
+        alone={c: len(keys) - len(failing(frozenset({c}), failed)) for c in causes},
+        unexplained=[r for r in failed if r in still],
+        broken=[r for r in keys if r in still and r not in failed],
+        faithful=failing(frozenset(), keys) == set(failed),
+        with_all=len(keys) - len(still),
+    )
+
+
+def battery_failing(impl: Impl) -> Failing:
+    """``Failing`` for a peer: the battery with the named fixes applied, each (fixes, row) run once."""
+    memo: dict[tuple[frozenset[str], str], bool] = {}
+
+    def failing(fixes: frozenset[str], rows: Sequence[str]) -> set[str]:
+        for row in rows:
+            if (fixes, row) not in memo:
+                memo[fixes, row] = not check(row, impl.path, fixes).passed
+                print(
+                    f"{impl.name:24s} {row:14s} fixes {','.join(sorted(fixes)) or '(none)':40s} {'FAIL' if memo[fixes, row] else 'pass'}"
+                )
+        return {row for row in rows if memo[fixes, row]}
+
+    return failing
+
+
+@dataclass(frozen=True)
+class ReproRun:
+    shows: bool  # it failed as the cause says (``Cause.shows``) with the peer as published
+    fixed: bool  # it passed with the cause's fix applied
+    last: str  # the last line of its stderr as published
+
+
+def run_repro(impl: Impl, cause: Cause) -> ReproRun:
+    """A defect's reproduction, as published and with its fix patched into the peer's module."""
+    module = impl.path.split(":")[0]
+    prelude = (
+        f"import {module} as _m, scorecard_causes as _c\n"
+        f"_m.Lookahead = _c.with_fixes({impl.short!r}, _m.Lookahead, [{cause.key!r}])\n"
+    )
+    path = os.pathsep.join([str(ROOT / "scripts"), str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
+    runs = [
+        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+        for code in (cause.repro, prelude + cause.repro)
+    ]
+    lines = runs[0].stderr.strip().splitlines()
+    last = lines[-1] if lines else ""
+    return ReproRun(runs[0].returncode != 0 and last.startswith(cause.shows), runs[1].returncode == 0, last)
+
+
+@dataclass
+class Grouping:
+    causes: list[Cause]
+    attribution: Attribution | None  # None: no catalogue for this version
+    repros: dict[str, ReproRun]  # cause key -> its reproduction's runs (defects)
+
+
+def group(impl: Impl, version: str, failed: list[str]) -> Grouping:
+    causes = scorecard_causes.causes_of(impl.short, version.rpartition(" ")[2])
+    if not causes or not failed:
+        return Grouping(causes, None, {})
+    attribution = attribute(failed, [c.key for c in causes], battery_failing(impl))
+    repros = {c.key: run_repro(impl, c) for c in causes if c.kind == DEFECT}
+    return Grouping(causes, attribution, repros)
+
+
 # -- speed ------------------------------------------------------------------------------------------------
-def speed(impls: list[Impl], repeats: int = 7, steps: int = 4 * K) -> dict[str, dict[str, float]]:
+@dataclass(frozen=True)
+class Figure:
+    median: float
+    low: float  # 95 % percentile-bootstrap interval of the median
+    high: float
+
+    def __str__(self) -> str:
+        return f"{self.median:.3f} [{self.low:.3f}, {self.high:.3f}]"
+
+
+def median_interval(values: Sequence[float], seed: int = 0) -> Figure:
+    """The median of repeated measurements and its 95 % percentile-bootstrap interval."""
+    data = np.asarray(values, float)
+    median = float(np.median(data))
+    if len(data) < 2 or np.ptp(data) == 0:
+        return Figure(median, median, median)
+    ci = stats.bootstrap(
+        (data,), np.median, method="percentile", n_resamples=2000, rng=np.random.default_rng(seed)
+    ).confidence_interval
+    return Figure(median, float(ci.low), float(ci.high))
+
+
+def separations(figures: dict[str, Figure]) -> list[tuple[str, str]]:
+    """(lower, higher) for every pair whose intervals do not overlap; every other pair is a tie."""
+    return [(a, b) for a in figures for b in figures if figures[a].high < figures[b].low]
+
+
+def ranking(figures: dict[str, Figure]) -> str:
+    pairs = sorted(separations(figures), key=lambda p: (figures[p[0]].median, figures[p[1]].median))
+    if not pairs:
+        return "no two intervals separate: all tie"
+    n = len(figures)
+    text = ", ".join(f"{a} < {b}" for a, b in pairs)
+    return text + ("" if len(pairs) == n * (n - 1) // 2 else "; every other pair ties")
+
+
+@dataclass
+class Speed:
+    figures: dict[str, dict[str, Figure]]  # implementation -> inner -> step time / inner step time
+    inner_ms: dict[str, Figure]  # inner -> its step time alone (ms)
+    repeats: int
+    steps: int
+    threads: int
+    load: tuple[str, str]  # `uptime`'s load averages before and after the timings
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f}, {five:.2f}, {fifteen:.2f}"
+
+
+def speed(impls: list[Impl], repeats: int = 15, steps: int = 2 * K) -> Speed:
     """Step time of Lookahead(inner) / inner alone on ResNet-18's parameters (fp32, CPU), per inner
     optimizer: in each repeat every variant runs ``steps`` steps (whole k-step cycles, syncs included) in
-    turn, so that a slower or faster spell of a shared machine hits all of them alike; median over repeats."""
+    turn, the order rotating, so that a slower or faster spell of a shared machine hits all of them alike;
+    each repeat gives one ratio per implementation (against the inner optimizer's time in that repeat)."""
     from torchvision.models import resnet18
 
+    before = load_average()
     inners = {"SGD(momentum)": lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9), "AdamW": adamw}
-    ratios: dict[str, dict[str, float]] = {impl.name: {} for impl in impls}
+    figures: dict[str, dict[str, Figure]] = {impl.name: {} for impl in impls}
+    inner_ms = {}
     for inner_name, make_inner in inners.items():
-        variants: dict[str, tuple[torch.optim.Optimizer, list]] = {}
+        variants: dict[str, tuple[torch.optim.Optimizer, list[float]]] = {}
         for impl in [None, *impls]:
             model = resnet18()
             for p in model.parameters():
@@ -488,17 +641,23 @@ def speed(impls: list[Impl], repeats: int = 7, steps: int = 4 * K) -> dict[str, 
             for _ in range(K):  # warm-up: state allocated, one sync done
                 opt.step()
             variants["inner" if impl is None else impl.name] = (opt, [])
+        order = list(variants)
         for _ in range(repeats):
-            for opt, times in variants.values():
+            for name in order:
+                opt, times = variants[name]
                 start = time.perf_counter()
                 for _ in range(steps):  # whole k-step cycles: the syncs' share is included
                     opt.step()
                 times.append((time.perf_counter() - start) / steps)
-        base = statistics.median(variants["inner"][1])
+            order = order[1:] + order[:1]
+        base = variants["inner"][1]
+        inner_ms[inner_name] = median_interval([t * 1e3 for t in base])
         for impl in impls:
-            ratios[impl.name][inner_name] = statistics.median(variants[impl.name][1]) / base
-        ratios.setdefault("_inner_ms", {})[inner_name] = base * 1e3
-    return ratios
+            figures[impl.name][inner_name] = median_interval(
+                [t / b for t, b in zip(variants[impl.name][1], base)]
+            )
+        print(f"timed {inner_name}: " + ", ".join(f"{n} {figures[n][inner_name]}" for n in figures))
+    return Speed(figures, inner_ms, repeats, steps, torch.get_num_threads(), (before, load_average()))
 
 
 # -- the report -------------------------------------------------------------------------------------------
@@ -512,7 +671,130 @@ def available(impl: Impl) -> tuple[bool, str]:
     return True, f"{impl.distribution} {importlib.metadata.version(impl.distribution)}"
 
 
-def markdown(results, skipped, ratios, machine: str, seconds: float) -> str:
+def title(key: str) -> str:
+    return PROPERTIES[key][0]
+
+
+def anchor(impl: str, cause: str) -> str:
+    return f"{impl}-{cause}".replace("_", "-").lower()
+
+
+def cause_section(results: dict, groups: dict[str, Grouping]) -> list[str]:
+    """One line per root cause with the rows it explains, then each defect's reproduction."""
+    lines = [
+        "",
+        "## Failures by root cause",
+        "",
+        "One line per cause, read in the peer's source at the pinned version. Each cause has a fix, a subclass",
+        "of the peer's class that removes it and nothing else (scripts/scorecard_causes.py); the rows a cause",
+        "explains are established by running the battery: a row is the cause's when the peer passes it with",
+        "every fix and fails it with every fix but that one (a row that two causes break belongs to both).",
+        "A **defect** gives a wrong result or a crash on a call `torch.optim` supports; a **feature** is",
+        "something the implementation does not offer (per-group k/alpha, fp32 slow weights for bf16/fp16",
+        "parameters, alpha = 1), refused or ignored, not a wrong result of what it offers.",
+        "",
+        "| implementation | kind | cause (what its code does) | rows it explains | passed with this fix alone |",
+        "|---|---|---|---|---|",
+    ]
+    notes = []
+    n = len(PROPERTIES)
+    for name, grouping in groups.items():
+        a = grouping.attribution
+        if a is None:
+            if grouping.causes == [] and any(not results[name][k].passed for k in PROPERTIES):
+                notes.append(
+                    f"* **{name}**: no cause catalogue for {results[name]['_version']}; its failures are listed above ungrouped."
+                )
+            continue
+        for cause in grouping.causes:
+            kind = (
+                f"defect ([reproduction](#{anchor(name, cause.key)}))" if cause.kind == DEFECT else "feature"
+            )
+            rows = "; ".join(title(r) for r in a.rows[cause.key]) or "none (its fix changes no failed row)"
+            lines.append(f"| {name} | {kind} | {cause.what} | {rows} | {a.alone[cause.key]} / {n} |")
+        passed = sum(results[name][k].passed for k in PROPERTIES)
+        note = f"* **{name}** ({results[name]['_version']}): {passed} / {n} as published, {a.with_all} / {n} with every fix"
+        if a.unexplained:
+            note += "; still failing with every fix (no cause found): " + "; ".join(map(title, a.unexplained))
+        if a.broken:
+            note += "; passing as published but failing with every fix (a fix breaks it): " + "; ".join(
+                map(title, a.broken)
+            )
+        note += (
+            "; the fixes' scaffolding without a fix fails exactly the rows above."
+            if a.faithful
+            else "; **the fixes' scaffolding without a fix does not reproduce the rows above: attribution not trusted**."
+        )
+        notes.append(note)
+    lines += ["", *notes]
+    defects = [
+        (name, c, g.repros[c.key]) for name, g in groups.items() for c in g.causes if c.key in g.repros
+    ]
+    if defects:
+        lines += [
+            "",
+            "### Defects: reproductions for the peers' maintainers",
+            "",
+            "Each was run by the scorecard twice: with the peer as published (it must fail as stated) and with",
+            "that cause's fix patched into the peer's module (it must pass).",
+        ]
+        for name, cause, run in defects:
+            verdict = (
+                f"fails with `{run.last}`; passes with the fix."
+                if run.shows and run.fixed
+                else f"**not verified**: as published its last line was `{run.last or '(none)'}` "
+                f"(expected `{cause.shows}...`); with the fix it {'passed' if run.fixed else 'failed'}."
+            )
+            lines += [
+                "",
+                f'<a id="{anchor(name, cause.key)}"></a>',
+                f"#### {name}: {cause.key} ({results[name]['_version']})",
+                "",
+                cause.what[0].upper() + cause.what[1:] + ".",
+                "",
+                "```python",
+                cause.repro.rstrip(),
+                "```",
+                "",
+                f"Run with torch {torch.__version__}: {verdict}",
+            ]
+    return lines
+
+
+def speed_section(names: list[str], measured: Speed) -> list[str]:
+    cols = list(measured.inner_ms)
+    lines = [
+        "",
+        "## Speed: step-time overhead on CPU",
+        "",
+        "Optimizer step time of Lookahead(inner) / inner alone (lower is faster; 1 is no overhead), k = 5",
+        "(syncs included), ResNet-18's parameters (11.7 M, fp32), gradients fixed, torch's default inner",
+        f"implementation, {measured.threads} threads. In each of {measured.repeats} repeats every variant runs",
+        f"{measured.steps} steps in turn (the order rotating), and each repeat gives one ratio against the inner",
+        "optimizer's time in the same repeat; a cell is the median ratio and its 95 % bootstrap interval.",
+        f"Load average (`uptime`, 1/5/15 min, this process included) before the timings {measured.load[0]},",
+        f"after {measured.load[1]}.",
+        "",
+        "| implementation | "
+        + " | ".join(f"{c} (inner {measured.inner_ms[c].median:.1f} ms/step)" for c in cols)
+        + " |",
+        "|---" * (len(cols) + 1) + "|",
+    ]
+    for n in names:
+        lines.append(f"| {n} | " + " | ".join(str(measured.figures[n][c]) for c in cols) + " |")
+    lines += ["", "Ranked only where the intervals separate (`a < b`: a has the lower overhead):", ""]
+    lines += [f"* {c}: {ranking({n: measured.figures[n][c] for n in names})}." for c in cols]
+    return lines
+
+
+def markdown(
+    results: dict,
+    skipped: dict[str, str],
+    measured: Speed | None,
+    machine: str,
+    seconds: float,
+    groups: dict[str, Grouping],
+) -> str:
     names = list(results)
     lines = [
         "# Lookahead implementations: a scorecard",
@@ -521,7 +803,7 @@ def markdown(results, skipped, ratios, machine: str, seconds: float) -> str:
         "and how it is checked: [below](#the-properties).",
         "",
         f"Machine: {machine}. torch {torch.__version__}, Python {platform.python_version()}, "
-        f"{datetime.now(timezone.utc):%Y-%m-%d}; the battery and the timings took {seconds:.0f} s.",
+        f"{datetime.now(timezone.utc):%Y-%m-%d}; the battery, its attribution and the timings took {seconds:.0f} s.",
         "",
         "Implementations: " + "; ".join(f"**{n}** ({results[n]['_version']})" for n in names) + ".",
     ]
@@ -529,47 +811,38 @@ def markdown(results, skipped, ratios, machine: str, seconds: float) -> str:
         lines += ["", "Skipped: " + "; ".join(f"**{n}**: {why}" for n, why in skipped.items()) + "."]
     lines += ["", "## Correctness", "", "| property | " + " | ".join(names) + " |"]
     lines.append("|---" * (len(names) + 1) + "|")
-    for key, (title, _) in PROPERTIES.items():
+    for key, (name, _) in PROPERTIES.items():
         cells = ["pass" if results[n][key].passed else "**FAIL**" for n in names]
-        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append(
         "| **passed** | "
         + " | ".join(f"{sum(results[n][k].passed for k in PROPERTIES)} / {len(PROPERTIES)}" for n in names)
         + " |"
     )
+
+    def count(n: str, kind: str) -> str:
+        g = groups.get(n)
+        if g is None or g.attribution is None:
+            return "0" if all(results[n][k].passed for k in PROPERTIES) else "?"
+        return str(sum(c.kind == kind for c in g.causes))
+
+    lines.append("| **defects** (root causes) | " + " | ".join(count(n, DEFECT) for n in names) + " |")
+    lines.append("| **features not offered** | " + " | ".join(count(n, FEATURE) for n in names) + " |")
     failures = [(n, k) for n in names for k in PROPERTIES if not results[n][k].passed]
     if failures:
         lines += ["", "### Failures as observed", "", "| implementation | property | observed | expected |"]
         lines.append("|---|---|---|---|")
         for n, k in failures:
             r = results[n][k]
-            lines.append(f"| {n} | {PROPERTIES[k][0]} | {r.observed} | {r.expected} |")
-    notes = [
-        (n, SOURCE_NOTES[key]) for n in names if (key := source_key(results[n]["_version"])) in SOURCE_NOTES
-    ]
-    if notes:
-        lines += ["", "What the peers' source (at these versions) shows behind the failures:", ""]
-        lines += [f"* **{n}** {note}" for n, note in notes]
-    if ratios:
-        inner_ms = ratios.get("_inner_ms", {})
-        cols = list(inner_ms)
-        lines += [
-            "",
-            "## Speed: step-time overhead on CPU",
-            "",
-            "Optimizer step time of Lookahead(inner) / inner alone, k = 5 (syncs included), ResNet-18's",
-            "parameters (11.7 M, fp32), gradients fixed; every variant timed in turn in each of 7 repeats of 20",
-            "steps, median. Indicative only: the CPU was shared with other jobs while it ran.",
-            "",
-            "| implementation | " + " | ".join(f"{c} (inner {inner_ms[c]:.1f} ms/step)" for c in cols) + " |",
-            "|---" * (len(cols) + 1) + "|",
-        ]
-        for n in names:
-            lines.append(f"| {n} | " + " | ".join(f"{ratios[n][c]:.3f}" for c in cols) + " |")
+            lines.append(f"| {n} | {title(k)} | {r.observed} | {r.expected} |")
+    if any(g.attribution is not None or g.causes for g in groups.values()) or failures:
+        lines += cause_section(results, groups)
+    if measured is not None:
+        lines += speed_section(names, measured)
     lines += ["", "## The properties", ""]
-    for key, (title, fn) in PROPERTIES.items():
+    for key, (name, fn) in PROPERTIES.items():
         doc = " ".join((fn.__doc__ or "").split())
-        lines.append(f"* **{title}** (`{key}`): {doc}")
+        lines.append(f"* **{name}** (`{key}`): {doc}")
     lines += [
         "",
         "Each property builds a small float64 MLP (6-8-8-3) and runs the implementation and a written-out",
@@ -583,12 +856,6 @@ def markdown(results, skipped, ratios, machine: str, seconds: float) -> str:
     return "\n".join(lines)
 
 
-def source_key(version: str) -> tuple[str, str]:
-    """("timm", "1.0.31") from "timm 1.0.31"."""
-    name, _, number = version.partition(" ")
-    return name, number
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -599,11 +866,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only", default="", help="comma-separated implementation names (default: all)")
     parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--no-causes", action="store_true", help="skip the root-cause experiments")
+    parser.add_argument("--repeats", type=int, default=15, help="timing repeats per inner optimizer")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     impls, skipped = [], {}
     for impl in IMPLS:
-        if args.only and impl.name.split()[0] not in args.only.split(","):
+        if args.only and impl.short not in args.only.split(","):
             continue
         ok, version = available(impl)
         if ok:
@@ -612,27 +881,30 @@ def main(argv: list[str] | None = None) -> int:
             skipped[impl.name] = version
             print(f"skipping {impl.name}: {version}", file=sys.stderr)
     results: dict[str, dict] = {}
+    groups: dict[str, Grouping] = {}
     for impl, version in impls:
         results[impl.name] = {"_version": version}
         for key in PROPERTIES:
             outcome = check(key, impl.path)
             results[impl.name][key] = outcome
             print(f"{impl.name:24s} {key:14s} {'pass' if outcome.passed else 'FAIL ' + outcome.observed}")
-    ratios = {} if args.no_speed else speed([impl for impl, _ in impls])
-    for impl, _ in impls:
-        if ratios:
-            print(
-                f"{impl.name:24s} step time / inner: "
-                + ", ".join(f"{k} {v:.3f}" for k, v in ratios[impl.name].items())
-            )
+        if impl.distribution is not None and not args.no_causes:
+            failed = [k for k in PROPERTIES if not results[impl.name][k].passed]
+            groups[impl.name] = group(impl, version, failed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(markdown(results, skipped, ratios, args.machine, time.perf_counter() - start))
-    print(f"wrote {args.out}")
+    # The correctness part first, so that slow timings on a busy machine cannot lose it.
+    args.out.write_text(markdown(results, skipped, None, args.machine, time.perf_counter() - start, groups))
+    print(f"wrote {args.out} (correctness)")
+    if not args.no_speed:
+        measured = speed([impl for impl, _ in impls], repeats=args.repeats)
+        text = markdown(results, skipped, measured, args.machine, time.perf_counter() - start, groups)
+        args.out.write_text(text)
+        print(f"wrote {args.out} (with speed)")
     return 0
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--ddp-worker":
-        ddp_worker(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+        ddp_worker(int(sys.argv[2]), sys.argv[3], sys.argv[4], _parse_fixes(sys.argv[5]))
     else:
         sys.exit(main())
