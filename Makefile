@@ -271,7 +271,7 @@ ptb-classic: $(STAMP)  ## Zaremba et al.'s small 2x200 LSTM, full softmax, 13 ep
 # grid (PTB_OWN_*). One job at a time, one thread each; re-running resumes and skips finished runs.
 PTB_OWN_SGD ?= experiment=ptb_small_lookahead lookahead.alpha=0.8 lookahead.k=5 optimizer.lr=40
 PTB_OWN_ADAM ?= experiment=ptb_small_lookahead_adam lookahead.alpha=0.8 lookahead.k=5 optimizer.lr=6e-3
-ptb-cpu-paper-grid: $(STAMP)  ## PTB CPU tier, the paper's grid: k = 10 at alpha 0.5/0.8, and Lookahead at 2x the inner lr, 3 seeds (18 runs, about 1 h on one core of a 2-core CPU VM) -> $(PTB_CPU)
+ptb-cpu-paper-grid: $(STAMP)  ## PTB CPU tier, the paper's grid: k = 10 at alpha 0.5/0.8, and Lookahead at 2x the inner lr, 3 seeds (18 runs, about 1 h on one core of a 2-core CPU VM) -> results/local/ptb_cpu
 	$(PTB_CPU_RUN) experiment=ptb_small_lookahead lookahead.k=10 lookahead.alpha=0.5,0.8
 	$(PTB_CPU_RUN) experiment=ptb_small_lookahead_adam lookahead.k=10 lookahead.alpha=0.5,0.8
 	$(PTB_CPU_RUN) $(PTB_OWN_SGD)
@@ -279,7 +279,7 @@ ptb-cpu-paper-grid: $(STAMP)  ## PTB CPU tier, the paper's grid: k = 10 at alpha
 	$(MAKE) ptb-cpu-report
 
 # The classic preset with Lookahead(SGD), k 5, alpha 0.5 and 0.8, seed 1 (one process each, side by side).
-ptb-classic-lookahead: $(STAMP)  ## Zaremba's small LSTM with Lookahead(SGD) (k 5, alpha 0.5 and 0.8), 13 epochs, seed 1 -> $(PTB_CLASSIC) (about 70 min on a 2-core CPU VM)
+ptb-classic-lookahead: $(STAMP)  ## Zaremba's small LSTM with Lookahead(SGD) (k 5, alpha 0.5 and 0.8), 13 epochs, seed 1 -> results/local/ptb_classic (about 70 min on a 2-core CPU VM)
 	for alpha in 0.5 0.8; do LOOKAHEAD_JOBS=2 $(TRAIN) experiment=ptb_classic_sgd lookahead=on lookahead.k=5 \
 		lookahead.alpha=$$alpha seed=1 ++dataset.source=$(PTB_SOURCE) paths.runs=$(PTB_CLASSIC)/runs \
 		trainer.progress=lines & done; status=0; for job in $$(jobs -p); do wait $$job || status=1; done; exit $$status

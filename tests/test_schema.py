@@ -51,6 +51,7 @@ def test_identity_neutral_fields_and_switchable_groups_come_from_the_model():
         "device",
         "paths",
         "trainer.progress",
+        "trainer.threads",
         "run_name",
     }
     assert schema.SWITCHABLE == ("dataset", "model", "optimizer")
