@@ -78,11 +78,11 @@ DEMO_ARGS ?=
 DEMO_METHODS := mnist1d_sgd,mnist1d_lookahead,mnist1d_adam,mnist1d_lookahead_adam
 .PHONY: demo evidence-demo check-clean-demo check-install report paper-cifar bench-trainer bench-gpu gpu-check
 
-demo: $(STAMP)  ## MNIST-1D: SGD and Adam, with and without Lookahead, 3 seeds -> results/local/demo/ (about 1 min on a 2-core CPU VM)
+demo: $(STAMP)  ## MNIST-1D: SGD and Adam, with and without Lookahead, 3 seeds -> results/local/demo/ (about 2 min 20 s on an idle 2-core CPU VM)
 	$(TRAIN) --multirun experiment=$(DEMO_METHODS) seed=$(DEMO_SEEDS) paths.runs=$(DEMO)/runs trainer.progress=lines $(DEMO_ARGS)
 	$(PY) scripts/report.py $(DEMO)/runs --out $(DEMO) --plot
 
-evidence-demo: $(STAMP)  ## rewrite the committed results/demo/ (the README's demo table and curves; 60 s, 2-core CPU VM)
+evidence-demo: $(STAMP)  ## rewrite the committed results/demo/ (the README's demo table and curves; 2 min 19 s on an idle 2-core CPU VM)
 	$(MAKE) demo DEMO=results/demo
 
 check-install: $(STAMP)  ## CI: the wheel in a fresh venv with torch alone (Lookahead trains), and with [all] (the demo's trainer, a few steps)
