@@ -16,6 +16,7 @@ from omegaconf import DictConfig, open_dict
 from lookahead.analysis.inner_loop import record_inner_loop
 from lookahead.analysis.plotting import METHOD_COLORS, figure, mean_std_band, save
 from lookahead.cli import register_resolvers, user_errors_exit
+from lookahead.train.schema import training_part, validate
 from lookahead.train.signals import stop_cleanly
 
 register_resolvers()
@@ -25,11 +26,12 @@ register_resolvers()
 @user_errors_exit
 @stop_cleanly("nothing saved (fast_slow.{png,pdf,json} are written at the end)")
 def main(cfg: DictConfig) -> None:
-    records = []
+    configs = []  # every seed's training config validated before any trains
     for seed in cfg.seeds:
         with open_dict(cfg):
             cfg.seed = seed
-        records.append(record_inner_loop(cfg, cfg.warmup_epochs, cfg.window)[0])
+        configs.append(validate(training_part(cfg)))
+    records = [record_inner_loop(config, cfg.warmup_epochs, cfg.window)[0] for config in configs]
     steps = np.array(records[0].steps) - records[0].steps[0] + 1
     syncs = np.array(records[0].sync_steps) - records[0].steps[0] + 1
     fast = np.array([r.fast_accuracy for r in records])

@@ -17,14 +17,16 @@ from omegaconf import DictConfig, open_dict
 from lookahead.analysis.inner_loop import accuracy_surface, plane, project, record_inner_loop
 from lookahead.analysis.plotting import METHOD_COLORS, figure, save
 from lookahead.cli import register_resolvers, user_errors_exit
+from lookahead.train.schema import Config, training_part, validate
 from lookahead.train.signals import stop_cleanly
 
 register_resolvers()
 
 
-def seed_surface(cfg: DictConfig) -> dict:
-    """One seed: the plane through three fast-weight snapshots, the accuracy on it, both paths on it."""
-    record, _, evaluate = record_inner_loop(cfg, cfg.warmup_epochs, cfg.window, keep_path=True)
+def seed_surface(cfg: DictConfig, config: Config) -> dict:
+    """One seed (``config``, validated; ``cfg``: the study's settings): the plane through three
+    fast-weight snapshots, the accuracy on it, both paths on it."""
+    record, _, evaluate = record_inner_loop(config, cfg.warmup_epochs, cfg.window, keep_path=True)
     fast = record.fast_path
     # three fast-weight snapshots spread over the window span the plane
     origin, a, b = fast[0], fast[len(fast) // 2], fast[-1]
@@ -49,11 +51,12 @@ def seed_surface(cfg: DictConfig) -> dict:
 @user_errors_exit
 @stop_cleanly("nothing saved (surface.{png,pdf,json} are written at the end)")
 def main(cfg: DictConfig) -> None:
-    results = []
+    configs = []  # every seed's training config validated before any trains
     for seed in cfg.surface_seeds:
         with open_dict(cfg):
             cfg.seed = seed
-        results.append(seed_surface(cfg))
+        configs.append(validate(training_part(cfg)))
+    results = [seed_surface(cfg, config) for config in configs]
     fig, axes = figure(len(results), width=4.6, height=4.4)
     vmin = min(float(r["surface"].min()) for r in results)
     vmax = max(float(r["surface"].max()) for r in results)

@@ -49,20 +49,21 @@ def main(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     overrides = list(hydra_cfg.overrides.task)
     cfg = own_group_values(cfg, overrides)  # `experiment=... optimizer=adamw`: AdamW's own values
-    config = validate(cfg)  # before anything else: every bad value is one line naming its field
-    # `hydra.run.dir=...` on the command line names the run directory itself; otherwise it is derived.
+    # `hydra.run.dir=...` on the command line names the run directory itself; otherwise it is derived
+    # from the validated config and the overrides' key.
     explicit = any(o.startswith("hydra.run.dir=") for o in hydra_cfg.overrides.hydra)
+    with open_dict(cfg):
+        cfg.run_name = Path(hydra_cfg.run.dir).parent.name if explicit else run_key(overrides)
+        cfg.overrides = overrides
+    config = validate(cfg)  # once, before anything else: every bad value is one line naming its field
     path = (
         Path(hydra_cfg.run.dir)
         if explicit
-        else run_path(cfg.paths.runs, cfg.experiment_name, overrides, cfg.seed)
+        else run_path(config.paths.runs, config.experiment_name, overrides, config.seed)
     )
-    with open_dict(cfg):
-        cfg.run_name = path.parent.name if explicit else run_key(overrides)
-        cfg.overrides = overrides
     ranks, device = init_distributed(config.device, config.trainer.dist_timeout_s)
     try:
-        summary = train(cfg, path, ranks, device, config=config)
+        summary = train(config, path, ranks, device)
     finally:
         shutdown()
     return summary.final.get(summary.target) if summary.target else None

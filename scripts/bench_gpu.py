@@ -49,6 +49,7 @@ from lookahead.data.cifar_fixture import write_cifar
 from lookahead.optim import fused_sync
 from lookahead.train.build import build
 from lookahead.train.fast_path import VERIFIED_ON_GPU
+from lookahead.train.schema import validate
 from lookahead.train.signals import stop_cleanly
 from lookahead.train.trainer import seed_everything, train
 
@@ -78,7 +79,9 @@ def bare_loop(cfg: DictConfig, device: torch.device, steps: int, warmup: int, va
     fast = variant != "fp32"
     torch.backends.cudnn.benchmark = fast and device.type == "cuda"
     seed_everything(cfg.seed)
-    setup = build(cfg, device)  # cfg has trainer.fast_path=false: the variant's settings are applied here
+    setup = build(
+        validate(cfg), device
+    )  # cfg has trainer.fast_path=false: the variant's settings are applied here
     model, opt, scheduler = setup.model, setup.optimizer, setup.scheduler
     if fast:
         model = model.to(memory_format=torch.channels_last)
@@ -114,7 +117,7 @@ def bare_loop(cfg: DictConfig, device: torch.device, steps: int, warmup: int, va
 
 
 def trainer_run(cfg: DictConfig, run: Path, n_train: int) -> dict[str, float]:
-    summary = train(cfg, run)
+    summary = train(validate(cfg), run)
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     walls = [r["wall_time_s"] for r in records]  # at each epoch's end
     later = [b - a for a, b in itertools.pairwise(walls)]
@@ -315,7 +318,9 @@ def main() -> None:
                 for seed in args.seeds.split(","):
                     cfg = config(tmp / "signal", tmp / "acc", [*base, *extra, f"seed={seed}"])
                     accs.append(
-                        train(cfg, tmp / "acc" / f"{label}_{seed}".replace(" ", "_")).final["test_accuracy"]
+                        train(validate(cfg), tmp / "acc" / f"{label}_{seed}".replace(" ", "_")).final[
+                            "test_accuracy"
+                        ]
                     )
                 figures.setdefault("accuracy", {})[label] = statistics.mean(accs)
                 print(

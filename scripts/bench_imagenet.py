@@ -96,6 +96,7 @@ def bench_trainer(root: Path, model: str, batch: int, steps: int, workers: int, 
     from hydra import compose, initialize_config_dir
 
     from lookahead.cli import register_resolvers
+    from lookahead.train.schema import validate
     from lookahead.train.trainer import train
 
     register_resolvers()
@@ -121,7 +122,7 @@ def bench_trainer(root: Path, model: str, batch: int, steps: int, workers: int, 
         cfg = compose(config_name="train", overrides=overrides)
     # the trainer's own lines (and its stop message) are not this benchmark's
     with tempfile.TemporaryDirectory() as runs, contextlib.redirect_stdout(io.StringIO()):
-        summary = train(cfg, Path(runs) / "run")
+        summary = train(validate(cfg), Path(runs) / "run")
     if summary.status != "completed" or not summary.samples_per_s:
         raise RuntimeError(f"the trainer run ended {summary.status}: {summary.reason}")
     return summary.samples_per_s

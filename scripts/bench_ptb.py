@@ -27,6 +27,7 @@ from omegaconf import DictConfig
 from lookahead.analysis.stats import paired_ratios
 from lookahead.cli import register_resolvers
 from lookahead.train.build import build, build_workload
+from lookahead.train.schema import validate
 from lookahead.train.signals import stop_cleanly
 from lookahead.train.trainer import seed_everything, train
 
@@ -51,7 +52,7 @@ def config(preset: str, steps: int, data: Path, source: str) -> DictConfig:
 
 def tokens(cfg: DictConfig, steps: int) -> int:
     """Target tokens in the first ``steps`` windows of epoch 0."""
-    work = build_workload(cfg, "cpu")
+    work = build_workload(validate(cfg), "cpu")
     return sum(work.sample_size(batch) for _, batch in zip(range(steps), work.train_batches(0)))
 
 
@@ -60,7 +61,7 @@ def trainer_seconds(cfg: DictConfig) -> float:
     # the trainer's own lines would bury the benchmark's, which prints one line per pair
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
         start = time.process_time()
-        train(cfg, Path(tmp) / "run")
+        train(validate(cfg), Path(tmp) / "run")
         return time.process_time() - start
 
 
@@ -69,7 +70,7 @@ def bare_loop_seconds(cfg: DictConfig) -> float:
     trainer's): forward, backward, clip, scaled step, schedule."""
     start = time.process_time()
     seed_everything(cfg.seed)
-    setup = build(cfg, torch.device("cpu"))
+    setup = build(validate(cfg), torch.device("cpu"))
     work, model, opt, sched = setup.workload, setup.model, setup.optimizer, setup.scheduler
     clip = cfg.trainer.get("clip_grad_norm")
     params = [p for p in model.parameters() if p.requires_grad]

@@ -34,6 +34,7 @@ from lookahead.cli import register_resolvers
 from lookahead.data import TensorLoader
 from lookahead.data.batches import normalize, random_crop_flip
 from lookahead.train.build import build
+from lookahead.train.schema import validate
 from lookahead.train.signals import stop_cleanly
 from lookahead.train.trainer import seed_everything, train
 
@@ -60,7 +61,7 @@ def trainer_vs_loop(
     for pair in range(repeats):
         # the trainer's own per-epoch lines would bury the benchmark's; one line per pair instead
         with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
-            ours.append(train(cfg, Path(tmp) / "run").samples_per_s)
+            ours.append(train(validate(cfg), Path(tmp) / "run").samples_per_s)
         minimal.append(minimal_loop(cfg, epochs))
         print(
             f"  pair {pair + 1}/{repeats}: trainer {ours[-1]:,.0f} vs minimal loop {minimal[-1]:,.0f} "
@@ -73,7 +74,7 @@ def trainer_vs_loop(
 def minimal_loop(cfg, epochs: int) -> float:
     """The shortest honest loop: same batches, model, optimizer and LR schedule; nothing else."""
     seed_everything(cfg.seed)
-    setup = build(cfg)
+    setup = build(validate(cfg))
     model, opt, scheduler = setup.model, setup.optimizer, setup.scheduler
     loader = setup.workload.train_loader  # the classification workload's batches, without the trainer
     samples, elapsed = 0, 0.0

@@ -55,7 +55,7 @@ def test_every_documented_composition_trains(overrides, dataset, data_root, tmp_
     tiny = [*tiny_overrides(data_root, tmp_path, dataset), "trainer.limit_train_batches=4"]
     epochs = [] if any(o.startswith("trainer.max_epochs") for o in overrides) else ["trainer.max_epochs=2"]
     cfg = compose_config([*tiny, *epochs, *overrides])  # the documented values win
-    summary = train(cfg, tmp_path / "run")
+    summary = train(validate(cfg), tmp_path / "run")
     assert summary.status == "completed" and summary.epochs_completed == cfg.trainer.max_epochs
 
 

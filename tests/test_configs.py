@@ -42,9 +42,9 @@ def test_preset_composes_and_instantiates(preset):
     assert cfg.method == method and cfg.dataset.name == dataset and cfg.experiment_name == preset
     validate(cfg)
     model = instantiate(cfg.model, num_classes=10)
-    opt = build_optimizer(cfg, model)
+    opt = build_optimizer(validate(cfg), model)
     assert isinstance(opt, Lookahead) == method.startswith("lookahead")
-    assert isinstance(build_averaging(cfg, model, 10), PolyakAverage) == (method == "polyak")
+    assert isinstance(build_averaging(validate(cfg), model, 10), PolyakAverage) == (method == "polyak")
     OmegaConf.to_yaml(cfg, resolve=True)  # every interpolation resolves
 
 
@@ -95,10 +95,16 @@ def test_cifar100_presets_are_the_cifar10_ones_with_another_dataset(method):
 
 def test_command_line_style_overrides_reach_the_config():
     cfg = compose_config(
-        ["experiment=cifar10_lookahead", "lookahead.k=10", "optimizer.lr=0.2", "trainer.max_epochs=3"]
+        [
+            "experiment=cifar10_lookahead",
+            "lookahead.k=10",
+            "optimizer.lr=0.2",
+            "trainer.max_epochs=3",
+            "schedule.milestones=[1]",  # within the 3 epochs: only a valid config is built
+        ]
     )
     assert (cfg.lookahead.k, cfg.optimizer.lr, cfg.trainer.max_epochs) == (10, 0.2, 3)
-    opt = build_optimizer(cfg, torch.nn.Linear(2, 2))
+    opt = build_optimizer(validate(cfg), torch.nn.Linear(2, 2))
     assert opt.param_groups[0]["lookahead_k"] == 10 and opt.param_groups[0]["lr"] == 0.2
 
 
@@ -111,7 +117,7 @@ def test_smoke_run_every_preset(preset, data_root, tmp_path):
     cfg = compose_config(
         [f"experiment={preset}", *overrides, "trainer.max_epochs=2", "trainer.limit_train_batches=3"]
     )
-    summary = train(cfg, tmp_path / "run")
+    summary = train(validate(cfg), tmp_path / "run")
     assert summary.status == "completed" and summary.epochs_completed == 2 and summary.steps == 6
     assert 0.0 <= summary.final["test_accuracy"] <= 1.0
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

@@ -11,6 +11,7 @@ from lookahead.errors import ConfigError
 from lookahead.train import cost
 from lookahead.train.build import build
 from lookahead.train.cost import check_cpu_cost, step_seconds
+from lookahead.train.schema import validate
 from lookahead.train.trainer import train
 from tests.conftest import compose_config, tiny_overrides
 
@@ -43,7 +44,7 @@ def test_asked_for_or_short_enough_it_goes_on(monkeypatch):
 
 def test_timing_a_step_changes_neither_the_weights_nor_the_random_stream(data_root, tmp_path):
     cfg = compose_config(["experiment=cifar10_sgd", *tiny_overrides(data_root, tmp_path, "cifar10")])
-    setup = build(cfg, CPU)
+    setup = build(validate(cfg), CPU)
     before = [p.detach().clone() for p in setup.model.parameters()]
     rng = torch.get_rng_state()
     assert step_seconds(setup, accumulate=2) > 0
@@ -58,5 +59,5 @@ def test_a_gpu_preset_on_a_cpu_stops_before_anything_is_written(data_root, tmp_p
     if torch.cuda.is_available():
         pytest.skip("checks a machine without a GPU")
     with pytest.raises(ConfigError, match=r"^this run is sized for a GPU: on this CPU its 800 steps "):
-        train(compose_config(["experiment=cifar10_sgd", *overrides]), tmp_path / "run")
+        train(validate(compose_config(["experiment=cifar10_sgd", *overrides])), tmp_path / "run")
     assert not (tmp_path / "run").exists()

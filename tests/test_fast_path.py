@@ -22,7 +22,7 @@ from lookahead.train import fast_path
 from lookahead.train.distributed import Dist
 from lookahead.train.fast_path import resolve_fast_path
 from lookahead.train.graphs import GRAPH_TOLERANCE, GraphedStep, _copy_into, signature
-from lookahead.train.schema import ConfigError, Trainer
+from lookahead.train.schema import ConfigError, Trainer, validate
 from lookahead.train.step import TrainStep
 from lookahead.train.trainer import train
 from lookahead.workloads.base import StepOutput, Workload
@@ -147,7 +147,7 @@ def test_a_bad_fast_path_value_is_one_config_error(data_root, tmp_path):
         ["experiment=mnist1d_sgd", "trainer.cuda_graphs=maybe", *tiny_overrides(data_root, tmp_path)]
     )
     with pytest.raises(ConfigError, match=r"trainer\.cuda_graphs"):
-        train(cfg, tmp_path / "run")
+        train(validate(cfg), tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 
@@ -363,7 +363,7 @@ def test_signature_tells_replayable_batches_apart():
 
 def test_the_trainer_with_cuda_graphs_matches_the_eager_trainer(data_root, tmp_path, monkeypatch):
     args = ["experiment=mnist1d_lookahead", "trainer.max_epochs=2", *tiny_overrides(data_root, tmp_path)]
-    eager = train(compose_config(args), tmp_path / "eager").to_dict()
+    eager = train(validate(compose_config(args)), tmp_path / "eager").to_dict()
 
     # On a CPU: lift the CUDA-only blockers, and hand GraphedStep the CPU stand-in.
     monkeypatch.setattr("lookahead.train.fast_path._graph_blockers", lambda *a: [])
@@ -373,7 +373,7 @@ def test_the_trainer_with_cuda_graphs_matches_the_eager_trainer(data_root, tmp_p
             super().__init__(step, graph_factory=lambda: EmulatedGraph(step))
 
     graphed = train(
-        compose_config([*args, "trainer.cuda_graphs=true"]), tmp_path / "graphed", graphed=Emulated
+        validate(compose_config([*args, "trainer.cuda_graphs=true"])), tmp_path / "graphed", graphed=Emulated
     ).to_dict()
     summary = json.loads((tmp_path / "graphed" / "summary.json").read_text())
     assert summary["fast_path"]["cuda_graphs"] is True
@@ -396,7 +396,7 @@ def test_a_trainer_run_whose_first_replay_is_wrong_records_why_and_ends_like_the
     data_root, tmp_path, monkeypatch, capsys
 ):
     args = ["experiment=mnist1d_lookahead", "trainer.max_epochs=2", *tiny_overrides(data_root, tmp_path)]
-    eager = train(compose_config(args), tmp_path / "eager").to_dict()
+    eager = train(validate(compose_config(args)), tmp_path / "eager").to_dict()
     monkeypatch.setattr("lookahead.train.fast_path._graph_blockers", lambda *a: [])
 
     class Wrong(GraphedStep):
@@ -405,7 +405,7 @@ def test_a_trainer_run_whose_first_replay_is_wrong_records_why_and_ends_like_the
 
     with pytest.warns(RuntimeWarning, match="cuda_graph self-check failed"):
         graphed = train(
-            compose_config([*args, "trainer.cuda_graphs=true"]), tmp_path / "graphed", graphed=Wrong
+            validate(compose_config([*args, "trainer.cuda_graphs=true"])), tmp_path / "graphed", graphed=Wrong
         )
     summary = json.loads((tmp_path / "graphed" / "summary.json").read_text())["fast_path"]
     assert summary["graph_replays"] == 0
@@ -441,13 +441,13 @@ def test_a_graphed_run_stopped_by_a_signal_resumes_to_the_uninterrupted_result(
             return result
 
     with pytest.raises(SystemExit) as stopped:
-        train(compose_config(args), tmp_path / "split", graphed=Emulated)
+        train(validate(compose_config(args)), tmp_path / "split", graphed=Emulated)
     assert stopped.value.code == 128 + signal.SIGUSR2
     interrupted = json.loads((tmp_path / "split" / "summary.json").read_text())
     assert interrupted["status"] == "interrupted" and interrupted["steps"] > 0
 
-    resumed = train(compose_config(args), tmp_path / "split", graphed=Emulated)
-    whole = train(compose_config(args), tmp_path / "whole", graphed=Emulated)
+    resumed = train(validate(compose_config(args)), tmp_path / "split", graphed=Emulated)
+    whole = train(validate(compose_config(args)), tmp_path / "whole", graphed=Emulated)
     assert resumed.status == whole.status == "completed" and interrupted["steps"] < whole.steps
     assert resumed.final == whole.final
     assert resumed.fast_path["graph_replays"] > 0
@@ -460,7 +460,7 @@ def test_fast_path_on_a_cpu_trains_in_bf16_with_channels_last(data_root, tmp_pat
         "trainer.fast_path=true",
     ]
     summary = train(
-        compose_config([*args, *tiny_overrides(data_root, tmp_path, "cifar10")]), tmp_path / "run"
+        validate(compose_config([*args, *tiny_overrides(data_root, tmp_path, "cifar10")])), tmp_path / "run"
     )
     assert summary.status == "completed"
     assert summary.fast_path["precision"] == "bf16" and summary.fast_path["channels_last"] is True
@@ -478,7 +478,7 @@ def test_channels_last_reaches_the_weights_and_the_slow_copy(data_root, tmp_path
             *tiny_overrides(data_root, tmp_path, "cifar10"),
         ]
     )
-    setup = build(cfg, CPU)
+    setup = build(validate(cfg), CPU)
     conv = next(p for p in setup.model.parameters() if p.dim() == 4)
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
     conv.grad = torch.zeros_like(conv)
@@ -548,7 +548,7 @@ def test_cuda_trainer_with_every_opt_in_path_passes_its_self_checks(data_root, t
     opt_in = ["trainer.fast_path=false", "trainer.cuda_graphs=true"]
     if fused_sync.triton is not None:
         opt_in.append("trainer.sync_kernel=true")
-    graphed = train(compose_config([*args, *opt_in]), tmp_path / "graphed")
+    graphed = train(validate(compose_config([*args, *opt_in])), tmp_path / "graphed")
     checks = graphed.fast_path["self_checks"]
     assert checks["cuda_graph"]["passed"], checks
     assert fused_sync.triton is None or checks["sync_kernel"]["passed"], checks
@@ -563,11 +563,11 @@ def test_the_fast_path_builds_the_fused_inner_step_and_adam_capturable(
 
     cfg = compose_config([f"experiment={preset}", *tiny_overrides(data_root, tmp_path, "cifar10")])
     model = nn.Linear(3, 2)
-    built = build_optimizer(cfg, model, fused=True, capturable=True)
+    built = build_optimizer(validate(cfg), model, fused=True, capturable=True)
     inner = built.optimizer if isinstance(built, Lookahead) else built
     assert inner.defaults["fused"] is True and inner.defaults["foreach"] is None
     assert inner.defaults.get("capturable") is capturable  # SGD has no step counter to capture
-    plain = build_optimizer(cfg, model)
+    plain = build_optimizer(validate(cfg), model)
     plain = plain.optimizer if isinstance(plain, Lookahead) else plain
     assert not plain.defaults.get("fused") and not plain.defaults.get("capturable")
 

@@ -19,6 +19,7 @@ from lookahead.data import DataError
 from lookahead.data import imagenet as inet
 from lookahead.data import imagenet_fixture as fixture
 from lookahead.train.build import build_workload
+from lookahead.train.schema import validate
 from lookahead.workloads.imagenet import ImageNet, topk_correct
 from tests.conftest import compose_config, write_summary
 
@@ -384,7 +385,7 @@ def _preset_steps(preset: str, data_root: Path, extra: list[str]) -> list[float]
         [f"experiment={preset}", f"paths.data={data_root}", "trainer.batch_size=8", "trainer.eval_batch_size=12",
          "dataset.workers=0", "dataset.image_size=32", "dataset.eval_resize=36", *extra]
     )  # fmt: skip
-    data = build_workload(cfg, "cpu")
+    data = build_workload(validate(cfg), "cpu")
     model = instantiate(cfg.model, **data.model_kwargs())
     opt = instantiate(cfg.optimizer)(model.parameters())
     losses = []
@@ -423,7 +424,7 @@ def test_trainer_runs_the_preset_end_to_end(folder, tmp_path):
          "dataset.eval_resize=36", "trainer.batch_size=8", "trainer.eval_batch_size=12", "trainer.max_epochs=2",
          "trainer.precision=fp32", "schedule.milestones=[2]"]
     )  # fmt: skip
-    summary = train(cfg, tmp_path / "run")
+    summary = train(validate(cfg), tmp_path / "run")
     assert summary.status == "completed" and summary.steps == 6 and summary.dataset == "imagenet"
     assert summary.target == "valid_top1" and summary.method == "lookahead"
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

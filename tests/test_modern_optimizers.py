@@ -16,6 +16,7 @@ from lookahead.models.mnist1d import mlp
 from lookahead.optim.muon import MuonAdamW
 from lookahead.train import evaluation
 from lookahead.train.build import build_optimizer
+from lookahead.train.schema import validate
 from lookahead.train.trainer import train
 from tests.conftest import compose_config, tiny_overrides
 
@@ -120,7 +121,7 @@ def built(name: str, lookahead: bool = True) -> tuple[nn.Module, torch.optim.Opt
     overrides = [f"optimizer={name}", f"lookahead={'on' if lookahead else 'off'}"]  # k = 5
     cfg = compose_config(overrides)
     model = make_mlp()
-    return model, build_optimizer(cfg, model)
+    return model, build_optimizer(validate(cfg), model)
 
 
 @pytest.mark.parametrize("name", MODERN)
@@ -208,7 +209,7 @@ def test_trainer_evaluates_slow_and_fast_weights_of_each_modern_optimizer(name, 
         "trainer.eval_weights=both",
         *tiny_overrides(data_root, tmp_path),
     ]
-    summary = train(compose_config(overrides), tmp_path / "run")
+    summary = train(validate(compose_config(overrides)), tmp_path / "run")
     assert summary.status == "completed"
     (record,) = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert record["step"] % 5 != 0  # mid-cycle: slow and fast weights differ
@@ -227,7 +228,7 @@ def test_ptb_study_presets_train_a_few_steps_with_and_without_lookahead(name, tm
             f"lookahead={lookahead}",
         ]
         cfg = compose_config([*overrides, "trainer.max_epochs=1", "trainer.limit_train_batches=5"])
-        summary = train(cfg, tmp_path / lookahead / "run")
+        summary = train(validate(cfg), tmp_path / lookahead / "run")
         assert summary.status == "completed" and summary.steps == 5
         assert summary.method == (f"lookahead_{name}" if lookahead == "on" else name)
         assert 1 < summary.final["valid_perplexity"] < 1e4

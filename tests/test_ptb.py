@@ -395,13 +395,14 @@ def ptb_overrides(preset: str, corpus: Path, runs: Path) -> list[str]:
 def test_presets_compose_and_train_a_few_steps(preset, tmp_path):
     from omegaconf import OmegaConf
 
+    from lookahead.train.schema import validate
     from lookahead.train.trainer import train
     from tests.conftest import compose_config
 
     corpus = random_corpus(tmp_path / "ptb", words=600)
     overrides = ptb_overrides(preset, corpus, tmp_path / "runs")
     cfg = compose_config([*overrides, "trainer.max_epochs=2", "trainer.limit_train_batches=3"])
-    train(cfg, tmp_path / "run")
+    train(validate(cfg), tmp_path / "run")
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["steps"] == 6
     final = summary["final"]

@@ -23,7 +23,6 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from omegaconf import OmegaConf
 
 from lookahead.data import DataError, manifest
 from lookahead.data import synthetic_translation as synth
@@ -34,7 +33,7 @@ from lookahead.train import checkpoint
 from lookahead.train.build import build
 from lookahead.train.loggers import WANDB_MODES, check_wandb, wandb_mode
 from lookahead.train.run_dir import run_key
-from lookahead.train.schema import ConfigError
+from lookahead.train.schema import ConfigError, Logger, validate
 from lookahead.writes import WriteError, write_error
 from tests.conftest import ROOT, compose_config, run_cli, tiny_overrides
 
@@ -147,7 +146,7 @@ def test_a_trainer_checkpoint_round_trips_weights_only_and_training_goes_on_iden
 ):
     cfg = compose_config([*overrides, *tiny_overrides(data_root, tmp_path / "runs")])
     torch.manual_seed(0)
-    a = build(cfg)
+    a = build(validate(cfg))
     workload = a.workload
 
     def train(setup, steps: int, epoch: int = 0) -> None:
@@ -177,7 +176,7 @@ def test_a_trainer_checkpoint_round_trips_weights_only_and_training_goes_on_iden
 
     loaded = checkpoint.load(tmp_path / "last.pt")
     torch.manual_seed(99)
-    b = build(cfg)
+    b = build(validate(cfg))
     b.load_state_dict(loaded["setup"])
     if b.plateau is not None:
         assert b.plateau.state_dict() == {"value": 1.0, "stale": 1}
@@ -243,8 +242,8 @@ def test_cifar_batches_admit_only_what_the_format_holds(content, refused):
 
 
 # -- 2. W&B offline unless asked -----------------------------------------------------------------------
-def logger_cfg(mode: str | None):
-    return OmegaConf.create({"logger": {"name": "wandb", "mode": mode}})
+def logger_cfg(mode: str | None) -> Logger:
+    return Logger(name="wandb", group="group", mode=mode)
 
 
 @pytest.mark.parametrize(

@@ -145,6 +145,7 @@ sys.path.insert(0, {str(ROOT)!r})
 from tests.conftest import compose_config
 from lookahead.train.signals import stop_cleanly
 from lookahead.train.trainer import train
+from lookahead.train.schema import validate
 cfg = compose_config(["experiment=mnist1d_lookahead", "trainer.max_epochs=1000", "paths.data={data_root}",
                       "dataset.num_samples={MNIST1D_SAMPLES}", "trainer.progress=lines", "device=cpu"])
 def tell():  # the trainer's first evaluation is written: it is inside its loop
@@ -153,7 +154,7 @@ def tell():  # the trainer's first evaluation is written: it is inside its loop
     print("training", file=sys.stderr, flush=True)
 threading.Thread(target=tell, daemon=True).start()
 with stop_cleanly("nothing saved (test)"), contextlib.redirect_stdout(io.StringIO()):
-    train(cfg, Path({str(run)!r}))
+    train(validate(cfg), Path({str(run)!r}))
 """
     output = stop_after([sys.executable, "-c", code], "training", signal.SIGTERM, tmp_path)
     assert "nothing saved (test)" in output

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from lookahead.train import threads
+from lookahead.train.schema import validate
 from lookahead.train.state import Summary
 from lookahead.train.threads import Threads, cgroup_cpus, concurrent_jobs, decide, granted
 from lookahead.train.trainer import train
@@ -101,7 +102,7 @@ def test_the_summary_records_the_choice_and_why(
 ):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     base = ["experiment=mnist1d_sgd", "trainer.max_epochs=1", *tiny_overrides(data_root, tmp_path)]
-    train(compose_config([*base, *override]), tmp_path / "run")
+    train(validate(compose_config([*base, *override])), tmp_path / "run")
     summary = Summary.read(tmp_path / "run" / "summary.json")
     reason = (
         "trainer.threads=2" if override else "a small model (5,210 parameters) on a CPU runs fastest on one"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from lookahead.train.run_dir import RunDir, RunDirError, run_key
+from lookahead.train.schema import validate
 from lookahead.train.trainer import train
 from tests.conftest import ROOT, compose_config, run_cli, tiny_overrides, wait_for
 from tests.wandb_records import read_records
@@ -107,9 +108,9 @@ def test_a_run_directory_is_never_shared(tmp_path):
 
 def test_a_directory_with_another_config_is_refused(data_root, tmp_path):
     base = ["experiment=mnist1d_sgd", "trainer.max_epochs=1", *tiny_overrides(data_root, tmp_path)]
-    train(compose_config(base), tmp_path / "run")
+    train(validate(compose_config(base)), tmp_path / "run")
     with pytest.raises(RunDirError, match="different config"):
-        train(compose_config([*base, "optimizer.lr=0.5"]), tmp_path / "run")
+        train(validate(compose_config([*base, "optimizer.lr=0.5"])), tmp_path / "run")
 
 
 def test_eval_weights_both_records_slow_and_fast(data_root, tmp_path):
@@ -122,7 +123,7 @@ def test_eval_weights_both_records_slow_and_fast(data_root, tmp_path):
             *tiny_overrides(data_root, tmp_path),
         ]
     )
-    train(cfg, tmp_path / "run")
+    train(validate(cfg), tmp_path / "run")
     (record,) = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert {"test_accuracy", "test_accuracy_fast", "test_loss", "test_loss_fast"} <= set(record)
     assert record["step"] % 7 != 0  # mid-cycle: slow and fast weights differ
@@ -207,9 +208,10 @@ def test_user_dataset_and_model_from_their_own_config_dir(tmp_path):
 @pytest.mark.slow  # 38 s on the shared 2-core CPU
 def test_polyak_evaluates_the_average_only_once_averaging_began(data_root, tmp_path):
     common = ["trainer.max_epochs=2", *tiny_overrides(data_root, tmp_path)]
-    train(compose_config(["experiment=mnist1d_sgd", *common]), tmp_path / "sgd")
+    train(validate(compose_config(["experiment=mnist1d_sgd", *common])), tmp_path / "sgd")
     train(
-        compose_config(["experiment=mnist1d_polyak", "averaging.start_epoch=1", *common]), tmp_path / "polyak"
+        validate(compose_config(["experiment=mnist1d_polyak", "averaging.start_epoch=1", *common])),
+        tmp_path / "polyak",
     )
     sgd, polyak = (
         [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
@@ -251,9 +253,9 @@ def test_the_first_epoch_after_a_resume_counts_only_what_it_trained(data_root, t
         ]
     )
     with pytest.raises(SystemExit) as stopped:
-        train(cfg, tmp_path / "run")
+        train(validate(cfg), tmp_path / "run")
     assert stopped.value.code == 130
-    train(cfg, tmp_path / "run")
+    train(validate(cfg), tmp_path / "run")
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]  # the first one resumed at step 4
     assert [r["samples_per_s"] for r in records] == [40.0, 40.0]  # was (4 + 8) x 40 / 8 = 60 before

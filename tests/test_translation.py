@@ -18,6 +18,7 @@ from lookahead.data.synthetic_translation import generate_corpus, lexicon
 from lookahead.models.generate import beam_search, greedy
 from lookahead.models.transformer import Transformer
 from lookahead.train.build import build_workload
+from lookahead.train.schema import validate
 from lookahead.workloads.translation import (
     SyntheticTranslation,
     Translation,
@@ -522,7 +523,7 @@ def test_presets_build_their_workload_model_and_optimizer_and_step(preset, wmt_r
         ]
     cfg = compose(overrides)
     OmegaConf.to_yaml(cfg, resolve=True)  # every interpolation resolves
-    workload = build_workload(cfg, "cpu")
+    workload = build_workload(validate(cfg), "cpu")
     assert isinstance(workload, Translation) and workload.name == preset.split("_")[0]
     model = instantiate(cfg.model, **workload.model_kwargs())
     optimizer = instantiate(cfg.optimizer)(model.parameters())
@@ -571,7 +572,7 @@ def test_presets_train_end_to_end_with_bleu(preset, wmt_root, synth_root, tmp_pa
     # 6 steps: the config check wants Lookahead (k = 5) to sync at least once.
     steps = ["trainer.max_epochs=1", "trainer.limit_train_batches=6", "trainer.eval_every_steps=3"]
     cfg = compose([f"experiment={preset}", *tiny, *steps])
-    summary = train(cfg, tmp_path / "run")
+    summary = train(validate(cfg), tmp_path / "run")
     assert summary.status == "completed" and summary.steps == 6
     assert math.isfinite(summary.final["valid_perplexity"]) and 0.0 <= summary.final["test_bleu"] <= 100.0
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

@@ -15,6 +15,7 @@ from lookahead.data.cifar import load_cifar
 from lookahead.train.build import Plateau
 from lookahead.train.distributed import Dist
 from lookahead.train.evaluation import recalibrated_bn
+from lookahead.train.schema import validate
 from lookahead.train.step import TrainStep
 from lookahead.train.trainer import train
 from lookahead.workloads.base import Metrics, StepOutput
@@ -145,7 +146,7 @@ def test_evaluation_every_n_steps_and_best_on_validation_never_test(data_root, t
             *tiny_overrides(data_root, tmp_path),
         ]
     )
-    summary = train(cfg, tmp_path / "run")  # 480 samples / 64 = 8 steps per epoch
+    summary = train(validate(cfg), tmp_path / "run")  # 480 samples / 64 = 8 steps per epoch
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [4, 8, 12, 16]
     assert [r["epoch"] for r in records] == [0.5, 1, 1.5, 2]

@@ -8,7 +8,6 @@ from itertools import islice
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from tqdm import tqdm
 
@@ -16,7 +15,7 @@ from lookahead.optim.lookahead import Lookahead
 from lookahead.train.build import build
 from lookahead.train.distributed import Dist
 from lookahead.train.evaluation import evaluate_model
-from lookahead.train.schema import training_part, validate
+from lookahead.train.schema import Config
 from lookahead.train.step_factory import make_step
 from lookahead.train.trainer import seed_everything
 
@@ -31,17 +30,15 @@ class InnerLoopRecord:
     slow_path: list[torch.Tensor] = field(default_factory=list)  # flattened slow weights per sync
 
 
-def record_inner_loop(cfg: DictConfig, warmup_epochs: int, window: int, keep_path: bool = False):
-    """Train ``cfg`` (with Lookahead) for ``warmup_epochs`` epochs, then for ``window`` more steps
+def record_inner_loop(config: Config, warmup_epochs: int, window: int, keep_path: bool = False):
+    """Train ``config`` (validated by the study's entry point; with Lookahead) for ``warmup_epochs`` epochs, then for ``window`` more steps
     evaluate the fast weights after every step and the slow weights at every sync, on the workload's
     last evaluation split (``test``) and its ``accuracy``.
 
     Returns (record, model, evaluate) so callers can evaluate other weight vectors.
     """
-    seed_everything(cfg.seed)
-    training = training_part(cfg)
-    config = validate(training)
-    setup = build(training, device="cpu", config=config)
+    seed_everything(config.seed)
+    setup = build(config, device="cpu")
     model, opt, workload = setup.model, setup.optimizer, setup.workload
     if not isinstance(opt, Lookahead):
         raise ValueError("the inner-loop study needs lookahead=on")
@@ -72,7 +69,7 @@ def record_inner_loop(cfg: DictConfig, warmup_epochs: int, window: int, keep_pat
     model.train()
     bar = tqdm(
         total=warmup_epochs * setup.steps_per_epoch + window,
-        desc=f"seed {cfg.seed}: {warmup_epochs} epochs, then {window} steps evaluated",
+        desc=f"seed {config.seed}: {warmup_epochs} epochs, then {window} steps evaluated",
         unit="step",
         dynamic_ncols=True,
     )

@@ -3,13 +3,11 @@ Polyak averaging."""
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from hydra.utils import get_object, instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
 from lookahead.data import Dataset
@@ -18,33 +16,29 @@ from lookahead.optim.polyak import PolyakAverage
 from lookahead.optim.schedule_free import is_schedule_free
 from lookahead.train import schema
 from lookahead.train.fast_path import FastPath, resolve_fast_path
-from lookahead.train.schema import Config, ConfigError, validate
+from lookahead.train.schema import Config, ConfigError
 from lookahead.train.signature import CONSTRUCTOR_ERRORS, optimizer_error, parameters
 from lookahead.train.targets import check_targets
 from lookahead.workloads.base import Workload
 from lookahead.workloads.classification import Classification
 
 
-def build_workload(cfg: DictConfig, device: torch.device | str) -> Workload:
-    """``cfg.dataset`` instantiated: a Workload as it is, a tensor Dataset as a Classification workload.
+def build_workload(config: Config, device: torch.device | str) -> Workload:
+    """The ``dataset`` group instantiated: a Workload as it is, a tensor Dataset as a Classification
+    workload.
 
     ``dataset.targets`` (the convergence targets, lookahead/train/targets.py) is not an argument of the
     dataset's target: it is taken out before instantiating and set on the workload (when given, it
     replaces the workload's own ``targets``)."""
-    targets = cfg.dataset.get("targets")
-    dataset_cfg = cfg.dataset
-    if "targets" in dataset_cfg:
-        full = copy.deepcopy(cfg)  # interpolations (${paths.data}) still resolve against the whole config
-        with open_dict(full):
-            full.dataset.pop("targets")
-        dataset_cfg = full.dataset
-    built = instantiate(dataset_cfg, device=device)
+    node = config.target("dataset")  # resolved: ${paths.data} and the like are values already
+    targets = node.pop("targets", None)
+    built = instantiate(node, device=device)
     if isinstance(built, Dataset):
-        tcfg = cfg.trainer
-        built = Classification(built, tcfg.batch_size, tcfg.eval_batch_size, cfg.seed)
+        tcfg = config.trainer
+        built = Classification(built, tcfg.batch_size, tcfg.eval_batch_size, config.seed)
     if not isinstance(built, Workload):
         raise ConfigError(
-            f"dataset._target_ {cfg.dataset._target_} returned {type(built).__name__}; it must return a "
+            f"dataset._target_ {node['_target_']} returned {type(built).__name__}; it must return a "
             f"lookahead.data.Dataset or a lookahead.workloads.Workload"
         )
     if targets is not None:
@@ -52,58 +46,62 @@ def build_workload(cfg: DictConfig, device: torch.device | str) -> Workload:
     return built
 
 
-def model_kwargs(cfg: DictConfig, workload: Workload) -> dict[str, Any]:
+def model_kwargs(config: Config, workload: Workload) -> dict[str, Any]:
     """What the workload hands the model (``num_classes``, ``vocab_size``): a model that does not take
     them does not fit the dataset, said in one line."""
     kwargs = workload.model_kwargs()
-    takes, takes_any = parameters(get_object(cfg.model._target_))
+    target = config.target("model")["_target_"]
+    takes, takes_any = parameters(get_object(target))
     missing = [k for k in kwargs if k not in takes]
     if missing and not takes_any:
         raise ConfigError(
-            f"model={cfg.model._target_} does not fit dataset={workload.name}: the dataset gives the model "
+            f"model={target} does not fit dataset={workload.name}: the dataset gives the model "
             f"{', '.join(missing)}, which it does not take; pick a model for this dataset"
         )
     return kwargs
 
 
-def optimizer_class(cfg: DictConfig) -> type:
+def optimizer_class(config: Config) -> type:
     """The inner optimizer's class, without building it (``object`` for a factory function)."""
-    target = get_object(cfg.optimizer._target_)
+    target = get_object(config.target("optimizer")["_target_"])
     return target if isinstance(target, type) else object
 
 
 def build_optimizer(
-    cfg: DictConfig,
+    config: Config,
     model: nn.Module,
     fused: bool = False,
     capturable: bool = False,
     sync_kernel: bool = False,
 ) -> torch.optim.Optimizer:
-    """The inner optimizer from ``cfg.optimizer`` (a partial ``_target_``), wrapped in Lookahead if on.
+    """The inner optimizer from the ``optimizer`` group (a partial ``_target_``), wrapped in Lookahead if
+    on.
 
     ``fused``: the optimizer's fused CUDA step (SGD, Adam, AdamW; the fast path); ``capturable``: Adam
     and AdamW keep their step counter on the device, as a CUDA graph capture requires; ``sync_kernel``:
     Lookahead's one-pass Triton sync (``fused=True``) instead of the foreach sync.
     """
     extra: dict[str, Any] = {"fused": True, "foreach": None} if fused else {}
-    if capturable and issubclass(optimizer_class(cfg), torch.optim.Adam):
+    cls = optimizer_class(config)
+    if capturable and issubclass(cls, torch.optim.Adam):
         extra["capturable"] = True
     # An optimizer that splits the model itself (MuonAdamW: Muon for hidden matrices) says how.
-    param_groups_of = getattr(optimizer_class(cfg), "param_groups_of", None)
+    param_groups_of = getattr(cls, "param_groups_of", None)
     params = param_groups_of(model) if param_groups_of is not None else model.parameters()
     try:
-        inner = instantiate(cfg.optimizer, **extra)(params)
+        inner = instantiate(config.target("optimizer"), **extra)(params)
     except CONSTRUCTOR_ERRORS as err:  # the optimizer's own checks ("Invalid beta parameter ...")
-        raise optimizer_error(OmegaConf.to_container(cfg.optimizer, resolve=True), err) from None
+        raise optimizer_error(config.target("optimizer"), err) from None
     if is_schedule_free(inner):
         inner.train()  # built in eval mode; the trainer steps in train mode and evaluates in eval mode
-    if not cfg.lookahead.enabled:
+    lookahead = config.lookahead
+    if not lookahead.enabled:
         return inner
     return Lookahead(
         inner,
-        k=cfg.lookahead.k,
-        alpha=cfg.lookahead.alpha,
-        pullback_momentum=cfg.lookahead.pullback_momentum,
+        k=lookahead.k,
+        alpha=lookahead.alpha,
+        pullback_momentum=lookahead.pullback_momentum,
         fused=sync_kernel,
     )
 
@@ -138,10 +136,11 @@ def build_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def build_averaging(cfg: DictConfig, model: nn.Module, steps_per_epoch: int) -> PolyakAverage | None:
-    if not cfg.averaging.enabled:
+def build_averaging(config: Config, model: nn.Module, steps_per_epoch: int) -> PolyakAverage | None:
+    averaging = config.averaging
+    if not averaging.enabled:
         return None
-    return PolyakAverage(model, start_step=int(cfg.averaging.start_epoch * steps_per_epoch))
+    return PolyakAverage(model, start_step=int(averaging.start_epoch * steps_per_epoch))
 
 
 @dataclass
@@ -177,21 +176,18 @@ class Setup:
             self.plateau.load_state_dict(state["plateau"])
 
 
-def build(
-    cfg: DictConfig, device: torch.device | str = "cpu", world: int = 1, config: Config | None = None
-) -> Setup:
+def build(config: Config, device: torch.device | str = "cpu", world: int = 1) -> Setup:
     """Workload -> model -> inner optimizer (+ Lookahead) -> LR schedule -> averaging, with the fast
-    path's settings (``world``: the number of processes) resolved on the way. ``config``: ``cfg``
-    validated (``schema.validate``), when the caller has it already.
+    path's settings (``world``: the number of processes) resolved on the way. ``config``: the validated
+    config (``schema.validate``, called once by the entry point).
 
     Seed the RNGs first: the model's initial weights come from the global torch RNG.
     """
     device = torch.device(device)
-    config = config or validate(cfg)
     tcfg = config.trainer
-    workload = build_workload(cfg, device)
-    fast = resolve_fast_path(tcfg, device, world, workload, optimizer_class(cfg))
-    model = instantiate(cfg.model, **model_kwargs(cfg, workload)).to(device)
+    workload = build_workload(config, device)
+    fast = resolve_fast_path(tcfg, device, world, workload, optimizer_class(config))
+    model = instantiate(config.target("model"), **model_kwargs(config, workload)).to(device)
     if fast.channels_last:  # before the optimizer: its state (and Lookahead's slow copy) follow the layout
         model = model.to(memory_format=torch.channels_last)
     batches = workload.steps_per_epoch()
@@ -203,7 +199,7 @@ def build(
             f"an epoch has {batches} batches, fewer than trainer.accumulate_steps={tcfg.accumulate_steps}"
         )
     optimizer = build_optimizer(
-        cfg, model, fused=fast.fused_optimizer, capturable=fast.cuda_graphs, sync_kernel=fast.sync_kernel
+        config, model, fused=fast.fused_optimizer, capturable=fast.cuda_graphs, sync_kernel=fast.sync_kernel
     )
     plateau = None
     if isinstance(config.schedule, schema.Plateau):
@@ -214,7 +210,7 @@ def build(
         steps_per_epoch,
         optimizer,
         build_scheduler(config, optimizer, steps_per_epoch, plateau),
-        build_averaging(cfg, model, steps_per_epoch),
+        build_averaging(config, model, steps_per_epoch),
         plateau,
         fast,
     )

@@ -1,4 +1,4 @@
-"""The GPU fast path: which speed settings a run uses, resolved once from ``cfg.trainer`` and the run.
+"""The GPU fast path: which speed settings a run uses, resolved once from ``config.trainer`` and the run.
 
 ``trainer.fast_path`` (``auto``: on with CUDA, off elsewhere) turns on the settings that have run on a
 GPU (:data:`VERIFIED_ON_GPU`); each setting can also be set on its own (``null`` follows ``fast_path``

@@ -10,12 +10,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from lookahead.extras import require
 from lookahead.train.run_dir import RunDirError, atomic_write_text
-from lookahead.train.schema import ConfigError
+from lookahead.train.schema import Config, ConfigError, Logger
 from lookahead.writes import writing
 
 
@@ -140,10 +139,10 @@ OFFLINE_MODES = ("offline", "dryrun", "disabled")
 WANDB_MODES = ("online", "offline", "disabled", "dryrun", "shared", "run")  # W&B's Settings.mode
 
 
-def wandb_mode(cfg: DictConfig) -> str:
+def wandb_mode(logger: Logger) -> str:
     """``logger.mode`` if set, else ``WANDB_MODE`` if set, else ``offline``: nothing is uploaded unless
     the user asked for it by name (W&B's own default would be online)."""
-    return str(cfg.logger.get("mode") or os.environ.get("WANDB_MODE") or "offline")
+    return str(logger.mode or os.environ.get("WANDB_MODE") or "offline")
 
 
 def wandb_credentials() -> str | None:
@@ -170,16 +169,16 @@ def wandb_credentials() -> str | None:
         raise ConfigError(f"the W&B API key in your netrc file is invalid ({err})") from None
 
 
-def check_wandb(cfg: DictConfig) -> str:
+def check_wandb(logger: Logger) -> str:
     """The W&B mode of this run; a mode W&B does not know, or online without credentials, is a
     ConfigError raised before anything is written (W&B would otherwise fail, or prompt, after the run
     directory exists)."""
     require("logger=wandb", "wandb")
-    mode = wandb_mode(cfg)
+    mode = wandb_mode(logger)
     if mode not in WANDB_MODES:  # only WANDB_MODE can be: the schema checks logger.mode
         raise ConfigError(f"WANDB_MODE={mode!r} is not a W&B mode: use one of {', '.join(WANDB_MODES)}")
     if mode not in OFFLINE_MODES and wandb_credentials() is None:
-        where = "logger.mode" if cfg.logger.get("mode") else "WANDB_MODE"
+        where = "logger.mode" if logger.mode else "WANDB_MODE"
         raise ConfigError(
             f"{where}={mode} uploads to W&B but no credentials were found (WANDB_API_KEY, or a netrc "
             f"entry written by `wandb login`); log in, or use logger.mode=offline (the default)"
@@ -190,36 +189,36 @@ def check_wandb(cfg: DictConfig) -> str:
 class WandbLogger:
     """Logs the resolved config, every evaluation record and the final summary to W&B.
 
-    Seeds of one configuration share ``group``; the run id is stored in the run directory, so a
+    Seeds of one configuration share ``logger.group``; the run id is stored in the run directory, so a
     resumed run continues the same W&B run. Offline unless ``logger.mode=online`` or
     ``WANDB_MODE=online`` (:func:`wandb_mode`); online needs credentials (:func:`check_wandb`).
     Constructed with the rest of the run, before the run directory exists; ``start`` opens the W&B run
     in it.
     """
 
-    def __init__(self, cfg: DictConfig, group: str) -> None:
-        self.mode = check_wandb(cfg)  # before anything is written
+    def __init__(self, config: Config) -> None:
+        self.mode = check_wandb(config.logger)  # before anything is written
         import wandb
 
-        self.wandb, self.cfg, self.group = wandb, cfg, group
+        self.wandb, self.config = wandb, config
 
     def start(self, run_path: Path) -> None:
-        cfg, group = self.cfg, self.group
+        config, logger = self.config, self.config.logger
         id_file = run_path / "wandb_id"
         run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:12]
         atomic_write_text(id_file, run_id)
         self.run = self.wandb.init(
-            project=cfg.logger.project,
-            entity=cfg.logger.get("entity"),
-            group=group,
-            name=f"{group}/seed{cfg.seed}",
-            job_type=cfg.get("method"),
-            config=OmegaConf.to_container(cfg, resolve=True),
+            project=logger.project,
+            entity=logger.entity,
+            group=logger.group,
+            name=f"{logger.group}/seed{config.seed}",
+            job_type=config.method,
+            config=config.resolved,
             dir=os.environ.get("WANDB_DIR") or str(run_path),  # W&B's own variable wins
             id=run_id,
             resume="allow",
             mode=self.mode,  # explicit: W&B's default (online) never applies
-            tags=list(cfg.logger.get("tags") or []),
+            tags=list(logger.tags),
             reinit="finish_previous",
         )
 

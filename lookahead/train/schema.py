@@ -12,6 +12,7 @@ are checked here, before the run, and nowhere else.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, get_args
@@ -24,6 +25,8 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
     Tag,
     ValidationError,
     model_validator,
@@ -228,7 +231,11 @@ class OptimizerArguments(Arguments):
 
 
 class Config(Section):
-    """The whole config; ``dataset``, ``model`` and ``optimizer`` are checked by their target."""
+    """The whole config; ``dataset``, ``model`` and ``optimizer`` are checked by their target.
+
+    Built once, by ``validate`` at the entry point (experiments/), and passed down: it also keeps the
+    plain values it was validated from (``resolved``), which config.yaml, W&B and the run's identity
+    record, and from which ``target`` hands hydra's ``instantiate`` a group's arguments."""
 
     paths: Annotated[Paths, NOT_IDENTITY_FIELD]
     dataset: Annotated[DatasetArguments, SWITCHABLE_GROUP]
@@ -246,6 +253,27 @@ class Config(Section):
     device: Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$"), NOT_IDENTITY_FIELD]
     run_name: Annotated[str, NOT_IDENTITY_FIELD]
     overrides: Annotated[list[str], NOT_IDENTITY_FIELD]
+
+    _resolved: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def keep_the_values(cls, data: Any, handler: ModelWrapValidatorHandler[Config]) -> Config:
+        """The plain values validated, kept as given (the typed fields may coerce, e.g. 1 to 1.0)."""
+        config = handler(data)
+        if isinstance(data, dict):
+            config._resolved = copy.deepcopy(data)
+        return config
+
+    @property
+    def resolved(self) -> dict[str, Any]:
+        """The whole config as plain values, interpolations resolved (a copy)."""
+        return copy.deepcopy(self._resolved)
+
+    def target(self, group: str) -> dict[str, Any]:
+        """A ``_target_`` group's node (``dataset``, ``model``, ``optimizer``) as plain values, for
+        hydra's ``instantiate`` (a copy)."""
+        return copy.deepcopy(self._resolved[group])
 
     @model_validator(mode="after")
     def rules_between_fields(self) -> Config:

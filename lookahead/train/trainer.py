@@ -1,19 +1,21 @@
 """The one training loop every workload shares: train, evaluate, log, checkpoint, resume; one process
 or many (torchrun, SLURM).
 
-``train`` validates and builds everything, opens the run directory (rank 0 only), assembles a
-:class:`Loop` from its collaborators (the step, the checkpoint, the reporter) and decides how the
-process ends: a stop signal is handed on only once the loop has stopped cleanly. The loop reads top to
-bottom: ``run`` trains epoch after epoch; ``train_epoch`` takes the optimizer steps, and every
-``log_every_steps`` reads the summed logs (divergence and stop checks, progress); ``evaluate`` judges
-the weights the method is judged by after each epoch (or every ``eval_every_steps``); ``report`` sends
-the record to metrics.jsonl, W&B and the console and rewrites the checkpoint and summary.json;
-``finish`` writes the last summary whatever happened.
+``train`` takes the validated config (experiments/train.py validates it once), builds everything, opens
+the run directory (rank 0 only), assembles a :class:`Loop` from its collaborators (the step, the
+checkpoint, the reporter) and decides how the process ends: a stop signal is handed on only once the
+loop has stopped cleanly. The loop reads top to bottom: ``run`` trains epoch after epoch;
+``train_epoch`` takes the optimizer steps, and every ``log_every_steps`` reads the summed logs
+(divergence and stop checks, progress); ``evaluate`` judges the weights the method is judged by after
+each epoch (or every ``eval_every_steps``); ``report`` sends the record to metrics.jsonl, W&B and the
+console and rewrites the checkpoint and summary.json; ``finish`` writes the last summary whatever
+happened.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import math
@@ -25,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from lookahead.optim.lookahead import Lookahead
 from lookahead.train import threads
@@ -38,7 +40,7 @@ from lookahead.train.fast_path import FastPath, self_checks
 from lookahead.train.loggers import Console, MetricsFile, WandbLogger, check_wandb
 from lookahead.train.reporter import Reporter
 from lookahead.train.run_dir import NOT_IDENTITY, RunDir, RunDirError, atomic_write_text, environment
-from lookahead.train.schema import Config, Trainer, validate
+from lookahead.train.schema import Config, Trainer
 from lookahead.train.signals import StopSignals
 from lookahead.train.state import RunState, Status, Summary, measures_of
 from lookahead.train.step import TrainStep
@@ -59,9 +61,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def identity(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config minus the fields that may change when a run is resumed."""
-    data = OmegaConf.to_container(cfg, resolve=True)
+def identity(resolved: dict[str, Any]) -> dict[str, Any]:
+    """The resolved config (plain values) minus the fields that may change when a run is resumed."""
+    data = copy.deepcopy(resolved)
     for key in NOT_IDENTITY:
         *parents, leaf = key.split(".")
         node = data
@@ -71,50 +73,46 @@ def identity(cfg: DictConfig) -> dict[str, Any]:
     return data
 
 
-def config_hash(cfg: DictConfig) -> str:
-    return hashlib.sha1(json.dumps(identity(cfg), sort_keys=True, default=str).encode()).hexdigest()
+def config_hash(config: Config) -> str:
+    return hashlib.sha1(
+        json.dumps(identity(config.resolved), sort_keys=True, default=str).encode()
+    ).hexdigest()
 
 
 def train(
-    cfg: DictConfig,
+    config: Config,
     run_path: str | Path,
     ranks: Dist | None = None,
     device: torch.device | None = None,
     graphed: Capture | None = None,
-    config: Config | None = None,
 ) -> Summary:
-    """Run (or resume) the run configured by ``cfg`` in ``run_path`` on every rank; return its summary.
+    """Run (or resume) the run ``config`` describes (validated: ``schema.validate``) in ``run_path`` on
+    every rank; return its summary.
 
     Everything that can fail on bad input (config values, data, model) happens before the run directory
     is created. Rank 0 alone owns the directory (lock, config, logs, checkpoints). ``graphed``: the
-    class that captures the step in CUDA graphs (tests hand in a CPU stand-in); ``config``: ``cfg``
-    validated, when the caller has done it.
+    class that captures the step in CUDA graphs (tests hand in a CPU stand-in).
     """
     ranks = ranks or Dist()
-    config = config or validate(cfg)
     if config.logger.name == "wandb":  # every rank: none may wait for a rank 0 that stopped here
-        check_wandb(cfg)  # online without credentials: one line before anything is written
+        check_wandb(config.logger)  # online without credentials: one line before anything is written
     device = device or resolve_device(config.device)
     seed_everything(config.seed)
-    setup = build(cfg, device, world=ranks.world, config=config)
+    setup = build(config, device, world=ranks.world)
     config.check_steps(setup.steps_per_epoch * config.trainer.max_epochs)
     threads.configure(config.trainer.threads, device, setup.model, announce=ranks.is_main)
     check_cpu_cost(setup, device, config.device, config.trainer.max_epochs, config.trainer.accumulate_steps)
-    wandb = (
-        WandbLogger(cfg, group=cfg.logger.group) if ranks.is_main and config.logger.name == "wandb" else None
-    )
+    wandb = WandbLogger(config) if ranks.is_main and config.logger.name == "wandb" else None
     # Everything is built: only now is anything written.
     run_path = Path(run_path)
-    run, done = _open_on_main(cfg, run_path, ranks)
+    run, done = _open_on_main(config, run_path, ranks)
     if done is not None:
         return Summary(**done)
     benchmark = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = setup.fast.cudnn_benchmark
     try:
         with StopSignals() as signals:
-            summary = assemble(
-                cfg, config, setup, run, run_path, ranks, device, signals, graphed, wandb
-            ).run()
+            summary = assemble(config, setup, run, run_path, ranks, device, signals, graphed, wandb).run()
     finally:
         torch.backends.cudnn.benchmark = benchmark
         if run is not None:
@@ -124,12 +122,12 @@ def train(
     return summary
 
 
-def _open_on_main(cfg: DictConfig, path: Path, ranks: Dist) -> tuple[RunDir | None, dict[str, Any] | None]:
+def _open_on_main(config: Config, path: Path, ranks: Dist) -> tuple[RunDir | None, dict[str, Any] | None]:
     """Rank 0 opens the run directory; every rank learns whether the run is already over."""
     run, done, error = None, None, None
     if ranks.is_main:
         try:
-            run, done = _open(cfg, path)
+            run, done = _open(config, path)
         except RunDirError as err:
             error = str(err)
     error, done = ranks.broadcast((error, done))
@@ -140,18 +138,18 @@ def _open_on_main(cfg: DictConfig, path: Path, ranks: Dist) -> tuple[RunDir | No
     return run, done
 
 
-def _open(cfg: DictConfig, path: Path) -> tuple[RunDir, dict[str, Any] | None]:
+def _open(config: Config, path: Path) -> tuple[RunDir, dict[str, Any] | None]:
     """Lock the run directory; the summary of a run that is already over (completed or diverged)."""
     run = RunDir(path)
     try:
         if run.config.exists():
             try:
-                previous_cfg = OmegaConf.load(run.config)
+                previous = OmegaConf.to_container(OmegaConf.load(run.config), resolve=True)
             except Exception as err:  # garbled YAML
                 raise RunDirError(
                     f"{run.config} is damaged ({type(err).__name__}); delete the run directory"
                 ) from None
-            if identity(previous_cfg) != identity(cfg):
+            if identity(previous) != identity(config.resolved):
                 raise RunDirError(
                     f"{run.path} holds a run with a different config (see its config.yaml); "
                     f"choose another directory"
@@ -168,7 +166,7 @@ def _open(cfg: DictConfig, path: Path) -> tuple[RunDir, dict[str, Any] | None]:
             )
             return run, previous.to_dict()
         if not run.config.exists():
-            atomic_write_text(run.config, OmegaConf.to_yaml(cfg, resolve=True))
+            atomic_write_text(run.config, OmegaConf.to_yaml(OmegaConf.create(config.resolved)))
         return run, None
     except BaseException:
         run.close()
@@ -184,16 +182,16 @@ def _replicas_identical(model: torch.nn.Module, optimizer: torch.optim.Optimizer
     return len(set(sums)) == 1
 
 
-def new_summary(cfg: DictConfig, setup: Setup, run_path: Path, ranks: Dist, device: torch.device) -> Summary:
+def new_summary(config: Config, setup: Setup, run_path: Path, ranks: Dist, device: torch.device) -> Summary:
     workload = setup.workload
     return Summary(
         status="running",
-        experiment=cfg.experiment_name,
+        experiment=config.experiment_name,
         dataset=workload.name,
-        model=cfg.model._target_.rsplit(".", 1)[-1],
-        method=cfg.method,
-        seed=cfg.seed,
-        max_epochs=int(cfg.trainer.max_epochs),
+        model=config.target("model")["_target_"].rsplit(".", 1)[-1],
+        method=config.method,
+        seed=config.seed,
+        max_epochs=config.trainer.max_epochs,
         run_dir=str(run_path),
         target=workload.target,
         higher_is_better=workload.higher_is_better if workload.convergence_metric else None,
@@ -202,13 +200,12 @@ def new_summary(cfg: DictConfig, setup: Setup, run_path: Path, ranks: Dist, devi
         unit=workload.unit,
         measures=measures_of(workload.measures),
         world_size=ranks.world,
-        overrides=list(cfg.overrides),
+        overrides=list(config.overrides),
         **environment(device),
     )
 
 
 def assemble(
-    cfg: DictConfig,
     config: Config,
     setup: Setup,
     run: RunDir | None,
@@ -220,7 +217,7 @@ def assemble(
     wandb: WandbLogger | None = None,
 ) -> Loop:
     """The loop and its collaborators, resumed from the run's checkpoint if it has one."""
-    ckpt = RunCheckpoint(run_path / "checkpoints" / "last.pt", config_hash(cfg), ranks)
+    ckpt = RunCheckpoint(run_path / "checkpoints" / "last.pt", config_hash(config), ranks)
     resumed = ckpt.exists()
     state, carry = ckpt.load(setup) if resumed else (RunState(), None)
     # After the load: DDP broadcasts rank 0's (resumed) weights.
@@ -229,11 +226,11 @@ def assemble(
         if wandb is not None:
             wandb.start(run_path)
         metrics = MetricsFile(run.metrics, resume_step=state.step if resumed else None)
-        reporter = Reporter(Console(cfg.trainer.progress), metrics, wandb)
+        reporter = Reporter(Console(config.trainer.progress), metrics, wandb)
         summary_file = run.summary
     else:
         reporter, summary_file = Reporter(Console("off")), None
-    summary = new_summary(cfg, setup, run_path, ranks, device)
+    summary = new_summary(config, setup, run_path, ranks, device)
     return Loop(
         config.trainer,
         setup,
