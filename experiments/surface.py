@@ -7,6 +7,13 @@ colour scale, and the slow-minus-fast accuracy gap as mean ± std over the seeds
 
 from __future__ import annotations
 
+from lookahead.progress import announce
+
+announce(
+    __name__,
+    "Figure 1's accuracy surface (MNIST-1D, one training and a grid of evaluations per seed)",
+)
+
 import json
 from pathlib import Path
 

@@ -17,6 +17,14 @@ implementations are ranked only where their intervals separate.
 
 from __future__ import annotations
 
+from lookahead.progress import announce
+
+announce(
+    __name__,
+    "the Lookahead scorecard (correctness battery, root causes, step-time overhead)",
+    quiet_flags=("--ddp-worker",),
+)
+
 import argparse
 import importlib
 import importlib.metadata
@@ -41,8 +49,8 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # scorecard_causes, also when loaded by path
 
-import scorecard_causes  # noqa: E402
-from scorecard_causes import DEFECT, FEATURE, Cause  # noqa: E402
+import scorecard_causes
+from scorecard_causes import DEFECT, FEATURE, Cause
 
 K, ALPHA = 5, 0.5
 TOL = 1e-9  # float64: rounding differences between lerp formulas stay ~1e-15; any algorithmic one is >1e-4
