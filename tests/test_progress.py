@@ -108,9 +108,7 @@ def test_the_probe_catches_a_script_that_imports_torch_first(tmp_path):
     late.write_text("import torch\nprint('too late')\n")
     assert probe("path", str(late)) == {"printed": "", "heavy": "torch"}
     early = tmp_path / "early.py"
-    early.write_text(
-        "from lookahead.progress import announce\nannounce(__name__, 'work')\nimport torch\n"
-    )
+    early.write_text("from lookahead.progress import announce\nannounce(__name__, 'work')\nimport torch\n")
     seen = probe("path", str(early), "x=1")
     assert seen["heavy"] == "torch"
     assert seen["printed"].startswith("early.py: work (x=1); loading torch first")

@@ -79,6 +79,7 @@ class Console:
     ranks other than 0 (``mode="off"``)."""
 
     LINE_EVERY_S = 60.0  # in lines mode: a progress line when nothing was printed for this long
+
     @staticmethod
     def clock() -> float:  # tests replace it (or time.monotonic): the heartbeat is then step-bound
         return time.monotonic()
