@@ -9,6 +9,13 @@ SEEDS ?= 1,2,3
 comma := ,
 empty :=
 space := $(empty) $(empty)
+# $(call stage,i/n,what): the line a long target prints as each of its stages begins, with the time since
+# the first make of this command started (sub-makes inherit MAKE_START).
+ifndef MAKE_START
+MAKE_START := $(shell date +%s)
+endif
+export MAKE_START
+stage = @s=$$(( $$(date +%s) - $(MAKE_START) )); echo "$@ [$(1)] $(2) ($$(( s / 60 )) min $$(( s % 60 )) s so far)"
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test test-all lint
@@ -146,21 +153,34 @@ inner-loop: $(STAMP)  ## fast vs slow weights in the inner loop, Figure 1's surf
 	$(PY) experiments/surface.py out=$(FIG)
 
 cpu-studies: $(STAMP)  ## MNIST-1D, 5 seeds -> results/local/cpu: the methods, the alpha x k grid, the lr x momentum grid (most of paper-cpu's 11 min)
+	$(call stage,1/4,the methods: SGD$(comma) Adam$(comma) Polyak$(comma) Lookahead x 5 seeds)
 	$(CPU_RUN) experiment=mnist1d_sgd,mnist1d_adam,mnist1d_polyak,mnist1d_lookahead paths.runs=$(CPU_STUDIES)/methods
+	$(call stage,2/4,the alpha x k grid x 5 seeds)
 	$(CPU_RUN) experiment=mnist1d_lookahead lookahead.alpha=0.2,0.5,0.8,1.0 lookahead.k=1,5,10,20 \
 		trainer.max_epochs=20 paths.runs=$(CPU_STUDIES)/alpha_k
+	$(call stage,3/4,the lr x momentum grid of SGD x 5 seeds)
 	$(CPU_RUN) experiment=mnist1d_sgd $(ROBUST) paths.runs=$(CPU_STUDIES)/robustness
+	$(call stage,4/4,the lr x momentum grid of Lookahead(SGD) x 5 seeds)
 	$(CPU_RUN) experiment=mnist1d_lookahead lookahead.alpha=0.5 lookahead.k=5 $(ROBUST) paths.runs=$(CPU_STUDIES)/robustness
 
-figures: $(STAMP) nqm quadratic inner-loop  ## every figure from results/cpu + theory -> results/local/figures (PNG, PDF; 22.5 min on a 2-core CPU VM under load 9-13)
+figures: $(STAMP)  ## every figure from results/cpu + theory -> results/local/figures (PNG, PDF; 22.5 min on a 2-core CPU VM under load 9-13)
+	$(call stage,1/5,theory and inner-loop figures: make nqm quadratic inner-loop)
+	$(MAKE) --no-print-directory nqm quadratic inner-loop FIG=$(FIG)
+	$(call stage,2/5,MNIST-1D curves of $(CPU_RESULTS)/methods)
 	$(PY) scripts/figures.py curves $(CPU_RESULTS)/methods --out $(FIG)/mnist1d_curves
+	$(call stage,3/5,alpha x k grid of $(CPU_RESULTS)/alpha_k)
 	$(PY) scripts/figures.py grid $(CPU_RESULTS)/alpha_k --x lookahead.k --y lookahead.alpha --title "MNIST-1D Lookahead(SGD), 20 epochs" --out $(FIG)/alpha_k
+	$(call stage,4/5,lr x momentum grid of $(CPU_RESULTS)/robustness)
 	$(PY) scripts/figures.py grid $(CPU_RESULTS)/robustness --x optimizer.lr --y optimizer.momentum --panel method --title "MNIST-1D, 20 epochs:" --out $(FIG)/robustness
+	$(call stage,5/5,table of $(CPU_RESULTS)/methods)
 	$(PY) scripts/tables.py $(CPU_RESULTS)/methods --out $(CPU_TABLES) --name methods
 
 paper-cpu: $(STAMP)  ## re-run every CPU-scale study and rewrite the committed results/{cpu,figures,demo} (11 min 11 s, 2-core CPU VM)
+	$(call stage,1/3,make cpu-studies into results/cpu)
 	$(MAKE) cpu-studies CPU_STUDIES=results/cpu
+	$(call stage,2/3,make figures into results/figures)
 	$(MAKE) figures FIG=results/figures CPU_RESULTS=results/cpu CPU_TABLES=results/cpu
+	$(call stage,3/3,make evidence-demo into results/demo)
 	$(MAKE) evidence-demo
 
 # ---- ImageNet (issue 10) ------------------------------------------------------------------------
@@ -322,8 +342,10 @@ SCORECARD_MACHINE ?= 2-core CPU VM, shared with other jobs at the time
 .PHONY: scorecard
 
 scorecard: $(STAMP)  ## Lookahead on PyPI side by side: correctness battery + CPU step overhead -> results/local/scorecard.md (7 min 8 s on a shared 2-core CPU VM, 31.5 min under load 9-13)
+	$(call stage,1/2,installing the peer packages of requirements-scorecard.txt)
 	$(PY) -m pip install -q -c requirements.txt -r requirements-scorecard.txt || \
 		echo "scorecard: the peer packages could not be installed; the missing ones are skipped"
+	$(call stage,2/2,scripts/scorecard.py: the battery$(comma) root causes and timings of each implementation)
 	$(PY) scripts/scorecard.py --out $(SCORECARD) --machine "$(SCORECARD_MACHINE)"
 
 # The study: each modern optimizer with and without Lookahead (the inner optimizer's lr grid, reused for

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -225,3 +226,22 @@ def test_a_slow_training_run_prints_at_least_once_a_minute(data_root, tmp_path, 
     ]
     assert len(beats) >= 2 and beats[0] == 10, (beats, out)
     assert {b - a for a, b in itertools.pairwise(beats)} == {9}, beats
+
+
+# -- long Make targets say which stage, i of n ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "total"), [("figures", 5), ("cpu-studies", 4), ("paper-cpu", 3), ("scorecard", 2)]
+)
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_long_make_targets_number_their_stages(target, total):
+    dry = subprocess.run(
+        ["make", "--no-print-directory", "-n", target, "-o", ".venv/.installed", "VENV=.venv"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert dry.returncode == 0, dry.stderr
+    own = re.findall(rf'echo "{re.escape(target)} \[(\d+)/(\d+)\] [^"]+ so far\)"', dry.stdout)
+    assert own == [(str(i), str(total)) for i in range(1, total + 1)], dry.stdout
