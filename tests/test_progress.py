@@ -245,3 +245,19 @@ def test_long_make_targets_number_their_stages(target, total):
     assert dry.returncode == 0, dry.stderr
     own = re.findall(rf'echo "{re.escape(target)} \[(\d+)/(\d+)\] [^"]+ so far\)"', dry.stdout)
     assert own == [(str(i), str(total)) for i in range(1, total + 1)], dry.stdout
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_help_gives_each_target_a_time_on_a_named_machine_or_says_gpu():
+    lines = subprocess.run(
+        ["make", "--no-print-directory", "help"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.splitlines()
+    timed = re.compile(r"\b\d[\d.,]*\s*(s|min|h)\b")
+    vague = [
+        line
+        for line in lines
+        if "GPU" not in line
+        and not (timed.search(line) and "2-core CPU VM" in line)
+        and "not measured:" not in line  # with the reason: the data or runs are not on this machine
+    ]
+    assert not vague, "\n".join(vague)
