@@ -11,7 +11,7 @@ from lookahead.progress import announce
 
 announce(
     __name__,
-    "Figure 1's accuracy surface (MNIST-1D, one training and a grid of evaluations per seed)",
+    "Figure 1: test accuracy on the plane of three fast-weight snapshots (MNIST-1D, per seed)",
 )
 
 import json
