@@ -9,12 +9,19 @@ SEEDS ?= 1,2,3
 comma := ,
 empty :=
 space := $(empty) $(empty)
+# $(call stage,i/n,what): the line a long target prints as each of its stages begins, with the time since
+# the first make of this command started (sub-makes inherit MAKE_START).
+ifndef MAKE_START
+MAKE_START := $(shell date +%s)
+endif
+export MAKE_START
+stage = @s=$$(( $$(date +%s) - $(MAKE_START) )); echo "$@ [$(1)] $(2) ($$(( s / 60 )) min $$(( s % 60 )) s so far)"
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test test-all lint
 
 # Colour only on a terminal (not into a pipe or a file); the column fits the longest target name.
-help:  ## list the targets
+help:  ## list the targets (under 0.1 s on a 2-core CPU VM)
 	@if [ -t 1 ]; then c='\033[36m'; r='\033[0m'; else c=''; r=''; fi; \
 	grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk -v c="$$c" -v r="$$r" 'BEGIN {FS = ":.*## "}; {printf "  %s%-29s%s %s\n", c, $$1, r, $$2}'; \
@@ -47,7 +54,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-venv: $(STAMP)  ## create .venv with the pinned dependencies (CPU=1: torch's CPU wheels, the default without an NVIDIA driver; about 1 min 30 s with a warm pip cache, 309 s cold with the CUDA wheels)
+venv: $(STAMP)  ## create .venv with the pinned dependencies (CPU=1: torch's CPU wheels, the default without an NVIDIA driver; about 1 min 30 s with a warm pip cache, 309 s cold with the CUDA wheels, 2-core CPU VM)
 
 # Tests bound their work by steps, never by a clock; --timeout is only a hang guard (an hour per test), so
 # a loaded machine makes the suite slower, not red.
@@ -55,11 +62,11 @@ test: $(STAMP)  ## run the test suite (fast tests; CPU only; 5 min idle on a 2-c
 	$(PY) -m ruff check .
 	$(PY) -m pytest -m "not slow" -n 2 --timeout 3600
 
-test-all: $(STAMP)  ## run every test, the slow ones too (torch.compile, training entry points, fresh-clone demo; not timed)
+test-all: $(STAMP)  ## run every test, the slow ones too (torch.compile, training entry points, fresh-clone demo; not measured: more than make test's 5 min on an idle 2-core CPU VM)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 --timeout 3600
 
-lint: $(STAMP)  ## ruff check + format check
+lint: $(STAMP)  ## ruff check + format check (5 s on a 2-core CPU VM under load 24)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
@@ -85,16 +92,16 @@ demo: $(STAMP)  ## MNIST-1D: SGD and Adam, with and without Lookahead, 3 seeds -
 evidence-demo: $(STAMP)  ## rewrite the committed results/demo/ (the README's demo table and curves; 2 min 19 s on an idle 2-core CPU VM)
 	$(MAKE) demo DEMO=results/demo
 
-check-install: $(STAMP)  ## CI: the wheel in a fresh venv with torch alone (Lookahead trains), and with [all] (the demo's trainer, a few steps)
+check-install: $(STAMP)  ## CI: the wheel in a fresh venv with torch alone (Lookahead trains), and with [all] (the demo's trainer, a few steps; 7 min 36 s on a 2-core CPU VM under load 15-26, warm pip cache)
 	VENV=$(VENV) bash scripts/check_install.sh
 
-check-clean-demo: $(STAMP)  ## CI: `make demo` in a fresh clone leaves `git status` clean (make demo's time plus a clone)
+check-clean-demo: $(STAMP)  ## CI: `make demo` in a fresh clone leaves `git status` clean (make demo's 2 min 20 s on an idle 2-core CPU VM plus a clone; not timed as a whole)
 	tmp=$$(mktemp -d) && git clone -q . "$$tmp/repo" && \
 	$(MAKE) -C "$$tmp/repo" demo VENV=$(abspath $(VENV)) -o $(abspath $(STAMP)) DEMO_ARGS="$(DEMO_ARGS)" && \
 	dirty=$$(git -C "$$tmp/repo" status --porcelain) && rm -rf "$$tmp" && \
 	if [ -n "$$dirty" ]; then echo "error: make demo left the tree dirty:"; echo "$$dirty"; exit 1; fi
 
-report: $(STAMP)  ## table of every run under results/runs -> results/local/report (grouped by what differs)
+report: $(STAMP)  ## table of every run under results/runs -> results/local/report (grouped by what differs; grows with the runs: 8.5 s for results/cpu/methods' 20 runs on a 2-core CPU VM, niced under load 4.5)
 	$(PY) scripts/report.py results/runs --out $(LOCAL)/report
 
 # One target per CIFAR preset: `make cifar10-lookahead SEEDS=1,2,3`.
@@ -132,35 +139,48 @@ CPU_RUN := $(TRAIN) --multirun trainer.progress=lines seed=$(CPU_SEEDS)
 ROBUST := optimizer.lr=0.01,0.03,0.1,0.3 optimizer.momentum=0.0,0.5,0.9,0.99 schedule=constant trainer.max_epochs=20
 .PHONY: tables figures nqm quadratic inner-loop cpu-studies paper-cpu
 
-tables: $(STAMP)  ## comparison tables (Markdown/LaTeX/CSV) of results/runs, Table 1 preset -> results/local/tables
+tables: $(STAMP)  ## comparison tables (Markdown/LaTeX/CSV) of results/runs, Table 1 preset -> results/local/tables (grows with the runs: 8.5 s for results/cpu/methods' 20 runs on a 2-core CPU VM, niced under load 4.5)
 	$(PY) scripts/tables.py results/runs --preset table1 --out $(LOCAL)/tables
 
 nqm: $(STAMP)  ## noisy quadratic model: rate vs final loss over alpha, matched-loss curves -> results/local/figures (20 s, 2-core CPU VM)
 	$(PY) experiments/nqm.py out=$(FIG)
 
-quadratic: $(STAMP)  ## CM vs Lookahead(CM) convergence rate on quadratics -> results/local/figures
+quadratic: $(STAMP)  ## CM vs Lookahead(CM) convergence rate on quadratics -> results/local/figures (14 s on a 2-core CPU VM, niced under load 4.5)
 	$(PY) experiments/quadratic.py out=$(FIG)
 
 inner-loop: $(STAMP)  ## fast vs slow weights in the inner loop, Figure 1's surface over 3 seeds (MNIST-1D; 22 s, 2-core CPU VM)
 	$(PY) experiments/fast_slow.py out=$(FIG)
 	$(PY) experiments/surface.py out=$(FIG)
 
-cpu-studies: $(STAMP)  ## MNIST-1D, 5 seeds -> results/local/cpu: the methods, the alpha x k grid, the lr x momentum grid (most of paper-cpu's 11 min)
+cpu-studies: $(STAMP)  ## MNIST-1D, 5 seeds -> results/local/cpu: the methods, the alpha x k grid, the lr x momentum grid (not timed on its own: its 260 runs' wall times sum to 8 min 6 s, most of paper-cpu's 11 min 11 s on a 2-core CPU VM)
+	$(call stage,1/4,the methods: SGD$(comma) Adam$(comma) Polyak$(comma) Lookahead x 5 seeds)
 	$(CPU_RUN) experiment=mnist1d_sgd,mnist1d_adam,mnist1d_polyak,mnist1d_lookahead paths.runs=$(CPU_STUDIES)/methods
+	$(call stage,2/4,the alpha x k grid x 5 seeds)
 	$(CPU_RUN) experiment=mnist1d_lookahead lookahead.alpha=0.2,0.5,0.8,1.0 lookahead.k=1,5,10,20 \
 		trainer.max_epochs=20 paths.runs=$(CPU_STUDIES)/alpha_k
+	$(call stage,3/4,the lr x momentum grid of SGD x 5 seeds)
 	$(CPU_RUN) experiment=mnist1d_sgd $(ROBUST) paths.runs=$(CPU_STUDIES)/robustness
+	$(call stage,4/4,the lr x momentum grid of Lookahead(SGD) x 5 seeds)
 	$(CPU_RUN) experiment=mnist1d_lookahead lookahead.alpha=0.5 lookahead.k=5 $(ROBUST) paths.runs=$(CPU_STUDIES)/robustness
 
-figures: $(STAMP) nqm quadratic inner-loop  ## every figure from results/cpu + theory -> results/local/figures (PNG, PDF; 22.5 min on a 2-core CPU VM under load 9-13)
+figures: $(STAMP)  ## every figure from results/cpu + theory -> results/local/figures (PNG, PDF; 22.5 min on a 2-core CPU VM under load 9-13)
+	$(call stage,1/5,theory and inner-loop figures: make nqm quadratic inner-loop)
+	$(MAKE) --no-print-directory nqm quadratic inner-loop FIG=$(FIG)
+	$(call stage,2/5,MNIST-1D curves of $(CPU_RESULTS)/methods)
 	$(PY) scripts/figures.py curves $(CPU_RESULTS)/methods --out $(FIG)/mnist1d_curves
+	$(call stage,3/5,alpha x k grid of $(CPU_RESULTS)/alpha_k)
 	$(PY) scripts/figures.py grid $(CPU_RESULTS)/alpha_k --x lookahead.k --y lookahead.alpha --title "MNIST-1D Lookahead(SGD), 20 epochs" --out $(FIG)/alpha_k
+	$(call stage,4/5,lr x momentum grid of $(CPU_RESULTS)/robustness)
 	$(PY) scripts/figures.py grid $(CPU_RESULTS)/robustness --x optimizer.lr --y optimizer.momentum --panel method --title "MNIST-1D, 20 epochs:" --out $(FIG)/robustness
+	$(call stage,5/5,table of $(CPU_RESULTS)/methods)
 	$(PY) scripts/tables.py $(CPU_RESULTS)/methods --out $(CPU_TABLES) --name methods
 
 paper-cpu: $(STAMP)  ## re-run every CPU-scale study and rewrite the committed results/{cpu,figures,demo} (11 min 11 s, 2-core CPU VM)
+	$(call stage,1/3,make cpu-studies into results/cpu)
 	$(MAKE) cpu-studies CPU_STUDIES=results/cpu
+	$(call stage,2/3,make figures into results/figures)
 	$(MAKE) figures FIG=results/figures CPU_RESULTS=results/cpu CPU_TABLES=results/cpu
+	$(call stage,3/3,make evidence-demo into results/demo)
 	$(MAKE) evidence-demo
 
 # ---- ImageNet (issue 10) ------------------------------------------------------------------------
@@ -191,11 +211,11 @@ imagenet-sgd: ## ImageNet ResNet-50, SGD, Table 2 settings (GPU)
 imagenet-resnet152-sgd: ## ImageNet ResNet-152, SGD (the paper's Figure 6; GPU)
 imagenet-resnet152-lookahead: ## ImageNet ResNet-152, Lookahead(SGD) (the paper's Figure 6; GPU)
 
-imagenet-table: $(STAMP)  ## Table 2 (top-1/top-5 at epochs 50, 60 beside the paper) -> results/local/imagenet/ (not timed)
+imagenet-table: $(STAMP)  ## Table 2 (top-1/top-5 at epochs 50, 60 beside the paper) -> results/local/imagenet/ (needs the GPU runs; not measured)
 	$(PY) scripts/tables.py results/runs/imagenet_sgd results/runs/imagenet_lookahead \
 		--preset table2 --out $(LOCAL)/imagenet --name table2
 
-imagenet-figure: $(STAMP)  ## Figure 6: ImageNet training loss per model -> results/local/imagenet/imagenet_loss.* (not timed)
+imagenet-figure: $(STAMP)  ## Figure 6: ImageNet training loss per model -> results/local/imagenet/imagenet_loss.* (needs the GPU runs; not measured)
 	$(PY) scripts/figures.py imagenet $(or $(wildcard results/runs/imagenet_*),results/runs/imagenet_sgd) --out $(LOCAL)/imagenet/imagenet_loss
 
 imagenet-demo: $(STAMP)  ## the ImageNet path on generated JPEGs: ResNet-18, SGD vs Lookahead, CPU (about 4 min on a 2-core CPU VM)
@@ -253,7 +273,7 @@ ptb-cpu: $(STAMP)  ## PTB CPU tier: small LSTM, SGD/Adam with and without Lookah
 	wait $$first && [ $$second = 0 ]
 	$(MAKE) ptb-cpu-report
 
-ptb-cpu-report: $(STAMP)  ## table (mean ± std, CI, Welch p vs the inner optimizer) and curves of results/local/ptb_cpu (not timed)
+ptb-cpu-report: $(STAMP)  ## table (mean ± std, CI, Welch p vs the inner optimizer) and curves of results/local/ptb_cpu (37 s for results/ptb_cpu's runs on a 2-core CPU VM, niced under load 4.5-5)
 	$(PY) scripts/tables.py $(PTB_CPU)/runs --preset ptb_cpu --out $(PTB_CPU) --name table
 	$(PY) scripts/figures.py curves $(PTB_CPU)/runs --columns train_perplexity,valid_perplexity --x step \
 		--by lookahead.alpha --out $(PTB_CPU)/curves
@@ -296,7 +316,7 @@ WMT_PRESETS := wmt14_adam,wmt14_lookahead_adam,wmt14_lookahead_adam_nowarmup,wmt
 SYNTH ?= $(LOCAL)/synthetic_translation
 .PHONY: wmt14-vocab wmt14 wmt14-figure synthetic-translation
 
-wmt14-vocab: $(STAMP)  ## joint 32k SentencePiece vocabulary of data/wmt14_en_de (once; docs/wmt.md has the files; not timed)
+wmt14-vocab: $(STAMP)  ## joint 32k SentencePiece vocabulary of data/wmt14_en_de (once; docs/wmt.md has the files; not measured: no WMT14 data here)
 	$(PY) scripts/translation_data.py vocab --root $(WMT_ROOT) --src en --tgt de --vocab-size 32000
 
 wmt14: $(STAMP)  ## Figure 7b runs: Adam, LA(Adam), LA(Adam) without warmup, Adafactor (GPU; SEEDS=1 for one seed)
@@ -304,7 +324,7 @@ wmt14: $(STAMP)  ## Figure 7b runs: Adam, LA(Adam), LA(Adam) without warmup, Ada
 	$(PY) -m lookahead.analysis.translation_figures results/runs/wmt14_* --out $(FIG)/figure7b
 	$(PY) scripts/tables.py results/runs --preset wmt --out $(LOCAL)/tables --name wmt
 
-wmt14-figure: $(STAMP)  ## Figure 7b (training loss vs inner steps) from results/runs/wmt14_* (not timed)
+wmt14-figure: $(STAMP)  ## Figure 7b (training loss vs inner steps) from results/runs/wmt14_* (needs the GPU runs; not measured)
 	$(PY) -m lookahead.analysis.translation_figures results/runs/wmt14_* --out $(FIG)/figure7b
 
 synthetic-translation: $(STAMP)  ## synthetic translation, Adam vs LA(Adam), 3 seeds, CPU (about 35 min on a loaded 2-core CPU VM) -> results/local/
@@ -321,9 +341,11 @@ SCORECARD ?= $(LOCAL)/scorecard.md
 SCORECARD_MACHINE ?= 2-core CPU VM, shared with other jobs at the time
 .PHONY: scorecard
 
-scorecard: $(STAMP)  ## Lookahead on PyPI side by side: correctness battery + CPU step overhead -> results/local/scorecard.md (7 min 8 s on a shared 2-core CPU VM, 31.5 min under load 9-13)
+scorecard: $(STAMP)  ## Lookahead on PyPI side by side: correctness battery + CPU step overhead -> results/local/scorecard.md (31.5 min on a 2-core CPU VM under load 9-13, a fresh-clone trial; 7 min 8 s on 2026-11-30 beside other jobs, load not recorded)
+	$(call stage,1/2,installing the peer packages of requirements-scorecard.txt)
 	$(PY) -m pip install -q -c requirements.txt -r requirements-scorecard.txt || \
 		echo "scorecard: the peer packages could not be installed; the missing ones are skipped"
+	$(call stage,2/2,scripts/scorecard.py: the battery$(comma) root causes and timings of each implementation)
 	$(PY) scripts/scorecard.py --out $(SCORECARD) --machine "$(SCORECARD_MACHINE)"
 
 # The study: each modern optimizer with and without Lookahead (the inner optimizer's lr grid, reused for
@@ -344,17 +366,17 @@ MODERN_OPTIMIZERS := muon lion schedulefree
 
 modern-cpu: modern-cpu-mnist1d modern-cpu-ptb modern-cpu-report  ## Muon, Lion, schedule-free AdamW with/without Lookahead: MNIST-1D x5 seeds, PTB CPU x3 -> results/local/modern_cpu (about 2 h on a loaded 2-core CPU VM, from timed runs)
 
-modern-cpu-mnist1d: $(STAMP)  ## the study's MNIST-1D half (3 optimizers x 3 lr x Lookahead off/on x 5 seeds = 90 runs; about 78 min, loaded)
+modern-cpu-mnist1d: $(STAMP)  ## the study's MNIST-1D half (3 optimizers x 3 lr x Lookahead off/on x 5 seeds = 90 runs; about 78 min on a loaded 2-core CPU VM)
 	$(foreach opt,$(MODERN_OPTIMIZERS),$(TRAIN) --multirun experiment=mnist1d_$(opt) lookahead=off,on \
 		optimizer.lr=$(MODERN_LR_mnist1d_$(opt)) seed=$(MODERN_SEEDS) paths.runs=$(MODERN)/mnist1d \
 		trainer.progress=lines $(MODERN_ARGS) && ) true
 
-modern-cpu-ptb: $(STAMP)  ## the study's PTB half (3 optimizers x 3 lr x Lookahead off/on x 3 seeds = 54 runs; about 36 min, loaded)
+modern-cpu-ptb: $(STAMP)  ## the study's PTB half (3 optimizers x 3 lr x Lookahead off/on x 3 seeds = 54 runs; about 36 min on a loaded 2-core CPU VM)
 	$(foreach opt,$(MODERN_OPTIMIZERS),$(TRAIN) --multirun experiment=ptb_small_$(opt) lookahead=off,on \
 		optimizer.lr=$(MODERN_LR_ptb_small_$(opt)) seed=$(MODERN_PTB_SEEDS) ++dataset.source=$(PTB_SOURCE) \
 		paths.runs=$(MODERN)/ptb trainer.progress=lines $(MODERN_ARGS) && ) true
 
-modern-cpu-report: $(STAMP)  ## tables of results/local/modern_cpu: each Lookahead(X) against X at every lr (Welch p; not timed)
+modern-cpu-report: $(STAMP)  ## tables of results/local/modern_cpu: each Lookahead(X) against X at every lr (Welch p; not measured: needs make modern-cpu's runs)
 	$(PY) scripts/tables.py $(MODERN)/mnist1d --baseline inner --mark-best --out $(MODERN) --name mnist1d
 	$(PY) scripts/tables.py $(MODERN)/ptb --metric final_test_perplexity --scale 1 --baseline inner --mark-best \
 		--out $(MODERN) --name ptb

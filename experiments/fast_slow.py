@@ -6,6 +6,10 @@ fast weights after every inner step and of the slow weights at every sync, mean 
 
 from __future__ import annotations
 
+from lookahead.progress import announce
+
+announce(__name__, "fast vs slow weights in the inner loop (MNIST-1D, one training per seed)")
+
 import json
 from pathlib import Path
 

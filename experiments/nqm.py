@@ -9,6 +9,10 @@ noise models, which shows where the effect appears and where it vanishes.
 
 from __future__ import annotations
 
+from lookahead.progress import announce
+
+announce(__name__, "the noisy quadratic model figure")
+
 import json
 from pathlib import Path
 

@@ -6,6 +6,10 @@ function of momentum, for the low-curvature direction of quadratics of condition
 
 from __future__ import annotations
 
+from lookahead.progress import announce
+
+announce(__name__, "the quadratic convergence-rate figure")
+
 import json
 from pathlib import Path
 

@@ -7,6 +7,13 @@ colour scale, and the slow-minus-fast accuracy gap as mean ± std over the seeds
 
 from __future__ import annotations
 
+from lookahead.progress import announce
+
+announce(
+    __name__,
+    "Figure 1: test accuracy on the plane of three fast-weight snapshots (MNIST-1D, per seed)",
+)
+
 import json
 from pathlib import Path
 

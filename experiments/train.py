@@ -8,6 +8,10 @@ the run from its checkpoint.
 
 from __future__ import annotations
 
+from lookahead.progress import announce
+
+announce(__name__, "training")
+
 import signal
 import sys
 from pathlib import Path

@@ -21,6 +21,10 @@ CUDA the script runs every path at toy size on the CPU: a check that it works, n
 
 from __future__ import annotations
 
+from lookahead.progress import announce
+
+announce(__name__, "benchmarking the trainer's GPU paths")
+
 import argparse
 import datetime
 import itertools

@@ -16,6 +16,10 @@ GPU paths are skipped (and say so) without CUDA, DALI without nvidia-dali. Resul
 
 from __future__ import annotations
 
+from lookahead.progress import announce
+
+announce(__name__, "benchmarking ImageNet images/s (decoding, model, trainer)")
+
 import argparse
 import contextlib
 import io

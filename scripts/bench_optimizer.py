@@ -19,6 +19,10 @@ state holds.
 
 from __future__ import annotations
 
+from lookahead.progress import announce
+
+announce(__name__, "benchmarking Lookahead's step time and memory against its inner optimizer")
+
 import argparse
 import statistics
 import time

@@ -12,6 +12,10 @@ median of the per-pair ratios is reported (the target is >= 0.95).
 
 from __future__ import annotations
 
+from lookahead.progress import announce
+
+announce(__name__, "benchmarking PTB tokens/s (trainer vs a bare loop)")
+
 import argparse
 import contextlib
 import io

@@ -10,6 +10,10 @@
 
 from __future__ import annotations
 
+from lookahead.progress import announce
+
+announce(__name__, "benchmarking the trainer and data path against a minimal loop")
+
 import argparse
 import contextlib
 import io

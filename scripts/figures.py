@@ -23,6 +23,10 @@ from experiments/fast_slow.py and experiments/surface.py (`make figures` runs th
 
 from __future__ import annotations
 
+from lookahead.progress import announce
+
+announce(__name__, "figures of the runs")
+
 import argparse
 import json
 import sys

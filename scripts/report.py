@@ -6,6 +6,10 @@
 
 from __future__ import annotations
 
+from lookahead.progress import announce
+
+announce(__name__, "comparison tables of the runs")
+
 import sys
 
 from tables import main

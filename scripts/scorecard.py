@@ -17,6 +17,14 @@ implementations are ranked only where their intervals separate.
 
 from __future__ import annotations
 
+from lookahead.progress import announce
+
+announce(
+    __name__,
+    "the Lookahead scorecard (correctness battery, root causes, step-time overhead)",
+    quiet_flags=("--ddp-worker",),
+)
+
 import argparse
 import importlib
 import importlib.metadata
@@ -38,11 +46,13 @@ import torch
 from scipy import stats
 from torch import nn
 
+from lookahead.progress import Stages
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # scorecard_causes, also when loaded by path
 
-import scorecard_causes  # noqa: E402
-from scorecard_causes import DEFECT, FEATURE, Cause  # noqa: E402
+import scorecard_causes
+from scorecard_causes import DEFECT, FEATURE, Cause
 
 K, ALPHA = 5, 0.5
 TOL = 1e-9  # float64: rounding differences between lerp formulas stay ~1e-15; any algorithmic one is >1e-4
@@ -619,11 +629,12 @@ def load_average() -> str:
     return f"{one:.2f}, {five:.2f}, {fifteen:.2f}"
 
 
-def speed(impls: list[Impl], repeats: int = 15, steps: int = 2 * K) -> Speed:
+def speed(impls: list[Impl], repeats: int = 15, steps: int = 2 * K, stages: Stages | None = None) -> Speed:
     """Step time of Lookahead(inner) / inner alone on ResNet-18's parameters (fp32, CPU), per inner
     optimizer: in each repeat every variant runs ``steps`` steps (whole k-step cycles, syncs included) in
     turn, the order rotating, so that a slower or faster spell of a shared machine hits all of them alike;
-    each repeat gives one ratio per implementation (against the inner optimizer's time in that repeat)."""
+    each repeat gives one ratio per implementation (against the inner optimizer's time in that repeat).
+    ``stages``: where to say, at least once a minute, which repeat is being timed."""
     from torchvision.models import resnet18
 
     before = load_average()
@@ -642,7 +653,9 @@ def speed(impls: list[Impl], repeats: int = 15, steps: int = 2 * K) -> Speed:
                 opt.step()
             variants["inner" if impl is None else impl.name] = (opt, [])
         order = list(variants)
-        for _ in range(repeats):
+        for repeat in range(repeats):
+            if stages is not None:
+                stages.tick(f"timing {inner_name}: repeat {repeat + 1}/{repeats}")
             for name in order:
                 opt, times = variants[name]
                 start = time.perf_counter()
@@ -882,7 +895,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipping {impl.name}: {version}", file=sys.stderr)
     results: dict[str, dict] = {}
     groups: dict[str, Grouping] = {}
+    # one stage per implementation (its battery, then its root causes), then the timings
+    stages = Stages("scorecard", len(impls) + (not args.no_speed))
     for impl, version in impls:
+        causes = impl.distribution is not None and not args.no_causes
+        stages.begin(f"{impl.name}: correctness battery{' and root causes' if causes else ''}")
         results[impl.name] = {"_version": version}
         for key in PROPERTIES:
             outcome = check(key, impl.path)
@@ -896,10 +913,12 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(markdown(results, skipped, None, args.machine, time.perf_counter() - start, groups))
     print(f"wrote {args.out} (correctness)")
     if not args.no_speed:
-        measured = speed([impl for impl, _ in impls], repeats=args.repeats)
+        stages.begin(f"step-time overhead, {args.repeats} repeats per inner optimizer")
+        measured = speed([impl for impl, _ in impls], repeats=args.repeats, stages=stages)
         text = markdown(results, skipped, measured, args.machine, time.perf_counter() - start, groups)
         args.out.write_text(text)
         print(f"wrote {args.out} (with speed)")
+    stages.done()
     return 0
 
 

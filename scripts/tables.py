@@ -24,6 +24,10 @@ never dropped), and the speed-up against the baseline with a 95% bootstrap inter
 
 from __future__ import annotations
 
+from lookahead.progress import announce
+
+announce(__name__, "comparison tables of the runs")
+
 import argparse
 import json
 import sys

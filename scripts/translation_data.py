@@ -15,6 +15,10 @@ dropping the pairs that have an empty side (the reader refuses empty lines).
 
 from __future__ import annotations
 
+from lookahead.progress import announce
+
+announce(__name__, "preparing translation data")
+
 import argparse
 import sys
 import time

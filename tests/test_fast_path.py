@@ -589,7 +589,9 @@ def test_bench_gpu_runs_every_cpu_path_and_says_its_figures_are_not_gpu_figures(
     )
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
-    assert "NOT GPU figures" in out.splitlines()[0]
+    first, label = out.splitlines()[:2]
+    assert first.startswith("bench_gpu.py: ")  # what it is about to do, before torch loads
+    assert "NOT GPU figures" in label
     for line in (
         "   fp32 ",
         "   bf16+channels_last ",

@@ -211,3 +211,32 @@ def test_a_reproduction_that_does_not_show_its_defect_is_flagged():
 def test_a_fix_the_catalogue_does_not_have_is_refused():
     with pytest.raises(ValueError, match=r"no fix \['nonsense'\] for timm"):
         sc.scorecard_causes.with_fixes("timm", object, ["nonsense"])
+
+
+def test_the_scorecard_says_each_stage_and_a_line_a_minute_while_it_times(monkeypatch, tmp_path, capsys):
+    """Stage lines (i of n, time so far) and, inside the timings, a line whenever a minute passed: a
+    clock that moves 61 s per reading, a pass for every property and a one-layer model instead of
+    ResNet-18, so the test is bounded by its steps."""
+    import torch
+    import torchvision.models
+
+    from lookahead.progress import Stages
+
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 61.0
+        return now[0]
+
+    monkeypatch.setattr(sc, "Stages", lambda name, total: Stages(name, total, clock=clock))
+    monkeypatch.setattr(sc, "check", lambda key, path, fixes=None: sc.Outcome(True, "", ""))
+    monkeypatch.setattr(torchvision.models, "resnet18", lambda: torch.nn.Linear(3, 2))
+    out = tmp_path / "scorecard.md"
+    assert sc.main(["--only", "lookahead", "--repeats", "2", "--out", str(out)]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("scorecard")]
+    assert lines[0] == "scorecard [1/2] lookahead (this suite): correctness battery (1 min 1 s so far)"
+    assert lines[1].startswith("scorecard [2/2] step-time overhead, 2 repeats per inner optimizer (")
+    assert "scorecard [2/2] timing SGD(momentum): repeat 1/2 (" in lines[2]
+    assert sum("timing AdamW: repeat" in line for line in lines) == 2
+    assert lines[-1].startswith("scorecard: done in ")
+    assert "| lookahead (this suite) |" in out.read_text()

@@ -8,6 +8,10 @@ Each run directory's metrics.jsonl gives ``train_loss`` at every logged step; se
 
 from __future__ import annotations
 
+from lookahead.progress import announce
+
+announce(__name__, "the translation training-loss figure")
+
 import argparse
 import sys
 from collections.abc import Iterable

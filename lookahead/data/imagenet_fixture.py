@@ -7,6 +7,10 @@ varied sizes and aspect ratios so RandomResizedCrop has real work to do.
 
 from __future__ import annotations
 
+from lookahead.progress import announce
+
+announce(__name__, "writing the generated ImageNet-like JPEGs")
+
 import argparse
 import hashlib
 import io

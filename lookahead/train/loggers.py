@@ -79,12 +79,18 @@ class Console:
 
     LINE_EVERY_S = 60.0  # in lines mode: a progress line when nothing was printed for this long
 
+    @staticmethod
+    def clock() -> float:  # tests replace it (or time.monotonic): the heartbeat is then step-bound
+        return time.monotonic()
+
     def __init__(self, mode: str = "auto") -> None:
         self.silent = mode == "off"
         self.bar_enabled = not self.silent and (sys.stderr.isatty() if mode == "auto" else mode == "bar")
         self.bar: tqdm | None = None
         self.epoch, self.step = "", 0  # lines mode: the epoch, and the global step of the last update
         self.last_line: float | None = None  # when lines mode last printed a progress line
+        self.last_output: float | None = None  # when a timed line was last printed (the heartbeat's)
+        self.beat: tuple[float, int] | None = None  # time and step of the heartbeat's last line: its rate
 
     def start_epoch(self, epoch: int, max_epochs: int, total: int, initial: int) -> None:
         first = not self.epoch
@@ -110,18 +116,43 @@ class Console:
         elif not self.silent and not self.bar_enabled:
             # lines mode: the first update (log_every_steps in) says the run is under way, long before
             # the first evaluation; later ones only when nothing was printed for LINE_EVERY_S
-            now = time.monotonic()
+            now = self.clock()
             if self.last_line is None or now - self.last_line >= self.LINE_EVERY_S:
                 train = "".join(f" | train_{_SHORT.get(k, k)} {v:.4f}" for k, v in postfix.items())
                 self.message(f"{self.epoch} | step {self.step}{train}")
-                self.last_line = now
+                self.last_line = self.last_output = now
 
     def evaluation(self, record: dict[str, Any], end_of_epoch: bool = True) -> None:
         if end_of_epoch and self.bar is not None:
             self.bar.close()
             self.bar = None
         self.message(fmt(record))
-        self.last_line = time.monotonic()
+        self.last_line = self.last_output = self.clock()
+
+    def heartbeat(self, step: int) -> None:
+        """Called after every step: in lines mode, a line when nothing was printed for LINE_EVERY_S, so a
+        slow step rate (a GPU preset on a CPU, where 50 steps can take many minutes) is never silent for
+        much over a minute; with a bar, a redraw of its elapsed time. One clock read otherwise (the
+        silence is counted from the first call, after the first step)."""
+        if self.silent:
+            return
+        now = self.clock()
+        if self.last_output is None:
+            self.last_output = now
+            return
+        waited = now - self.last_output
+        if waited < self.LINE_EVERY_S:
+            return
+        if self.bar is not None:
+            self.bar.refresh()
+        elif not self.bar_enabled:
+            rate = ""
+            if self.beat is not None and step > self.beat[1]:
+                per_step = (now - self.beat[0]) / (step - self.beat[1])
+                rate = f" | {per_step:.1f} s/step" if per_step >= 1 else f" | {1 / per_step:.1f} steps/s"
+            self.message(f"{self.epoch} | step {step}{rate} | still training")
+            self.beat = (now, step)
+        self.last_output = now
 
     def message(self, text: str) -> None:
         if self.silent:

@@ -24,6 +24,10 @@ class Reporter:
     def progress(self, steps: int, train: dict[str, float]) -> None:
         self.console.update(steps, **train)
 
+    def heartbeat(self, step: int) -> None:
+        """After every step: a console line if nothing was said for a minute (slow step rates)."""
+        self.console.heartbeat(step)
+
     def record(self, record: dict[str, Any], end_of_epoch: bool) -> None:
         """An evaluation: a line of metrics.jsonl, a W&B row, a console line."""
         if self.metrics is not None:

@@ -379,6 +379,7 @@ class Loop:
                 self.end(Status.INTERRUPTED, f"signal {self.signals.name or 'on another rank'}")
                 return
             self.reporter.progress(self.log_every, train)
+        self.reporter.heartbeat(state.step)  # a line at least once a minute, however slow the steps
         if self.checkpoint_every and state.step % self.checkpoint_every == 0:
             self.flush()
             state.wall_time_s = time.perf_counter() - self.start
