@@ -364,14 +364,14 @@ MODERN_LR_ptb_small_schedulefree ?= 1.0e-3,3.0e-3,1.0e-2
 MODERN_OPTIMIZERS := muon lion schedulefree
 .PHONY: modern-cpu modern-cpu-mnist1d modern-cpu-ptb modern-cpu-report
 
-modern-cpu: modern-cpu-mnist1d modern-cpu-ptb modern-cpu-report  ## Muon, Lion, schedule-free AdamW with/without Lookahead: MNIST-1D x5 seeds, PTB CPU x3 -> results/local/modern_cpu (about 2 h on a loaded 2-core CPU VM, from timed runs)
+modern-cpu: modern-cpu-mnist1d modern-cpu-ptb modern-cpu-report  ## Muon, Lion, schedule-free AdamW with/without Lookahead: MNIST-1D x5 seeds, PTB CPU x3 -> results/local/modern_cpu (about 4-7 h in one stream on a 2-core CPU VM, from timed runs of each half; not run as a whole)
 
 modern-cpu-mnist1d: $(STAMP)  ## the study's MNIST-1D half (3 optimizers x 3 lr x Lookahead off/on x 5 seeds = 90 runs; about 78 min on a loaded 2-core CPU VM)
 	$(foreach opt,$(MODERN_OPTIMIZERS),$(TRAIN) --multirun experiment=mnist1d_$(opt) lookahead=off,on \
 		optimizer.lr=$(MODERN_LR_mnist1d_$(opt)) seed=$(MODERN_SEEDS) paths.runs=$(MODERN)/mnist1d \
 		trainer.progress=lines $(MODERN_ARGS) && ) true
 
-modern-cpu-ptb: $(STAMP)  ## the study's PTB half (3 optimizers x 3 lr x Lookahead off/on x 3 seeds = 54 runs; about 36 min on a loaded 2-core CPU VM)
+modern-cpu-ptb: $(STAMP)  ## the study's PTB half (3 optimizers x 3 lr x Lookahead off/on x 3 seeds = 54 runs of the 3-epoch CPU tier; 3-6 h in one stream on a 2-core CPU VM, from the tier's 3-7 min a run)
 	$(foreach opt,$(MODERN_OPTIMIZERS),$(TRAIN) --multirun experiment=ptb_small_$(opt) lookahead=off,on \
 		optimizer.lr=$(MODERN_LR_ptb_small_$(opt)) seed=$(MODERN_PTB_SEEDS) ++dataset.source=$(PTB_SOURCE) \
 		paths.runs=$(MODERN)/ptb trainer.progress=lines $(MODERN_ARGS) && ) true
