@@ -276,15 +276,17 @@ ptb-cpu: $(STAMP)  ## PTB CPU tier: small LSTM, SGD/Adam with and without Lookah
 ptb-cpu-report: $(STAMP)  ## table (mean ± std, CI, Welch p vs the inner optimizer) and curves of results/local/ptb_cpu (37 s for results/ptb_cpu's runs on a 2-core CPU VM, niced under load 4.5-5)
 	$(PY) scripts/tables.py $(PTB_CPU)/runs --preset ptb_cpu --out $(PTB_CPU) --name table
 	$(PY) scripts/figures.py curves $(PTB_CPU)/runs --columns train_perplexity,valid_perplexity --x step \
-		--by lookahead.alpha --out $(PTB_CPU)/curves
+		--by lookahead.alpha,lookahead.k,optimizer.lr --out $(PTB_CPU)/curves
 	$(PY) scripts/figures.py curves $(PTB_CPU)/runs --columns train_perplexity,valid_perplexity --x wall_time_s \
-		--by lookahead.alpha --out $(PTB_CPU)/curves_wall_time
+		--by lookahead.alpha,lookahead.k,optimizer.lr --out $(PTB_CPU)/curves_wall_time
 
 # The committed calibration run is results/ptb_classic: `make ptb-classic PTB_CLASSIC=results/ptb_classic`.
+# device=cpu: these are CPU targets; without it the GPU-preset guard times one step and, on a loaded
+# machine, refused them (2.3-3.3 s a step under load: "about 19-28 h"). device is not part of a run's key.
 PTB_CLASSIC ?= $(LOCAL)/ptb_classic
 ptb-classic: $(STAMP)  ## Zaremba et al.'s small 2x200 LSTM, full softmax, 13 epochs, 1 seed -> results/local/ptb_classic (69 min on a 2-core CPU VM)
 	$(TRAIN) experiment=ptb_classic_sgd seed=1 ++dataset.source=$(PTB_SOURCE) \
-		paths.runs=$(PTB_CLASSIC)/runs trainer.progress=lines
+		paths.runs=$(PTB_CLASSIC)/runs trainer.progress=lines device=cpu
 	$(PY) scripts/tables.py $(PTB_CLASSIC)/runs --preset ptb_classic --out $(PTB_CLASSIC) --name table
 # The paper's Lookahead grid on the CPU tier: alpha {0.5, 0.8} x k {5, 10} around SGD and Adam (k = 5 is
 # `ptb-cpu`; this adds k = 10), then Lookahead at twice its inner optimizer's lr at the best alpha/k of that
@@ -302,7 +304,7 @@ ptb-cpu-paper-grid: $(STAMP)  ## PTB CPU tier, the paper's grid: k = 10 at alpha
 ptb-classic-lookahead: $(STAMP)  ## Zaremba's small LSTM with Lookahead(SGD) (k 5, alpha 0.5 and 0.8), 13 epochs, seed 1 -> results/local/ptb_classic (about 70 min on a 2-core CPU VM)
 	for alpha in 0.5 0.8; do LOOKAHEAD_JOBS=2 $(TRAIN) experiment=ptb_classic_sgd lookahead=on lookahead.k=5 \
 		lookahead.alpha=$$alpha seed=1 ++dataset.source=$(PTB_SOURCE) paths.runs=$(PTB_CLASSIC)/runs \
-		trainer.progress=lines & done; status=0; for job in $$(jobs -p); do wait $$job || status=1; done; exit $$status
+		trainer.progress=lines device=cpu & done; status=0; for job in $$(jobs -p); do wait $$job || status=1; done; exit $$status
 	$(PY) scripts/tables.py $(PTB_CLASSIC)/runs --preset ptb_classic --out $(PTB_CLASSIC) --name table
 bench-ptb: $(STAMP)  ## PTB tokens per CPU second: trainer vs a bare loop (small LSTM, Lookahead(SGD); about 2 min on a 2-core CPU VM)
 	OMP_NUM_THREADS=1 $(PY) scripts/bench_ptb.py --source $(PTB_SOURCE)

@@ -197,6 +197,7 @@ def test_a_slow_training_run_prints_at_least_once_a_minute(data_root, tmp_path, 
     heartbeat still prints every 9 steps (63 s), counted from the first step."""
     from lookahead.train import trainer
     from lookahead.train.loggers import Console
+    from lookahead.train.schema import validate
     from tests.conftest import compose_config, tiny_overrides
 
     now = [0.0]
@@ -217,7 +218,7 @@ def test_a_slow_training_run_prints_at_least_once_a_minute(data_root, tmp_path, 
             *tiny_overrides(data_root, tmp_path),
         ]
     )
-    trainer.train(cfg, tmp_path / "run")
+    trainer.train(validate(cfg), tmp_path / "run")
     out = capsys.readouterr().out
     beats = [
         int(line.split(" | step ")[1].split(" ")[0])

@@ -30,6 +30,9 @@ def stop_after(command: list[str], marker: str, sig: int, cwd: Path) -> str:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"},
+        # A suite started in the background (`make test &`) inherits SIGINT ignored, and Python then
+        # keeps ignoring it: give the child the disposition a terminal's Ctrl-C meets.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     seen = b""
     selector = selectors.DefaultSelector()
