@@ -293,7 +293,7 @@ ptb-classic: $(STAMP)  ## Zaremba et al.'s small 2x200 LSTM, full softmax, 13 ep
 # grid (PTB_OWN_*). One job at a time, one thread each; re-running resumes and skips finished runs.
 PTB_OWN_SGD ?= experiment=ptb_small_lookahead lookahead.alpha=0.8 lookahead.k=5 optimizer.lr=40
 PTB_OWN_ADAM ?= experiment=ptb_small_lookahead_adam lookahead.alpha=0.8 lookahead.k=5 optimizer.lr=6e-3
-ptb-cpu-paper-grid: $(STAMP)  ## PTB CPU tier, the paper's grid: k = 10 at alpha 0.5/0.8, and Lookahead at 2x the inner lr, 3 seeds (18 runs, about 1 h on one core of a 2-core CPU VM) -> results/local/ptb_cpu
+ptb-cpu-paper-grid: $(STAMP)  ## PTB CPU tier, the paper's grid: k = 10 at alpha 0.5/0.8, and Lookahead at 2x the inner lr, 3 seeds (18 runs, one at a time; each took 7-8 min on a 2-core CPU VM running two at once beside niced tests, 2026-12-03) -> results/local/ptb_cpu
 	$(PTB_CPU_RUN) experiment=ptb_small_lookahead lookahead.k=10 lookahead.alpha=0.5,0.8
 	$(PTB_CPU_RUN) experiment=ptb_small_lookahead_adam lookahead.k=10 lookahead.alpha=0.5,0.8
 	$(PTB_CPU_RUN) $(PTB_OWN_SGD)
